@@ -1,0 +1,21 @@
+"""Prefect flows that wire item2vec's library stages together.
+
+Importing this package sets quiet defaults for Prefect's embedded mode before
+Prefect itself is imported: no telemetry (the network is often closed), and the
+library's ``item2vec`` logger forwarded into the run logs. Any value already in
+the environment wins.
+"""
+
+import logging
+import os
+
+for _name, _value in {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "item2vec",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+# Prefect forwards the library's records into run logs, but they inherit the root
+# logger's WARNING level unless the library's logger says otherwise.
+logging.getLogger("item2vec").setLevel(logging.INFO)

@@ -1,0 +1,118 @@
+"""The ``item2vec run`` flow: ingest -> sequences -> split -> train -> evaluate -> publish.
+
+Each task wraps one library function and holds no logic of its own. Tasks pass
+in-memory objects and do not cache: hashing DataFrames for a cache key costs
+more than the stages themselves on one machine. Large inputs are wrapped in
+``quote`` so that Prefect does not walk every element looking for futures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
+
+from item2vec.config import EvaluateConfig, IngestConfig, PipelineConfig, PublishConfig, TrainConfig
+from item2vec.errors import QualityGateError
+from item2vec.evaluate import evaluate
+from item2vec.gate import quality_gate
+from item2vec.ingest import Events, read_events
+from item2vec.manifest import build_manifest
+from item2vec.neighbors import nearest_neighbors
+from item2vec.publish import publish_version
+from item2vec.sequences import build_sequences
+from item2vec.split import Split, leave_last_out
+from item2vec.train import ItemVectors, train_word2vec
+
+STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+@task(name="ingest", **STAGE)
+def ingest_task(config: IngestConfig) -> Events:
+    return read_events(config)
+
+
+@task(name="sequences", **STAGE)
+def sequences_task(events: pd.DataFrame) -> pa.Table:
+    return build_sequences(events)
+
+
+@task(name="split", **STAGE)
+def split_task(sequences: pa.Table) -> Split:
+    return leave_last_out(sequences)
+
+
+@task(name="train", **STAGE)
+def train_task(split: Split, config: TrainConfig) -> ItemVectors:
+    return train_word2vec(split.train, config)
+
+
+@task(name="evaluate", **STAGE)
+def evaluate_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict[str, Any]:
+    return evaluate(vectors, split.train, split.test, config)
+
+
+@task(name="publish", **STAGE)
+def publish_task(
+    vectors: ItemVectors, manifest: dict[str, Any], gate: dict[str, Any], config: PublishConfig
+) -> Path:
+    return publish_version(
+        config.output,
+        config.model_name,
+        vectors,
+        nearest_neighbors(vectors, config.neighbors_k),
+        manifest,
+        move_latest=gate["passed"],
+    )
+
+
+@flow(name="item2vec-run", log_prints=True)
+def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
+    """Turn a behaviour log into evaluated, published item vectors.
+
+    Returns
+    -------
+    dict
+        ``version_dir``, ``metrics``, ``gate`` and ``counts`` of the run.
+
+    Raises
+    ------
+    QualityGateError
+        When the model was published but refused by the gate (LATEST unchanged).
+    """
+    events = ingest_task(config.ingest)
+    sequences = sequences_task(quote(events.frame))
+    split = split_task(quote(sequences))
+    vectors = train_task(quote(split), config.train)
+    metrics = evaluate_task(quote(vectors), quote(split), config.evaluate)
+    gate = quality_gate(metrics, config.publish.primary_metric, config.publish.gate_margin)
+    manifest = build_manifest(config, events, sequences, split, vectors, metrics, gate)
+    version_dir = publish_task(quote(vectors), manifest, gate, config.publish)
+    if not gate["passed"]:
+        raise QualityGateError(
+            f"quality gate refused the model: {gate['reason']}; "
+            f"published as {version_dir} without moving LATEST"
+        )
+    return {
+        "version_dir": str(version_dir),
+        "metrics": metrics,
+        "gate": gate,
+        "counts": manifest["counts"],
+    }
+
+
+def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
+    """Run :func:`item2vec_run` in-process (Prefect's embedded mode unless an API URL is set).
+
+    Flow-run heartbeats are turned off: they detect crashed runs for a server-side
+    worker, and otherwise cost about a second at the end of every run.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return item2vec_run(config)

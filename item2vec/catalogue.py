@@ -1,0 +1,113 @@
+"""The item catalogue of a training set and the evaluation cases encoded against it.
+
+Every scorer (model and baselines) ranks the same catalogue, the items seen in
+training, so their metrics are comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from item2vec.split import Holdout
+
+
+@dataclass
+class Catalogue:
+    """Sorted distinct training items and their training counts."""
+
+    item_ids: np.ndarray
+    counts: np.ndarray
+
+    def natural_order(self) -> np.ndarray:
+        """Rank of each item in natural id order: numeric ids by value first, then the rest.
+
+        Used to break ties deterministically (for example between equally popular
+        items) the way a person reads ids: "2" before "10".
+        """
+        numeric = pd.to_numeric(pd.Series(self.item_ids, dtype=object), errors="coerce")
+        value = numeric.fillna(np.inf).to_numpy(dtype="float64")
+        order = np.lexsort((self.item_ids.astype(str), value))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return rank
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def codes(self, items: np.ndarray) -> np.ndarray:
+        """Catalogue index of each item, -1 for items not in the catalogue."""
+        items = np.asarray(items, dtype=object)
+        if len(self.item_ids) == 0 or len(items) == 0:
+            return np.full(len(items), -1, dtype=np.int64)
+        position = np.searchsorted(self.item_ids, items)
+        position = np.minimum(position, len(self.item_ids) - 1)
+        return np.where(self.item_ids[position] == items, position, -1).astype(np.int64)
+
+
+def build_catalogue(train: list[list[str]]) -> Catalogue:
+    """Catalogue of the training sequences: sorted distinct items with counts."""
+    flat = np.fromiter((item for seq in train for item in seq), dtype=object)
+    item_ids, counts = np.unique(flat.astype(str), return_counts=True)
+    return Catalogue(item_ids=item_ids.astype(object), counts=counts.astype(np.int64))
+
+
+def user_item_matrix(train: list[list[str]], catalogue: Catalogue) -> sp.csr_matrix:
+    """Binary ``(training sequences, catalogue)`` matrix of who has which item."""
+    lengths = np.fromiter((len(seq) for seq in train), dtype=np.int64, count=len(train))
+    flat = np.fromiter((item for seq in train for item in seq), dtype=object, count=lengths.sum())
+    rows = np.repeat(np.arange(len(train)), lengths)
+    matrix = sp.csr_matrix(
+        (np.ones(len(flat), dtype=np.float32), (rows, catalogue.codes(flat))),
+        shape=(len(train), len(catalogue)),
+    )
+    matrix.data[:] = 1.0  # duplicates were summed; the matrix is binary
+    return matrix
+
+
+@dataclass
+class Cases:
+    """Evaluation cases in catalogue codes.
+
+    Attributes
+    ----------
+    seen
+        ``(n, catalogue)`` binary matrix of each user's training history.
+    query
+        ``(n, catalogue)`` matrix with weight 1 on each of the last ``query_items``
+        history items.
+    targets
+        Catalogue code of each held-out item, -1 if it never occurs in training.
+    """
+
+    seen: sp.csr_matrix
+    query: sp.csr_matrix
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def encode_cases(holdout: Holdout, catalogue: Catalogue, query_items: int) -> Cases:
+    """Encode held-out users against ``catalogue``: seen items, query items, targets."""
+    offsets = holdout.history_offsets
+    lengths = np.diff(offsets)
+    rows = np.repeat(np.arange(len(holdout)), lengths)
+    codes = catalogue.codes(holdout.history_items)
+    shape = (len(holdout), len(catalogue))
+    valid = codes >= 0
+    seen = sp.csr_matrix(
+        (np.ones(valid.sum(), dtype=np.float32), (rows[valid], codes[valid])), shape=shape
+    )
+    seen.data[:] = 1.0
+    # Position of each history item counted from the end of its user's history.
+    from_end = np.repeat(offsets[1:], lengths) - np.arange(len(codes))
+    in_query = valid & (from_end <= query_items)
+    query = sp.csr_matrix(
+        (np.ones(in_query.sum(), dtype=np.float32), (rows[in_query], codes[in_query])),
+        shape=shape,
+    )
+    return Cases(seen=seen, query=query, targets=catalogue.codes(holdout.targets))

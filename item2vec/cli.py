@@ -1,0 +1,315 @@
+"""The ``item2vec`` command line.
+
+Arguments are validated, and the input's columns checked, before any flow run
+starts, so bad input ends with one readable line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from item2vec.config import PipelineConfig, build_config, read_toml
+from item2vec.errors import Item2VecError, QualityGateError
+from item2vec.presets import PRESETS, bundled_sample, preset
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_GATE = 3
+
+DEFAULTS = PipelineConfig()
+
+log = logging.getLogger("item2vec.cli")
+
+
+def _default(section: str, name: str) -> Any:
+    return getattr(getattr(DEFAULTS, section), name)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+# (flag, section, field, type, help). One table drives parsing, help and the config layer.
+RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
+    ("--user-col", "ingest", "user_col", str, "column holding the user id"),
+    ("--item-col", "ingest", "item_col", str, "column holding the item id"),
+    (
+        "--time-col",
+        "ingest",
+        "time_col",
+        str,
+        "column holding the event time (epoch s/ms or ISO-8601)",
+    ),
+    (
+        "--items",
+        "ingest",
+        "items_path",
+        str,
+        "item metadata file (CSV/Parquet) for titles in the summary",
+    ),
+    ("--item-id-col", "ingest", "item_id_col", str, "item id column of --items"),
+    ("--item-title-col", "ingest", "item_title_col", str, "title column of --items"),
+    (
+        "--max-bad-fraction",
+        "ingest",
+        "max_bad_fraction",
+        float,
+        "largest share of invalid rows (null id, bad time) tolerated before failing",
+    ),
+    ("--output", "publish", "output", str, "output root; versions go to OUTPUT/MODEL_NAME/VERSION"),
+    (
+        "--model-name",
+        "publish",
+        "model_name",
+        str,
+        "model family name (letters, digits, . _ -); 'movielens' for the bundled sample",
+    ),
+    (
+        "--gate-margin",
+        "publish",
+        "gate_margin",
+        float,
+        "LATEST moves only if the model beats popularity's primary metric times this",
+    ),
+    (
+        "--neighbors-k",
+        "publish",
+        "neighbors_k",
+        int,
+        "neighbours per item in item_neighbors.parquet",
+    ),
+    ("--sg", "train", "sg", int, "1 = skip-gram, 0 = CBOW"),
+    ("--vector-size", "train", "vector_size", int, "embedding dimension"),
+    ("--window", "train", "window", int, "context half-width in items"),
+    ("--negative", "train", "negative", int, "negative samples per positive pair"),
+    (
+        "--ns-exponent",
+        "train",
+        "ns_exponent",
+        float,
+        "exponent of the negative-sampling distribution",
+    ),
+    ("--sample", "train", "sample", float, "down-sampling threshold of frequent items (0 = off)"),
+    ("--epochs", "train", "epochs", int, "passes over the training sequences"),
+    ("--min-count", "train", "min_count", int, "items seen fewer times get no vector"),
+    ("--seed", "train", "seed", int, "random seed"),
+    ("--workers", "train", "workers", int, "training threads"),
+    (
+        "--scoring",
+        "evaluate",
+        "scoring",
+        str,
+        "in-out: output vectors score candidates; in-in: cosine of input vectors",
+    ),
+    (
+        "--query-items",
+        "evaluate",
+        "query_items",
+        int,
+        "the query is the mean vector of the user's last N training items",
+    ),
+    ("--k", "evaluate", "k", _int_list, "cut-offs of the metrics, comma-separated"),
+]
+
+
+def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="ingest, train, evaluate and publish (the whole pipeline)",
+        description=(
+            "Turn a behaviour log into evaluated, published item vectors: "
+            "ingest -> sequences -> leave-last-out split -> Word2Vec -> evaluation against "
+            "popularity and item-kNN -> versioned Parquet tables. With no EVENTS the bundled "
+            "MovieLens sample runs. Settings come from the defaults, then --preset, then "
+            "--config, then the flags; later ones win."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "events",
+        nargs="*",
+        metavar="EVENTS",
+        help="event files (CSV, TSV, Parquet, .csv.gz); default: the bundled MovieLens sample",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="TOML file with [ingest] [train] [evaluate] [publish] sections",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="built-in column layout (movielens: userId, movieId, timestamp)",
+    )
+    for flag, section, name, kind, text in RUN_OPTIONS:
+        default = _default(section, name)
+        shown = ",".join(map(str, default)) if isinstance(default, list) else default
+        parser.add_argument(
+            flag,
+            dest=f"{section}.{name}",
+            type=kind,
+            metavar=name.upper(),
+            help=f"{text} (default: {shown})",
+        )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.set_defaults(handler=command_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``item2vec`` command."""
+    parser = argparse.ArgumentParser(
+        prog="item2vec",
+        description="Item embeddings from user-behaviour logs, evaluated against baselines.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run_parser(subparsers)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """Layer defaults, preset or bundled sample, config file and flags into one config."""
+    file_layer = read_toml(args.config) if args.config else {}
+    flag_layer: dict[str, dict[str, Any]] = {}
+    for _, section, name, _, _ in RUN_OPTIONS:
+        value = getattr(args, f"{section}.{name}")
+        if value is not None:
+            flag_layer.setdefault(section, {})[name] = value
+    if args.events:
+        flag_layer.setdefault("ingest", {})["paths"] = list(args.events)
+    layers = []
+    if args.preset:
+        layers.append(preset(args.preset))
+    if not args.events and not file_layer.get("ingest", {}).get("paths"):
+        layers.append(bundled_sample())
+    source = f"config file {args.config} or flags" if args.config else "flags"
+    return build_config(*layers, file_layer, flag_layer, source=source)
+
+
+def validate_inputs(config: PipelineConfig) -> None:
+    """Check paths and columns before a flow run starts (raises :class:`InputError`)."""
+    from item2vec.ingest import check_columns, resolve_paths
+
+    ingest = config.ingest
+    for path in resolve_paths(ingest.paths):
+        check_columns(
+            path,
+            {"user_col": ingest.user_col, "item_col": ingest.item_col, "time_col": ingest.time_col},
+        )
+    if ingest.items_path:
+        items = Path(ingest.items_path)
+        if not items.is_file():
+            from item2vec.errors import InputError
+
+            raise InputError(f"items file {items} does not exist; check --items")
+        check_columns(
+            items, {"item_id_col": ingest.item_id_col, "item_title_col": ingest.item_title_col}
+        )
+
+
+def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float) -> None:
+    """Metrics table, version path and example neighbours by title."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from item2vec.ingest import read_items
+    from item2vec.summary import example_neighbors, metrics_table
+
+    version_dir = Path(result["version_dir"])
+    metrics = result["metrics"]
+    print()
+    print(
+        f"Evaluation: {metrics['users']:,} test users, leave-last-out, "
+        f"scoring {metrics['scoring']}, query = last {metrics['query_items']} items"
+    )
+    print(metrics_table(metrics))
+    print()
+    print(
+        f"Gate: {'passed' if result['gate']['passed'] else 'REFUSED'} ({result['gate']['reason']})"
+    )
+    print(f"Published: {version_dir}")
+    titles = None
+    if config.ingest.items_path:
+        items = read_items(
+            config.ingest.items_path, config.ingest.item_id_col, config.ingest.item_title_col
+        )
+        titles = items.set_index("item_id")["title"]
+    vectors = pq.read_table(version_dir / "item_vectors.parquet", columns=["item_id", "count"])
+    counts = pd.Series(
+        vectors.column("count").to_numpy(), index=vectors.column("item_id").to_pylist()
+    )
+    neighbors = pq.read_table(version_dir / "item_neighbors.parquet").to_pandas()
+    print()
+    print("Nearest neighbours of the most frequent items:")
+    print(example_neighbors(neighbors, counts, titles))
+    print()
+    print(f"Done in {seconds:.1f}s.")
+
+
+class ExpectedErrorFilter(logging.Filter):
+    """Drops the traceback from console records of errors item2vec raised on purpose.
+
+    Prefect logs every task failure with its traceback. For bad input the message
+    already says what to fix, and the CLI prints it once; ``--debug`` keeps them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], Item2VecError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_expected_tracebacks() -> None:
+    """Install :class:`ExpectedErrorFilter` on the console handlers of the root logger."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ExpectedErrorFilter) for f in handler.filters):
+            handler.addFilter(ExpectedErrorFilter())
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """``item2vec run``: validate, run the flow, print the summary."""
+    config = config_from_args(args)
+    validate_inputs(config)
+    started = time.perf_counter()
+    from flows.pipeline import run_pipeline
+
+    if not args.debug:
+        quiet_expected_tracebacks()
+
+    result = run_pipeline(config)
+    print_summary(result, config, time.perf_counter() - started)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``item2vec`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except QualityGateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_GATE
+    except Item2VecError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Exception types raised by item2vec.
+
+Every message says what was expected, what was found and how to fix it, so the
+CLI can print it as one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class Item2VecError(Exception):
+    """Base class of every error item2vec raises on purpose."""
+
+
+class InputError(Item2VecError, ValueError):
+    """The events or items input cannot be used as given (path, columns, values)."""
+
+
+class ConfigError(Item2VecError, ValueError):
+    """A configuration value or file is invalid."""
+
+
+class QualityGateError(Item2VecError):
+    """The trained model was published but refused by the quality gate."""

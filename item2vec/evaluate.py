@@ -1,0 +1,143 @@
+"""Evaluate: full-ranking metrics for the model and the baselines on the same split.
+
+The query of a user is the L2-normalised mean of the input vectors of their last
+``query_items`` training items. ``in-in`` scores candidates by cosine with their
+input vectors; ``in-out`` by cosine with gensim's output vectors (``syn1neg``).
+Items in the user's training history are excluded. A target the model cannot
+rank (absent from training or below ``min_count``) counts as a miss.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+import numpy as np
+from sklearn.preprocessing import normalize
+
+from item2vec.baselines import ItemKNNScorer, PopularityScorer
+from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
+from item2vec.config import EvaluateConfig
+from item2vec.errors import ConfigError
+from item2vec.ranking import ranking_metrics, top_k
+from item2vec.split import Holdout
+from item2vec.train import ItemVectors
+
+log = logging.getLogger(__name__)
+
+
+class Scorer(Protocol):
+    """Scores of a block of cases against every catalogue item."""
+
+    rankable: np.ndarray
+
+    def __call__(self, cases: Cases, start: int, stop: int) -> np.ndarray: ...
+
+
+class EmbeddingScorer:
+    """Cosine between a user's query vector and every candidate vector.
+
+    Parameters
+    ----------
+    vectors
+        The trained model.
+    catalogue
+        Candidates; items without a vector cannot be ranked.
+    scoring
+        ``in-in`` or ``in-out`` (see module docstring).
+    """
+
+    def __init__(self, vectors: ItemVectors, catalogue: Catalogue, scoring: str) -> None:
+        if scoring == "in-out" and vectors.context_vectors is None:
+            raise ConfigError(
+                "scoring 'in-out' needs output vectors; train with negative >= 1 or use in-in"
+            )
+        position = catalogue.codes(vectors.item_ids)
+        inside = position >= 0
+        dim = vectors.dim
+        self.rankable = np.zeros(len(catalogue), dtype=bool)
+        self.rankable[position[inside]] = True
+        self.inputs = np.zeros((len(catalogue), dim), dtype=np.float32)
+        self.inputs[position[inside]] = vectors.vectors[inside]
+        source = vectors.vectors if scoring == "in-in" else vectors.context_vectors
+        self.candidates = np.zeros((len(catalogue), dim), dtype=np.float32)
+        self.candidates[position[inside]] = normalize(source[inside])
+
+    def __call__(self, cases: Cases, start: int, stop: int) -> np.ndarray:
+        """Scores of the cases ``start:stop``; users with no usable query item get none."""
+        query = cases.query[start:stop].multiply(self.rankable[None, :]).tocsr()
+        has_query = np.asarray(query.sum(axis=1)).ravel() > 0
+        query_vectors = normalize(np.asarray(query @ self.inputs, dtype=np.float32))
+        scores = query_vectors @ self.candidates.T
+        scores[:, ~self.rankable] = -np.inf
+        scores[~has_query] = -np.inf
+        return scores
+
+
+def evaluate_scorer(scorer: Scorer, cases: Cases, ks: list[int], catalogue_size: int) -> dict:
+    """Metrics of one scorer on encoded cases (see :func:`item2vec.ranking.ranking_metrics`)."""
+    top, _ = top_k(
+        lambda start, stop: scorer(cases, start, stop),
+        n_rows=len(cases),
+        n_candidates=catalogue_size,
+        k=max(ks),
+        exclude=cases.seen,
+    )
+    targets = cases.targets
+    unrankable = (targets < 0) | ~scorer.rankable[np.maximum(targets, 0)]
+    return ranking_metrics(top, targets, ks, catalogue_size, unrankable)
+
+
+def evaluate(
+    vectors: ItemVectors,
+    train: list[list[str]],
+    holdout: Holdout,
+    config: EvaluateConfig,
+) -> dict[str, Any]:
+    """Metrics of the model and of the popularity and item-kNN baselines.
+
+    Parameters
+    ----------
+    vectors
+        Model trained on ``train``.
+    train
+        Training sequences (they define the catalogue and the baselines).
+    holdout
+        Users with their training history and held-out target (test or validation).
+    config
+        Cut-offs, query length and scoring mode.
+
+    Returns
+    -------
+    dict
+        ``{"k": [...], "model": {...}, "baselines": {"popularity": {...}, "item_knn": {...}},
+        "users": n}``, as in the manifest.
+    """
+    catalogue = build_catalogue(train)
+    cases = encode_cases(holdout, catalogue, config.query_items)
+    scorers: dict[str, Scorer] = {
+        "model": EmbeddingScorer(vectors, catalogue, config.scoring),
+        "popularity": PopularityScorer(catalogue),
+        "item_knn": ItemKNNScorer(user_item_matrix(train, catalogue)),
+    }
+    results = {}
+    for name, scorer in scorers.items():
+        started = time.perf_counter()
+        results[name] = evaluate_scorer(scorer, cases, config.k, len(catalogue))
+        log.info(
+            "evaluated %s on %s users in %.2fs: hr@%d %.4f",
+            name,
+            f"{len(cases):,}",
+            time.perf_counter() - started,
+            config.k[0],
+            results[name][f"hr@{config.k[0]}"],
+        )
+    return {
+        "k": list(config.k),
+        "scoring": config.scoring,
+        "query_items": config.query_items,
+        "users": len(cases),
+        "model": results["model"],
+        "baselines": {"popularity": results["popularity"], "item_knn": results["item_knn"]},
+    }

@@ -1,0 +1,360 @@
+"""Ingest: read event files into validated events, counting every dropped row by reason.
+
+The output is a :class:`Events` holding a DataFrame with ``user_id`` and ``item_id``
+(exact strings, never numbers) and ``ts`` (UTC), in input order: file order, then
+row order. That order breaks ties between equal timestamps later on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from item2vec.config import IngestConfig
+from item2vec.errors import InputError
+
+log = logging.getLogger(__name__)
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_DELIMITERS = (",", "\t", ";", "|")
+# Only the empty field is null: "NA" or "None" may be real ids and are kept exactly.
+NULL_VALUES = [""]
+DROP_REASONS = ("null_user", "null_item", "bad_timestamp")
+
+
+@dataclass
+class Events:
+    """Validated events and how they were obtained.
+
+    Attributes
+    ----------
+    frame
+        Columns ``user_id`` (str), ``item_id`` (str), ``ts`` (datetime64[ns, UTC]),
+        in input order.
+    counts
+        ``events_read``, ``events_kept`` and ``dropped`` (a dict of reason -> rows).
+    files
+        Fingerprint of the inputs: path, bytes and SHA-256 of each file.
+    """
+
+    frame: pd.DataFrame
+    counts: dict[str, Any]
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_paths(paths: list[str]) -> list[Path]:
+    """Check that every event path exists and is a readable file.
+
+    Raises
+    ------
+    InputError
+        Naming the first path that does not exist, or if ``paths`` is empty.
+    """
+    if not paths:
+        raise InputError("no event files given; pass EVENTS paths or set ingest.paths")
+    resolved = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise InputError(f"events file {raw} does not exist; check the path")
+        if not path.is_file():
+            raise InputError(f"events path {raw} is not a file; pass the file itself")
+        resolved.append(path)
+    return resolved
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` is read as Parquet (by its suffix)."""
+    return path.name.lower().endswith(PARQUET_SUFFIXES)
+
+
+def _open_text(path: Path) -> str:
+    """First line of a text file, transparently gunzipped."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            return handle.readline()
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise InputError(
+            f"{path} is not a readable UTF-8 text (CSV) file ({exc}); "
+            "pass a CSV, TSV or Parquet file"
+        ) from exc
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The delimiter among comma, tab, semicolon and pipe that splits the header most."""
+    return max(CSV_DELIMITERS, key=header_line.count)
+
+
+def read_columns(path: Path) -> list[str]:
+    """Column names of an events file, read without loading its rows.
+
+    Raises
+    ------
+    InputError
+        If the file is empty or cannot be read as CSV or Parquet.
+    """
+    if is_parquet(path):
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"cannot read {path} as Parquet: {exc}") from exc
+    header = _open_text(path)
+    if not header.strip():
+        raise InputError(f"events file {path} is empty; expected a header line with column names")
+    delimiter = detect_delimiter(header)
+    return [name.strip().strip('"') for name in header.rstrip("\r\n").split(delimiter)]
+
+
+def check_columns(path: Path, required: dict[str, str]) -> None:
+    """Raise a clear error if a required column is missing from ``path``.
+
+    Parameters
+    ----------
+    path
+        Events or items file.
+    required
+        Mapping of config field (for example ``user_col``) to the column name expected.
+    """
+    available = read_columns(path)
+    for setting, column in required.items():
+        if column not in available:
+            flag = "--" + setting.replace("_", "-")
+            raise InputError(
+                f"column {column!r} not found in {path.name}; available: "
+                f"{', '.join(available)}; set {setting} ({flag})"
+            )
+
+
+def _read_table(path: Path, columns: list[str]) -> pa.Table:
+    """Read the given columns of one file, ids and times as they are (CSV: as strings)."""
+    try:
+        if is_parquet(path):
+            return pq.read_table(path, columns=columns)
+        delimiter = detect_delimiter(_open_text(path))
+        return pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=columns,
+                column_types=dict.fromkeys(columns, pa.string()),
+                null_values=NULL_VALUES,
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowException, OSError) as exc:
+        kind = "Parquet" if is_parquet(path) else "CSV"
+        raise InputError(f"cannot read {path} as {kind}: {exc}") from exc
+
+
+def ids_as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Cast an id column to strings without changing how the ids are written.
+
+    Integers become their decimal text. Floating-point ids are refused because
+    their text is ambiguous ("17850.0" vs "17850").
+    """
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column.cast(pa.string())
+    if pa.types.is_dictionary(kind):
+        return column.cast(pa.string())
+    if pa.types.is_integer(kind):
+        return column.cast(pa.string())
+    raise InputError(
+        f"id column has type {kind}; expected strings or integers. Store ids as text "
+        "so that values such as '00123' keep their exact form"
+    )
+
+
+def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """Parse a time column to UTC timestamps; unparseable values become NaT.
+
+    Accepts native timestamp columns, epoch seconds or milliseconds (numbers or
+    numeric text; the unit is chosen by magnitude), and ISO-8601 text with or
+    without a zone (naive times are taken as UTC).
+    """
+    kind = column.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        series = column.to_pandas()
+        series = pd.to_datetime(series, utc=True)
+        return series.astype("datetime64[ns, UTC]")
+    values = column.to_pandas()
+    numeric = pd.to_numeric(values, errors="coerce")
+    present = values.notna()
+    if present.any() and numeric[present].notna().mean() >= 0.5:
+        return epoch_to_utc(numeric)
+    text = values.astype("string")
+    return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(
+        "datetime64[ns, UTC]"
+    )
+
+
+def epoch_to_utc(numbers: pd.Series) -> pd.Series:
+    """Epoch numbers to UTC timestamps, with the unit detected from their magnitude."""
+    magnitude = (
+        float(np.nanmedian(np.abs(numbers.to_numpy(dtype="float64")))) if len(numbers) else 0
+    )
+    # Epoch seconds for any date before 5138 stay below 1e11; milliseconds above it.
+    if magnitude >= 1e17:
+        unit = "ns"
+    elif magnitude >= 1e14:
+        unit = "us"
+    elif magnitude >= 1e11:
+        unit = "ms"
+    else:
+        unit = "s"
+    return pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce").astype(
+        "datetime64[ns, UTC]"
+    )
+
+
+def fingerprint(paths: list[Path]) -> list[dict[str, Any]]:
+    """Path, size and SHA-256 of each input file, for the manifest."""
+    entries = []
+    for path in paths:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        entries.append(
+            {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+        )
+    return entries
+
+
+def read_events(config: IngestConfig) -> Events:
+    """Read, validate and count the events named by ``config``.
+
+    Parameters
+    ----------
+    config
+        Paths and column names.
+
+    Returns
+    -------
+    Events
+        Kept events in input order, counts by reason, and the input fingerprint.
+
+    Raises
+    ------
+    InputError
+        On a missing file or column, an unreadable file, a share of bad rows above
+        ``max_bad_fraction``, or when no event is left.
+    """
+    paths = resolve_paths(config.paths)
+    mapping = {
+        "user_col": config.user_col,
+        "item_col": config.item_col,
+        "time_col": config.time_col,
+    }
+    frames = []
+    for path in paths:
+        check_columns(path, mapping)
+        table = _read_table(path, list(dict.fromkeys(mapping.values())))
+        log.info("read %s rows from %s", f"{table.num_rows:,}", path)
+        frames.append(_validate(table, config, path))
+    combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return _finish(combined, config, paths)
+
+
+def _validate(table: pa.Table, config: IngestConfig, path: Path) -> pd.DataFrame:
+    """Typed columns of one file plus the reason each row would be dropped ("" = kept)."""
+    try:
+        users = ids_as_strings(table.column(config.user_col))
+        items = ids_as_strings(table.column(config.item_col))
+    except InputError as exc:
+        raise InputError(f"{path.name}: {exc}") from exc
+    times = parse_timestamps(table.column(config.time_col))
+    frame = pd.DataFrame(
+        {
+            "user_id": users.to_pandas(),
+            "item_id": items.to_pandas(),
+            "ts": times.reset_index(drop=True),
+        }
+    )
+    reason = np.full(len(frame), "", dtype=object)
+    # Later assignments win, so assign in reverse priority: a row counts once,
+    # under its first reason.
+    reason[frame["ts"].isna().to_numpy()] = "bad_timestamp"
+    reason[frame["item_id"].isna().to_numpy()] = "null_item"
+    reason[frame["user_id"].isna().to_numpy()] = "null_user"
+    frame["_drop"] = reason
+    frame["_file"] = path.name
+    bad_ts = frame["ts"].isna() & frame["user_id"].notna() & frame["item_id"].notna()
+    if bad_ts.any():
+        raw = table.column(config.time_col).to_pandas()[bad_ts.to_numpy()]
+        frame.attrs.setdefault("examples", {})[path.name] = [str(v) for v in raw.head(3)]
+    return frame
+
+
+def _finish(frame: pd.DataFrame, config: IngestConfig, paths: list[Path]) -> Events:
+    read = len(frame)
+    dropped = {reason: int((frame["_drop"] == reason).sum()) for reason in DROP_REASONS}
+    total_dropped = sum(dropped.values())
+    names = ", ".join(p.name for p in paths)
+    if read == 0:
+        raise InputError(f"{names} holds no events (header only?); nothing to train on")
+    if total_dropped / read > config.max_bad_fraction:
+        reason, rows = max(dropped.items(), key=lambda kv: kv[1])
+        column = {
+            "null_user": config.user_col,
+            "null_item": config.item_col,
+            "bad_timestamp": config.time_col,
+        }[reason]
+        share = rows / read
+        hint = {
+            "bad_timestamp": "expected epoch seconds/milliseconds or ISO-8601 text; "
+            "check --time-col",
+            "null_user": "check --user-col",
+            "null_item": "check --item-col",
+        }[reason]
+        examples = frame.attrs.get("examples", {})
+        shown = (
+            f" (examples: {next(iter(examples.values()))})"
+            if examples and reason == "bad_timestamp"
+            else ""
+        )
+        raise InputError(
+            f"{share:.1%} of rows in {names} were dropped as {reason} in column {column!r}"
+            f"{shown}, above the allowed {config.max_bad_fraction:.1%}; {hint}, "
+            f"or raise --max-bad-fraction to accept them"
+        )
+    kept = frame.loc[frame["_drop"] == "", ["user_id", "item_id", "ts"]].reset_index(drop=True)
+    if kept.empty:
+        raise InputError(f"no usable events left in {names} after dropping invalid rows")
+    counts = {"events_read": read, "events_kept": len(kept), "dropped": dropped}
+    log.info("kept %s of %s events; dropped %s", f"{len(kept):,}", f"{read:,}", dropped)
+    return Events(frame=kept, counts=counts, files=fingerprint(paths))
+
+
+def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
+    """Read item metadata: ``item_id`` (exact string), ``title`` and every other column.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable or lacks one of the two columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"items file {path} does not exist; check --items")
+    check_columns(path, {"item_id_col": id_col, "item_title_col": title_col})
+    if is_parquet(path):
+        table = _read_table(path, pq.read_schema(path).names)
+    else:
+        table = _read_table(path, read_columns(path))
+    frame = table.to_pandas()
+    frame[id_col] = ids_as_strings(table.column(id_col)).to_pandas()
+    frame = frame.rename(columns={id_col: "item_id", title_col: "title"})
+    return frame.drop_duplicates("item_id").reset_index(drop=True)

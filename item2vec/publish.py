@@ -1,0 +1,257 @@
+"""Publish: versioned Parquet tables and a manifest, written atomically.
+
+Layout::
+
+    <output>/<model_name>/<version>/item_vectors.parquet
+                                   /item_neighbors.parquet
+                                   /manifest.json
+    <output>/<model_name>/LATEST      (the current version's name)
+
+A version is built in a hidden sibling ``.tmp-<version>-<pid>``, every file is
+fsynced, and the directory is renamed into place. ``LATEST`` is replaced with
+``os.replace``. A killed run therefore leaves at most a ``.tmp-`` directory,
+which the next run removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import uuid
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from item2vec.errors import ConfigError
+from item2vec.train import ItemVectors
+
+log = logging.getLogger(__name__)
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+TMP_PREFIX = ".tmp-"
+LATEST = "LATEST"
+MANIFEST = "manifest.json"
+VECTORS_FILE = "item_vectors.parquet"
+NEIGHBORS_FILE = "item_neighbors.parquet"
+
+
+def check_name(value: str, what: str) -> str:
+    """Refuse names that could escape the output directory.
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` has characters outside ``[A-Za-z0-9._-]`` or is ``.``/``..``.
+    """
+    if not SAFE_NAME.match(value or "") or value in {".", ".."}:
+        raise ConfigError(
+            f"{what} {value!r} is not allowed; use only letters, digits, '.', '_' and '-'"
+        )
+    return value
+
+
+def new_version_id(now: datetime, salt: str) -> str:
+    """Version id: UTC time plus a short hash, e.g. ``20261124T101500Z-3f2a9c1``.
+
+    The hash mixes in random bytes, so two runs in the same second never collide.
+    """
+    digest = hashlib.sha256(f"{now.isoformat()}|{salt}|{uuid.uuid4()}".encode()).hexdigest()
+    return f"{now:%Y%m%dT%H%M%S}Z-{digest[:7]}"
+
+
+def vectors_table(vectors: ItemVectors, metadata: dict[str, str]) -> pa.Table:
+    """``item_vectors`` table: item_id, vector fixed_size_list<float32>, count[, context_vector]."""
+    dim = vectors.dim
+    columns = {
+        "item_id": pa.array(vectors.item_ids.astype(object), type=pa.string()),
+        "vector": _fixed_size(vectors.vectors, dim),
+        "count": pa.array(vectors.counts, type=pa.int64()),
+    }
+    if vectors.context_vectors is not None:
+        columns["context_vector"] = _fixed_size(vectors.context_vectors, dim)
+    table = pa.table(columns)
+    return table.replace_schema_metadata({f"item2vec.{k}": v for k, v in metadata.items()})
+
+
+def _fixed_size(matrix: np.ndarray, dim: int) -> pa.FixedSizeListArray:
+    flat = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).ravel(), type=pa.float32())
+    return pa.FixedSizeListArray.from_arrays(flat, dim)
+
+
+def _write_parquet(table: pa.Table, path: Path, vector_columns: tuple[str, ...] = ()) -> None:
+    present = [c for c in vector_columns if c in table.column_names]
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        # Byte-stream split makes float vectors ~9% smaller under zstd.
+        use_byte_stream_split=[f"{c}.list.element" for c in present] or False,
+    )
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's content."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of item2vec and the libraries that shape its output."""
+    versions = {"python": sys.version.split()[0]}
+    for name in ("item2vec", "gensim", "numpy", "pandas", "pyarrow", "scikit-learn", "prefect"):
+        try:
+            versions[name] = package_version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(model_dir: Path) -> list[Path]:
+    """Delete ``.tmp-`` directories whose writing process is gone; return what was removed."""
+    removed = []
+    if not model_dir.is_dir():
+        return removed
+    for entry in model_dir.iterdir():
+        if not (entry.is_dir() and entry.name.startswith(TMP_PREFIX)):
+            continue
+        pid_text = entry.name.rsplit("-", 1)[-1]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
+            continue  # another run is still writing it
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+        log.info("removed stale temporary directory %s", entry)
+    return removed
+
+
+def write_latest(model_dir: Path, version: str) -> None:
+    """Point ``LATEST`` at ``version`` atomically (temp file, fsync, ``os.replace``)."""
+    check_name(version, "version")
+    temporary = model_dir / f"{TMP_PREFIX}{LATEST}-{os.getpid()}"
+    temporary.write_text(version + "\n")
+    _fsync(temporary)
+    os.replace(temporary, model_dir / LATEST)
+    _fsync(model_dir)
+
+
+def read_latest(model_dir: Path) -> str | None:
+    """The version ``LATEST`` names, or None when there is none yet."""
+    path = model_dir / LATEST
+    if not path.is_file():
+        return None
+    return check_name(path.read_text().strip(), "version in LATEST")
+
+
+def publish_version(
+    output: str | Path,
+    model_name: str,
+    vectors: ItemVectors,
+    neighbors: pa.Table,
+    manifest: dict[str, Any],
+    move_latest: bool,
+    now: datetime | None = None,
+) -> Path:
+    """Write one version atomically and, if ``move_latest``, point LATEST at it.
+
+    Parameters
+    ----------
+    output
+        Output root.
+    model_name
+        Model family name (safe characters only).
+    vectors, neighbors
+        Tables to write.
+    manifest
+        Everything the manifest holds except ``model_name``, ``version``,
+        ``created_at``, ``versions`` and ``files``, which are added here.
+    move_latest
+        Whether the quality gate passed.
+    now
+        Creation time (UTC); defaults to the current time.
+
+    Returns
+    -------
+    Path
+        The final version directory.
+    """
+    check_name(model_name, "model name")
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    model_dir = Path(output) / model_name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(model_dir)
+    version = new_version_id(now, json.dumps(manifest.get("input", {}), sort_keys=True))
+    temporary = model_dir / f"{TMP_PREFIX}{version}-{os.getpid()}"
+    final = model_dir / version
+    temporary.mkdir()
+    try:
+        metadata = {
+            "model_name": model_name,
+            "version": version,
+            "dim": str(vectors.dim),
+            "normalized": "false",
+        }
+        files = {
+            VECTORS_FILE: vectors_table(vectors, metadata),
+            NEIGHBORS_FILE: neighbors.replace_schema_metadata(
+                {f"item2vec.{k}": v for k, v in metadata.items()}
+            ),
+        }
+        described = {}
+        for name, table in files.items():
+            path = temporary / name
+            _write_parquet(table, path, ("vector", "context_vector"))
+            _fsync(path)
+            described[name] = {"rows": table.num_rows, "sha256": sha256_file(path)}
+        document = {
+            "model_name": model_name,
+            "version": version,
+            "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **manifest,
+            "versions": library_versions(),
+            "files": described,
+        }
+        manifest_path = temporary / MANIFEST
+        manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        _fsync(manifest_path)
+        _fsync(temporary)
+        os.rename(temporary, final)
+        _fsync(model_dir)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    log.info("published %s", final)
+    if move_latest:
+        write_latest(model_dir, version)
+        log.info("LATEST -> %s", version)
+    return final

@@ -1,0 +1,110 @@
+"""Split: leave-last-out, as in the evaluation protocol.
+
+For a user with at least ``MIN_EVENTS_FOR_TEST`` events the last event is the test
+target and every earlier event is training; the second-to-last event is the
+validation target, used only for tuning. Users with fewer events only train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from item2vec.sequences import flat_items
+
+MIN_EVENTS_FOR_TEST = 3
+
+
+@dataclass
+class Holdout:
+    """Users held out for evaluation, with their training history and target.
+
+    Attributes
+    ----------
+    user_ids
+        One entry per evaluated user.
+    history_items, history_offsets
+        Flat training items of those users, in time order, and offsets into them
+        (user ``u`` owns ``history_items[history_offsets[u]:history_offsets[u + 1]]``).
+    targets
+        The held-out item of each user.
+    """
+
+    user_ids: np.ndarray
+    history_items: np.ndarray
+    history_offsets: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+
+@dataclass
+class Split:
+    """Training sequences plus the held-out test and validation cases."""
+
+    train: list[list[str]]
+    test: Holdout
+    validation: Holdout
+
+
+def _cut_tail(values: np.ndarray, offsets: np.ndarray, eligible: np.ndarray, n: int):
+    """Remove the last ``n`` items of eligible sequences; return (values, offsets, removed)."""
+    ends = offsets[1:]
+    lengths = np.diff(offsets)
+    drop = np.zeros(len(values), dtype=bool)
+    removed = []
+    for back in range(1, n + 1):
+        positions = ends[eligible] - back
+        drop[positions] = True
+        removed.append(values[positions])
+    new_lengths = lengths - n * eligible.astype(np.int64)
+    new_offsets = np.concatenate(([0], np.cumsum(new_lengths))).astype(np.int64)
+    return values[~drop], new_offsets, removed
+
+
+def _holdout(user_ids, values, offsets, eligible, targets) -> Holdout:
+    """Holdout of the eligible users, with histories taken from ``values``/``offsets``."""
+    lengths = np.diff(offsets)[eligible]
+    starts = offsets[:-1][eligible]
+    index = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    index = index + np.arange(lengths.sum())
+    return Holdout(
+        user_ids=user_ids[eligible],
+        history_items=values[index],
+        history_offsets=np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
+        targets=targets,
+    )
+
+
+def leave_last_out(sequences: pa.Table) -> Split:
+    """Split per-user sequences into training sequences and test/validation cases.
+
+    Parameters
+    ----------
+    sequences
+        One time-ordered sequence per user (:func:`item2vec.sequences.build_sequences`).
+
+    Returns
+    -------
+    Split
+        ``train`` holds every sequence without its test target. ``test`` pairs each
+        eligible user's training history with their last item. ``validation`` pairs
+        the history without the last two items with the second-to-last item; it is
+        for tuning only.
+    """
+    values, offsets = flat_items(sequences)
+    user_ids = sequences.column("user_id").to_numpy(zero_copy_only=False)
+    eligible = np.diff(offsets) >= MIN_EVENTS_FOR_TEST
+    train_values, train_offsets, (test_targets,) = _cut_tail(values, offsets, eligible, 1)
+    val_values, val_offsets, (_, val_targets) = _cut_tail(values, offsets, eligible, 2)
+    test = _holdout(user_ids, train_values, train_offsets, eligible, test_targets)
+    validation = _holdout(user_ids, val_values, val_offsets, eligible, val_targets)
+    train = [
+        list(chunk)
+        for chunk in np.split(train_values.astype(object), train_offsets[1:-1])
+        if len(chunk)
+    ]
+    return Split(train=train, test=test, validation=validation)

@@ -1,0 +1,53 @@
+"""Shared fixtures: the bundled sample, synthetic logs, and one Prefect test harness."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from item2vec.presets import BUNDLED_SAMPLE_DIR
+from item2vec.synth import planted_clusters
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_SAMPLE = REPO.parent / "shared" / "data" / "movielens-small"
+
+
+@pytest.fixture(scope="session")
+def sample_ratings() -> Path:
+    """The bundled MovieLens ratings file."""
+    path = BUNDLED_SAMPLE_DIR / "ratings.csv"
+    if not path.is_file():
+        pytest.skip(f"bundled sample missing at {path}; restore data/movielens-small")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_sample() -> Path:
+    """The MovieLens copy in ../shared, when the checkout sits beside it."""
+    if not (SHARED_SAMPLE / "ratings.csv").is_file():
+        pytest.skip(f"../shared is not beside this checkout ({SHARED_SAMPLE} missing)")
+    return SHARED_SAMPLE
+
+
+@pytest.fixture
+def clustered_log(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """A CSV log of users who each browse one of two disjoint item worlds, plus the truth."""
+    events, truth = planted_clusters(n_users=200, n_items=60, n_clusters=2, events_per_user=20)
+    path = tmp_path / "events.csv"
+    events.to_csv(path, index=False)
+    return path, truth
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """One embedded Prefect server for every flow test (starting one costs seconds)."""
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    import flows  # noqa: F401  (sets quiet Prefect defaults before Prefect is imported)
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

@@ -1,0 +1,53 @@
+import numpy as np
+
+from item2vec.baselines import ItemKNNScorer, PopularityScorer
+from item2vec.catalogue import build_catalogue, encode_cases, user_item_matrix
+from item2vec.split import Holdout
+
+
+def _toy():
+    # a and b always together; c with a once; d alone.
+    train = [["a", "b"], ["a", "b", "c"], ["b", "d"], ["d"]]
+    catalogue = build_catalogue(train)
+    holdout = Holdout(
+        user_ids=np.array(["x"], dtype=object),
+        history_items=np.array(["c", "a"], dtype=object),
+        history_offsets=np.array([0, 2]),
+        targets=np.array(["b"], dtype=object),
+    )
+    return train, catalogue, encode_cases(holdout, catalogue, query_items=1)
+
+
+def test_popularity_counts():
+    train, catalogue, cases = _toy()
+    assert catalogue.item_ids.tolist() == ["a", "b", "c", "d"]
+    scores = PopularityScorer(catalogue)(cases, 0, 1)[0]
+    # Counts a=2, b=3, c=1, d=2: b first, then a and d tied (a has the lower id), then c.
+    assert list(np.argsort(-scores, kind="stable")) == [1, 0, 3, 2]
+
+
+def test_popularity_ties_follow_natural_id_order():
+    from item2vec.catalogue import Catalogue
+
+    catalogue = Catalogue(
+        item_ids=np.array(["10", "2", "b", "a"], dtype=object), counts=np.array([1, 1, 1, 5])
+    )
+    assert catalogue.natural_order().tolist() == [1, 0, 3, 2]
+    scores = PopularityScorer(catalogue).popularity
+    assert [catalogue.item_ids[i] for i in np.argsort(-scores)] == ["a", "2", "10", "b"]
+
+
+def test_item_knn_by_hand():
+    train, catalogue, cases = _toy()
+    # Query is the last history item only: "a". Users: a in {0,1}, b in {0,1,2},
+    # c in {1}, d in {2,3}. cos(a,b)=2/sqrt(2*3), cos(a,c)=1/sqrt(2), cos(a,d)=0, cos(a,a)=1.
+    scores = ItemKNNScorer(user_item_matrix(train, catalogue))(cases, 0, 1)[0]
+    expected = [1.0, 2 / np.sqrt(6), 1 / np.sqrt(2), 0.0]
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+
+
+def test_cases_encoding():
+    _, _, cases = _toy()
+    assert cases.seen.toarray().tolist() == [[1, 0, 1, 0]]
+    assert cases.query.toarray().tolist() == [[1, 0, 0, 0]]
+    assert cases.targets.tolist() == [1]

@@ -1,0 +1,61 @@
+from pathlib import Path
+
+import pytest
+
+from item2vec.config import PipelineConfig, build_config, read_toml
+from item2vec.errors import ConfigError
+
+
+def test_layers_later_wins_and_none_is_ignored():
+    config = build_config(
+        {"train": {"epochs": 7, "window": 3}},
+        {"train": {"epochs": 9, "window": None}},
+    )
+    assert config.train.epochs == 9
+    assert config.train.window == 3
+
+
+def test_toml_file_round_trip(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text('[ingest]\nuser_col = "visitor"\n[evaluate]\nk = [20, 5]\n')
+    config = build_config(read_toml(path))
+    assert config.ingest.user_col == "visitor"
+    assert config.evaluate.k == [5, 20]
+
+
+def test_unknown_key_is_refused_with_its_path():
+    with pytest.raises(ConfigError, match=r"train\.epoch"):
+        build_config({"train": {"epoch": 3}})
+
+
+def test_out_of_range_value_names_field():
+    with pytest.raises(ConfigError, match=r"ingest\.max_bad_fraction"):
+        build_config({"ingest": {"max_bad_fraction": 2}})
+
+
+def test_unsafe_model_name_refused():
+    with pytest.raises(ConfigError, match="model_name"):
+        build_config({"publish": {"model_name": "../escape"}})
+
+
+def test_no_negative_and_no_hs_refused():
+    with pytest.raises(ConfigError, match="negative=0"):
+        build_config({"train": {"negative": 0, "hs": 0}})
+
+
+def test_missing_and_broken_toml(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_toml(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[train\nepochs = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        read_toml(broken)
+
+
+def test_train_fields_are_gensim_keywords():
+    import inspect
+
+    from gensim.models import Word2Vec
+
+    accepted = set(inspect.signature(Word2Vec.__init__).parameters)
+    assert set(PipelineConfig().train.model_dump()) <= accepted

@@ -1,0 +1,136 @@
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from item2vec.config import IngestConfig
+from item2vec.errors import InputError
+from item2vec.ingest import read_events, read_items
+
+
+def _config(path: Path, **overrides) -> IngestConfig:
+    return IngestConfig(paths=[str(path)], user_col="u", item_col="i", time_col="t", **overrides)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_ids_stay_exact_strings(tmp_path: Path):
+    path = _write(
+        tmp_path / "e.csv",
+        'u,i,t\n007,00123,1600000000\n007,"a,b",1600000001\n7,17850.0,1600000002\nüser,☃,1600000003\n',
+    )
+    frame = read_events(_config(path)).frame
+    assert frame["user_id"].tolist() == ["007", "007", "7", "üser"]
+    assert frame["item_id"].tolist() == ["00123", "a,b", "17850.0", "☃"]
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("1600000000", "2020-09-13T12:26:40Z"),
+        ("1600000000000", "2020-09-13T12:26:40Z"),
+        ("2020-09-13T12:26:40Z", "2020-09-13T12:26:40Z"),
+        ("2020-09-13 14:26:40+02:00", "2020-09-13T12:26:40Z"),
+        ("2020-09-13 12:26:40", "2020-09-13T12:26:40Z"),
+    ],
+)
+def test_timestamp_formats_normalise_to_utc(tmp_path: Path, raw: str, expected: str):
+    path = _write(tmp_path / "e.csv", f"u,i,t\na,x,{raw}\n")
+    ts = read_events(_config(path)).frame["ts"].iloc[0]
+    assert ts == pd.Timestamp(expected)
+
+
+def test_gzip_and_tab_separated(tmp_path: Path):
+    path = tmp_path / "e.tsv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("u\ti\tt\na\tx\t1600000000\nb\ty\t1600000001\n")
+    assert len(read_events(_config(path)).frame) == 2
+
+
+def test_parquet_with_integer_ids_and_native_times(tmp_path: Path):
+    path = tmp_path / "e.parquet"
+    table = pa.table(
+        {
+            "u": pa.array([1, 2], pa.int64()),
+            "i": pa.array([10, 20], pa.int32()),
+            "t": pa.array(pd.to_datetime(["2020-01-01", "2020-01-02"])),
+        }
+    )
+    pq.write_table(table, path)
+    frame = read_events(_config(path)).frame
+    assert frame["user_id"].tolist() == ["1", "2"]
+    assert frame["item_id"].tolist() == ["10", "20"]
+    assert str(frame["ts"].dt.tz) == "UTC"
+
+
+def test_float_ids_in_parquet_refused(tmp_path: Path):
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"u": [1.0], "i": ["x"], "t": [1600000000]}), path)
+    with pytest.raises(InputError, match="e.parquet.*float|double"):
+        read_events(_config(path))
+
+
+def test_bad_rows_counted_below_threshold(tmp_path: Path):
+    rows = [f"u{n % 5},i{n % 7},{1600000000 + n}" for n in range(98)]
+    rows += ["u1,i1,not-a-time", ",i2,1600000000"]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
+    events = read_events(_config(path))
+    assert events.counts["events_read"] == 100
+    assert events.counts["events_kept"] == 98
+    assert events.counts["dropped"] == {"null_user": 1, "null_item": 0, "bad_timestamp": 1}
+
+
+def test_unparseable_timestamps_fail_with_column_and_flag(tmp_path: Path):
+    path = _write(tmp_path / "e.csv", "u,i,t\na,x,yesterday\nb,y,tomorrow\nc,z,1600000000\n")
+    with pytest.raises(InputError) as info:
+        read_events(_config(path))
+    message = str(info.value)
+    assert "e.csv" in message and "'t'" in message and "--max-bad-fraction" in message
+    assert "yesterday" in message
+
+
+def test_missing_column_names_available_and_setting(tmp_path: Path):
+    path = _write(tmp_path / "e.csv", "user,item,t\na,x,1\n")
+    with pytest.raises(
+        InputError, match=r"column 'u' not found in e.csv; available: user, item, t"
+    ):
+        read_events(_config(path))
+
+
+def test_empty_file(tmp_path: Path):
+    path = _write(tmp_path / "e.csv", "")
+    with pytest.raises(InputError, match="e.csv is empty"):
+        read_events(_config(path))
+
+
+def test_header_only(tmp_path: Path):
+    path = _write(tmp_path / "e.csv", "u,i,t\n")
+    with pytest.raises(InputError, match="holds no events"):
+        read_events(_config(path))
+
+
+def test_nonexistent_path(tmp_path: Path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_events(_config(tmp_path / "missing.csv"))
+
+
+def test_binary_garbage_named_csv(tmp_path: Path):
+    path = tmp_path / "e.csv"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InputError, match="e.csv"):
+        read_events(_config(path))
+
+
+def test_items_file_titles(tmp_path: Path):
+    path = _write(tmp_path / "items.csv", "id,name,genre\n001,One,a\n2,Two,b\n")
+    items = read_items(path, "id", "name")
+    assert items["item_id"].tolist() == ["001", "2"]
+    assert items["title"].tolist() == ["One", "Two"]
+    with pytest.raises(InputError, match="column 'title' not found"):
+        read_items(path, "id", "title")

@@ -1,0 +1,127 @@
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from item2vec.errors import ConfigError
+from item2vec.neighbors import nearest_neighbors
+from item2vec.publish import (
+    LATEST,
+    check_name,
+    publish_version,
+    read_latest,
+    remove_stale_temporaries,
+)
+from item2vec.train import ItemVectors
+
+
+@pytest.fixture
+def vectors() -> ItemVectors:
+    rng = np.random.default_rng(0)
+    n, dim = 30, 8
+    return ItemVectors(
+        item_ids=np.array([f"{i:03d}" for i in range(n)], dtype=object),
+        vectors=rng.normal(size=(n, dim)).astype(np.float32),
+        context_vectors=rng.normal(size=(n, dim)).astype(np.float32),
+        counts=rng.integers(1, 100, size=n),
+    )
+
+
+def _publish(tmp_path: Path, vectors: ItemVectors, move_latest=True) -> Path:
+    return publish_version(
+        tmp_path,
+        "m",
+        vectors,
+        nearest_neighbors(vectors, 5),
+        {"gate": {"passed": move_latest}},
+        move_latest=move_latest,
+    )
+
+
+def test_tables_schema_and_metadata(tmp_path: Path, vectors: ItemVectors):
+    version_dir = _publish(tmp_path, vectors)
+    table = pq.read_table(version_dir / "item_vectors.parquet")
+    assert table.schema.field("item_id").type == pa.string()
+    assert table.schema.field("count").type == pa.int64()
+    # Parquet stores the fixed-size list as a list; pyarrow restores it from the Arrow schema.
+    assert table.schema.field("vector").type == pa.list_(pa.float32(), 8)
+    assert table.schema.field("context_vector").type == pa.list_(pa.float32(), 8)
+    meta = table.schema.metadata
+    assert meta[b"item2vec.dim"] == b"8" and meta[b"item2vec.model_name"] == b"m"
+    assert meta[b"item2vec.version"].decode() == version_dir.name
+    neighbors = pq.read_table(version_dir / "item_neighbors.parquet")
+    assert neighbors.schema.names == ["item_id", "rank", "neighbor_id", "score"]
+    assert [f.type for f in neighbors.schema] == [
+        pa.string(),
+        pa.int32(),
+        pa.string(),
+        pa.float32(),
+    ]
+
+
+def test_manifest_files_hashes_and_latest(tmp_path: Path, vectors: ItemVectors):
+    import hashlib
+
+    version_dir = _publish(tmp_path, vectors)
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    assert manifest["version"] == version_dir.name
+    assert manifest["model_name"] == "m"
+    assert manifest["created_at"].endswith("Z")
+    for name, entry in manifest["files"].items():
+        digest = hashlib.sha256((version_dir / name).read_bytes()).hexdigest()
+        assert entry["sha256"] == digest
+        assert entry["rows"] == pq.read_metadata(version_dir / name).num_rows
+    assert read_latest(tmp_path / "m") == version_dir.name
+    assert not [p for p in (tmp_path / "m").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_refused_model_does_not_move_latest(tmp_path: Path, vectors: ItemVectors):
+    first = _publish(tmp_path, vectors)
+    second = _publish(tmp_path, vectors, move_latest=False)
+    assert second.is_dir() and second != first
+    assert (tmp_path / "m" / LATEST).read_text().strip() == first.name
+
+
+def test_stale_temporary_removed_live_one_kept(tmp_path: Path):
+    model_dir = tmp_path / "m"
+    dead = model_dir / ".tmp-20200101T000000Z-abc-999999999"
+    live = model_dir / f".tmp-20200101T000000Z-def-{os.getppid()}"
+    dead.mkdir(parents=True)
+    live.mkdir()
+    removed = remove_stale_temporaries(model_dir)
+    assert removed == [dead]
+    assert live.exists()
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", "..", "x y"])
+def test_unsafe_names_refused(name: str):
+    with pytest.raises(ConfigError, match="not allowed"):
+        check_name(name, "model name")
+
+
+def test_read_back_with_pandas_and_duckdb(tmp_path: Path, vectors: ItemVectors):
+    version_dir = _publish(tmp_path, vectors)
+    import pandas as pd
+
+    frame = pd.read_parquet(version_dir / "item_vectors.parquet")
+    assert frame["item_id"].tolist() == list(vectors.item_ids)
+    np.testing.assert_array_equal(np.stack(frame["vector"].to_numpy()), vectors.vectors)
+    path = str(version_dir / "item_neighbors.parquet")
+    rows = duckdb.sql(
+        f"SELECT neighbor_id FROM read_parquet('{path}') WHERE item_id = '000' ORDER BY rank"
+    ).fetchall()
+    assert len(rows) == 5
+    # The neighbour table agrees with DuckDB's own cosine over the stored vectors.
+    vec_path = str(version_dir / "item_vectors.parquet")
+    best = duckdb.sql(
+        f"""SELECT b.item_id FROM read_parquet('{vec_path}') a, read_parquet('{vec_path}') b
+            WHERE a.item_id = '000' AND b.item_id <> '000'
+            ORDER BY array_cosine_similarity(a.vector::FLOAT[8], b.vector::FLOAT[8]) DESC
+            LIMIT 5"""
+    ).fetchall()
+    assert [r[0] for r in best] == [r[0] for r in rows]

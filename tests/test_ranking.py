@@ -1,0 +1,75 @@
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from item2vec.ranking import ranking_metrics, top_k
+
+
+def _brute(scores, exclude, k):
+    scores = scores.astype(np.float32).copy()
+    scores[exclude.toarray() > 0] = -np.inf
+    result = []
+    for row in scores:
+        order = sorted(range(len(row)), key=lambda j: (-row[j], j))[:k]
+        result.append([j if np.isfinite(row[j]) else -1 for j in order])
+    return np.array(result)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 30), st.integers(1, 25)),
+        elements=st.floats(-1, 1, width=32),
+        unique=True,
+    ),
+    st.integers(1, 30),
+    st.integers(0, 2**16),
+)
+def test_top_k_matches_brute_force(scores, k, seed):
+    rng = np.random.default_rng(seed)
+    exclude = sp.csr_matrix(rng.random(scores.shape) < 0.2)
+    top, _ = top_k(
+        lambda a, b: scores[a:b], scores.shape[0], scores.shape[1], k, exclude, threads=2
+    )
+    expected = _brute(scores, exclude, min(k, scores.shape[1]))
+    np.testing.assert_array_equal(top[:, : expected.shape[1]], expected)
+    assert (top[:, expected.shape[1] :] == -1).all()
+
+
+def test_top_k_uses_several_blocks_in_threads():
+    rng = np.random.default_rng(1)
+    scores = rng.random((1500, 40)).astype(np.float32)
+    top, values = top_k(lambda a, b: scores[a:b], 1500, 40, 5, threads=2)
+    np.testing.assert_array_equal(top, np.argsort(-scores, axis=1)[:, :5])
+    assert np.all(np.diff(values, axis=1) <= 0)
+
+
+def test_metrics_hand_example():
+    top = np.array([[3, 1, 2], [0, 2, 1], [1, 0, 2]])
+    targets = np.array([1, 5, -1])
+    unrankable = np.array([False, False, True])
+    m = ranking_metrics(top, targets, [1, 2], catalogue_size=6, unrankable=unrankable)
+    assert m["hr@1"] == 0.0
+    assert m["hr@2"] == 1 / 3
+    assert np.isclose(m["ndcg@2"], (1 / np.log2(3)) / 3)
+    assert np.isclose(m["mrr@2"], 0.5 / 3)
+    assert m["coverage@1"] == 3 / 6
+    assert m["unrankable"] == 1 / 3
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 40), st.integers(2, 30), st.integers(0, 2**16))
+def test_metrics_bounded_and_monotone(n, m, seed):
+    rng = np.random.default_rng(seed)
+    top = np.stack([rng.permutation(m) for _ in range(n)])
+    targets = rng.integers(-1, m, size=n)
+    ks = sorted({1, max(1, m // 2), m})
+    metrics = ranking_metrics(top, targets, ks, m, targets < 0)
+    for value in metrics.values():
+        assert 0.0 <= value <= 1.0
+    for name in ("hr", "ndcg", "mrr", "coverage"):
+        series = [metrics[f"{name}@{k}"] for k in ks]
+        assert series == sorted(series)

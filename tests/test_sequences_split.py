@@ -1,0 +1,79 @@
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from item2vec.sequences import build_sequences
+from item2vec.split import MIN_EVENTS_FOR_TEST, leave_last_out
+
+
+def _events(rows):
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
+    frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
+    return frame
+
+
+def test_time_order_with_stable_ties():
+    events = _events([("a", "x", 5), ("a", "y", 1), ("a", "z", 5), ("b", "q", 3), ("a", "w", 1)])
+    table = build_sequences(events)
+    assert table.column("user_id").to_pylist() == ["a", "b"]
+    assert table.column("items").to_pylist() == [["y", "w", "x", "z"], ["q"]]
+    start = table.column("start").to_pylist()[0]
+    assert start == pd.Timestamp(1, unit="s", tz="UTC")
+
+
+def test_leave_last_out_targets_and_short_users():
+    events = _events([("a", f"i{n}", n) for n in range(5)] + [("b", "j0", 0), ("b", "j1", 1)])
+    split = leave_last_out(build_sequences(events))
+    assert split.test.user_ids.tolist() == ["a"]
+    assert split.test.targets.tolist() == ["i4"]
+    assert split.validation.targets.tolist() == ["i3"]
+    assert split.test.history_items.tolist() == ["i0", "i1", "i2", "i3"]
+    assert split.validation.history_items.tolist() == ["i0", "i1", "i2"]
+    # b has fewer than 3 events: it only trains, whole.
+    assert sorted(map(tuple, split.train)) == [("i0", "i1", "i2", "i3"), ("j0", "j1")]
+
+
+event_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["u1", "u2", "u3", "u4"]),
+        st.sampled_from(["a", "b", "c", "d", "e"]),
+        st.integers(0, 20),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(event_rows)
+def test_every_event_once_in_time_order(rows):
+    events = _events(rows)
+    table = build_sequences(events)
+    expected = (
+        events.assign(order=np.arange(len(events)))
+        .sort_values(["user_id", "ts", "order"])
+        .groupby("user_id")["item_id"]
+        .agg(list)
+    )
+    got = dict(
+        zip(table.column("user_id").to_pylist(), table.column("items").to_pylist(), strict=True)
+    )
+    assert got == expected.to_dict()
+
+
+@settings(max_examples=60, deadline=None)
+@given(event_rows)
+def test_split_recombines_to_the_input(rows):
+    table = build_sequences(_events(rows))
+    split = leave_last_out(table)
+    sequences = dict(
+        zip(table.column("user_id").to_pylist(), table.column("items").to_pylist(), strict=True)
+    )
+    offsets = split.test.history_offsets
+    for n, user in enumerate(split.test.user_ids):
+        history = split.test.history_items[offsets[n] : offsets[n + 1]].tolist()
+        assert history + [split.test.targets[n]] == sequences[user]
+    assert len(split.test) == sum(len(s) >= MIN_EVENTS_FOR_TEST for s in sequences.values())
+    held_out = len(split.test)
+    assert sum(map(len, split.train)) + held_out == sum(map(len, sequences.values()))
