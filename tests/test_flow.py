@@ -95,11 +95,14 @@ def test_sample_quality_beats_popularity_and_baselines_match_reference(sample_ru
     knn = metrics["baselines"]["item_knn"]
     # Reference (DESIGN §3): popularity HR@10 0.043, HR@20 0.069; item-kNN 0.107, 0.156.
     # One hit is 0.0016 here; allow two hits of difference for tie-breaking.
+    assert abs(popularity["hr@10"] - 0.043) <= 0.0033
     assert abs(popularity["hr@20"] - 0.069) <= 0.0033
     assert abs(knn["hr@10"] - 0.107) <= 0.0033
     assert abs(knn["hr@20"] - 0.156) <= 0.0033
-    # The default config must beat popularity; see the README for the measured margin.
-    assert metrics["model"]["hr@10"] > popularity["hr@10"] * 1.3
+    # The default config must beat popularity. Measured on 3 seeds: HR@10 0.107-0.118
+    # against popularity's 0.043 (2.5-2.8x). Requiring 2x leaves 0.02 (12 hits) of
+    # room below the lowest measured figure for seed and thread noise.
+    assert metrics["model"]["hr@10"] > popularity["hr@10"] * 2.0
 
 
 def test_gate_refusal_fails_the_flow_and_keeps_latest(prefect_harness, tmp_path):
