@@ -13,6 +13,9 @@ for _name, _value in {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "item2vec",
+    # The first run in a new PREFECT_HOME migrates its database; on a busy 2-core
+    # machine that has been seen to exceed Prefect's default 20 s start-up limit.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     # Library calls outside a flow run (tests, notebooks) have no run to log to.
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }.items():

@@ -1,0 +1,226 @@
+"""Events to per-user sequences on a 20M-event Parquet log: ours vs bare DuckDB vs pandas.
+
+The log comes from :func:`item2vec.synth.write_synthetic_log` (200k users, 50k items,
+Zipf popularity, sessions) and is cached under ``/tmp/item2vec-bench/``, keyed by its
+parameters and the generator's source, so only the first run pays for it.
+
+Each contender runs in its own child process, so that every peak RSS
+(``ru_maxrss``) is that contender's alone and no allocator state leaks between
+them. The pandas timing is measured on the first 2M events (whole users) and
+scaled linearly to the full log (labelled so); it excludes reading the file.
+``peak_rss_mb`` is our stage's peak, the one the 2.5 GB goal is about.
+
+Environment: ``BENCH_EVENTS``, ``BENCH_USERS``, ``BENCH_ITEMS``, ``BENCH_CLUSTERS``,
+``BENCH_REPEATS`` (3), ``BENCH_BUDGET_S`` (stop repeating a contender once its runs
+took this long; 300), ``BENCH_PANDAS_EVENTS`` (2M), ``BENCH_DIR``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", 20_000_000))
+USERS = int(os.environ.get("BENCH_USERS", 200_000))
+ITEMS = int(os.environ.get("BENCH_ITEMS", 50_000))
+CLUSTERS = int(os.environ.get("BENCH_CLUSTERS", 20))
+SEED = 0
+REPEATS = int(os.environ.get("BENCH_REPEATS", 3))
+BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", 300))
+PANDAS_EVENTS = int(os.environ.get("BENCH_PANDAS_EVENTS", 2_000_000))
+CACHE = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (Linux reports kilobytes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def synthetic_log() -> Path:
+    """The cached log, generated first if missing."""
+    from item2vec import synth
+    from item2vec.synth import write_synthetic_log
+
+    # A change to the generator must not silently reuse an old log.
+    source = hashlib.sha256(Path(synth.__file__).read_bytes()).hexdigest()[:8]
+    name = f"log-e{EVENTS}-u{USERS}-i{ITEMS}-c{CLUSTERS}-s{SEED}-{source}.parquet"
+    path = CACHE / name
+    if path.is_file():
+        print(f"  using cached {path}", flush=True)
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    print(f"  generating {path} ...", flush=True)
+    started = time.perf_counter()
+    info = write_synthetic_log(path, EVENTS, USERS, ITEMS, clusters=CLUSTERS, seed=SEED)
+    print(
+        f"  generated {info['events']:,} events, {info['sessions']:,} sessions in "
+        f"{time.perf_counter() - started:.1f}s ({path.stat().st_size / 1e6:.0f} MB)",
+        flush=True,
+    )
+    return path
+
+
+def repeat(run) -> list[dict[str, float]]:
+    """Up to REPEATS timings of ``run()``, fewer once BUDGET_S is spent."""
+    results: list[dict[str, float]] = []
+    spent = 0.0
+    while len(results) < REPEATS and (not results or spent < BUDGET_S):
+        timing = run()
+        results.append(timing)
+        spent += timing["total"]
+        shown = ", ".join(f"{key} {value:.2f}s" for key, value in timing.items())
+        print(f"    run {len(results)}: {shown}", flush=True)
+    return results
+
+
+def child_ours(path: Path) -> dict:
+    from item2vec.config import IngestConfig
+    from item2vec.ingest import read_events
+    from item2vec.sequences import build_sequences
+
+    config = IngestConfig(
+        paths=[str(path)], user_col="user_id", item_col="item_id", time_col="timestamp"
+    )
+
+    def run() -> dict[str, float]:
+        started = time.perf_counter()
+        events = read_events(config)
+        read = time.perf_counter()
+        table = build_sequences(events.frame)
+        done = time.perf_counter()
+        assert table.num_rows == USERS, table.num_rows
+        return {"ingest": read - started, "sequences": done - read, "total": done - started}
+
+    runs = repeat(run)
+    return {
+        "ingest_s": statistics.median(r["ingest"] for r in runs),
+        "sequences_s": statistics.median(r["sequences"] for r in runs),
+        "total_s": statistics.median(r["total"] for r in runs),
+        "repeats": len(runs),
+    }
+
+
+def child_duckdb(path: Path) -> dict:
+    import duckdb
+
+    literal = str(path).replace("'", "''")
+    query = (
+        "SELECT user_id, list(item_id ORDER BY timestamp) AS items "
+        f"FROM read_parquet('{literal}') GROUP BY user_id"
+    )
+
+    def run() -> dict[str, float]:
+        connection = duckdb.connect()
+        started = time.perf_counter()
+        table = connection.sql(query).to_arrow_table()
+        done = time.perf_counter()
+        assert table.num_rows == USERS, table.num_rows
+        connection.close()
+        return {"total": done - started}
+
+    runs = repeat(run)
+    return {"total_s": statistics.median(r["total"] for r in runs), "repeats": len(runs)}
+
+
+def child_pandas(path: Path) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    groups, rows = [], 0
+    # Whole row groups hold whole users, so the subset is complete histories.
+    for index in range(source.num_row_groups):
+        if rows >= PANDAS_EVENTS:
+            break
+        groups.append(index)
+        rows += source.metadata.row_group(index).num_rows
+    subset = pa.concat_tables([source.read_row_group(i) for i in groups]).slice(0, PANDAS_EVENTS)
+    frame = subset.to_pandas()
+
+    def run() -> dict[str, float]:
+        started = time.perf_counter()
+        frame.sort_values(["user_id", "timestamp"]).groupby("user_id")["item_id"].apply(list)
+        return {"total": time.perf_counter() - started}
+
+    runs = repeat(run)
+    measured = statistics.median(r["total"] for r in runs)
+    return {
+        "subset_s": measured,
+        "subset_events": len(frame),
+        "total_s": measured * EVENTS / len(frame),
+        "repeats": len(runs),
+    }
+
+
+CHILDREN = {"ours": child_ours, "duckdb": child_duckdb, "pandas": child_pandas}
+
+
+def run_child(name: str, path: Path) -> dict:
+    """Run one contender in a fresh interpreter, echo its progress, return its JSON."""
+    print(f"  {name}:", flush=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", name, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if not line.startswith("{"):
+            print(line, end="", flush=True)
+    if process.wait() != 0:
+        raise SystemExit(f"bench child {name!r} failed with exit code {process.returncode}")
+    result = json.loads(lines[-1])
+    print(f"    peak RSS {result['peak_rss_mb']:,.0f} MB", flush=True)
+    return result
+
+
+def main() -> None:
+    print(
+        f"sequences: {EVENTS:,} events, {USERS:,} users, {ITEMS:,} items "
+        f"({CLUSTERS} clusters), Parquet",
+        flush=True,
+    )
+    path = synthetic_log()
+    results = {name: run_child(name, path) for name in CHILDREN}
+    ours, duck, pandas = results["ours"], results["duckdb"], results["pandas"]
+    result = {
+        "bench": "sequences",
+        "events": EVENTS,
+        "users": USERS,
+        "items": ITEMS,
+        "ours_s": round(ours["ingest_s"] + ours["sequences_s"], 3),
+        "ingest_s": round(ours["ingest_s"], 3),
+        "sequences_s": round(ours["sequences_s"], 3),
+        "duckdb_s": round(duck["total_s"], 3),
+        "pandas_s_scaled": round(pandas["total_s"], 3),
+        "pandas_subset_events": pandas["subset_events"],
+        "pandas_subset_s": round(pandas["subset_s"], 3),
+        "vs_duckdb": round((ours["ingest_s"] + ours["sequences_s"]) / duck["total_s"], 3),
+        "vs_pandas": round(pandas["total_s"] / (ours["ingest_s"] + ours["sequences_s"]), 3),
+        "peak_rss_mb": ours["peak_rss_mb"],
+        "peak_rss_mb_duckdb": duck["peak_rss_mb"],
+        "peak_rss_mb_pandas": pandas["peak_rss_mb"],
+        "repeats": {name: value["repeats"] for name, value in results.items()},
+        "cpus": os.cpu_count(),
+        "log": str(path),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        outcome = CHILDREN[sys.argv[2]](Path(sys.argv[3]))
+        outcome["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(outcome), flush=True)
+    else:
+        main()

@@ -1,0 +1,471 @@
+"""Read published versions back: vectors, neighbours, manifest, and similarity queries.
+
+The reader only opens what :mod:`item2vec.publish` writes as open formats
+(Parquet and JSON), so it works on any copy of the output tree, including
+one written by another machine or another version of item2vec.
+
+Examples
+--------
+>>> from item2vec.reader import load, list_versions
+>>> model = load("output", "movielens")                     # doctest: +SKIP
+>>> model.most_similar("1", topn=5)                         # doctest: +SKIP
+[('3114', 0.83...), ...]
+>>> list_versions("output", "movielens")                    # doctest: +SKIP
+[{'version': '20261124T101500Z-3f2a9c1', 'is_latest': True, ...}]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from item2vec.errors import ConfigError, InputError
+from item2vec.publish import (
+    LATEST,
+    MANIFEST,
+    NEIGHBORS_FILE,
+    TMP_PREFIX,
+    VECTORS_FILE,
+    check_name,
+    read_latest,
+)
+
+log = logging.getLogger(__name__)
+
+#: The ``version`` argument that means "whatever LATEST names".
+LATEST_ALIAS = "latest"
+
+
+@dataclass(eq=False, repr=False)
+class PublishedModel:
+    """One published version, loaded into memory.
+
+    Attributes
+    ----------
+    model_name, version
+        Which model family and which version this is.
+    path
+        The version directory.
+    manifest
+        The parsed ``manifest.json``.
+    item_ids
+        Item ids (object array of ``str``), in table order.
+    vectors
+        Input vectors, float32, shape ``(len(item_ids), dim)``, as trained (not
+        normalised). Read-only: it shares memory with the Arrow table it came from.
+    context_vectors
+        gensim's output vectors in the same layout, or None when the version has none.
+    counts
+        Training occurrences of each item (int64).
+    neighbors
+        The published neighbour table: ``item_id``, ``rank``, ``neighbor_id``, ``score``.
+    """
+
+    model_name: str
+    version: str
+    path: Path
+    manifest: dict[str, Any]
+    item_ids: np.ndarray
+    vectors: np.ndarray
+    context_vectors: np.ndarray | None
+    counts: np.ndarray
+    neighbors: pd.DataFrame
+    # Built on first use: a 1M-item dict or a normalised copy of the vectors is
+    # not free, and many callers only want the tables.
+    _index: dict[str, int] | None = field(default=None, init=False)
+    _unit: np.ndarray | None = field(default=None, init=False)
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and item_id in self._lookup()
+
+    def __repr__(self) -> str:
+        return (
+            f"PublishedModel(model_name={self.model_name!r}, version={self.version!r}, "
+            f"items={len(self)}, dim={self.dim}, path={str(self.path)!r})"
+        )
+
+    def vector(self, item_id: str) -> np.ndarray:
+        """The input vector of one item.
+
+        Parameters
+        ----------
+        item_id
+            Exact item id, as text (``"00123"`` and ``"123"`` are different items).
+
+        Returns
+        -------
+        numpy.ndarray
+            A writable float32 copy of shape ``(dim,)``.
+
+        Raises
+        ------
+        InputError
+            If the item has no vector in this version.
+        """
+        return self.vectors[self._row(item_id)].copy()
+
+    def most_similar(
+        self, positive: str | Iterable[str], topn: int = 10
+    ) -> list[tuple[str, float]]:
+        """Items closest by cosine, like gensim's ``KeyedVectors.most_similar``.
+
+        The search is exact over every vector of the version, not a lookup in
+        the neighbour table, so ``topn`` is not limited to the published ``k``.
+
+        Parameters
+        ----------
+        positive
+            One item id, or several: their L2-normalised vectors are averaged and
+            the mean is normalised again, as gensim does.
+        topn
+            How many items to return (fewer when the version has fewer other items).
+
+        Returns
+        -------
+        list of (str, float)
+            ``(item_id, cosine)`` pairs, best first, ties to the item earlier in the
+            table. The query items themselves are never returned.
+
+        Raises
+        ------
+        InputError
+            If an id has no vector in this version, or no id is given.
+        ValueError
+            If ``topn`` is not a positive integer.
+        """
+        items = [positive] if isinstance(positive, str) else list(positive)
+        if not items:
+            raise InputError(
+                "most_similar needs at least one item id; got an empty list; "
+                "pass an id such as most_similar('1')"
+            )
+        if isinstance(topn, bool) or not isinstance(topn, int | np.integer) or topn < 1:
+            raise ValueError(f"topn must be a positive integer; got {topn!r}")
+        rows = np.array([self._row(item) for item in items], dtype=np.int64)
+        unit = self._unit_vectors()
+        if len(rows) == 1:
+            # No renormalising a single unit vector: its scores then match the
+            # neighbour table's bit for bit, and so does the order of near-ties.
+            query = unit[rows[0]]
+        else:
+            query = unit[rows].mean(axis=0)
+            norm = np.linalg.norm(query)
+            query = query / norm if norm > 0 else query
+        scores = unit @ query
+        scores[rows] = -np.inf
+        available = len(scores) - len(np.unique(rows))
+        k = min(int(topn), available)
+        if k <= 0:
+            return []
+        # argpartition then a stable sort of the k survivors: O(n) instead of a full sort.
+        candidates = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
+        order = np.lexsort((candidates, -scores[candidates]))
+        best = candidates[order]
+        return [(str(self.item_ids[i]), float(scores[i])) for i in best]
+
+    def _lookup(self) -> dict[str, int]:
+        if self._index is None:
+            index = dict(zip(self.item_ids.tolist(), range(len(self.item_ids)), strict=True))
+            if len(index) != len(self.item_ids):
+                raise InputError(
+                    f"{VECTORS_FILE} of {self.model_name}/{self.version} has duplicate item ids "
+                    f"({len(self.item_ids) - len(index)} repeats); the file was not written by "
+                    "item2vec publish or was edited; republish the version"
+                )
+            self._index = index
+        return self._index
+
+    def _row(self, item_id: str) -> int:
+        row = self._lookup().get(item_id) if isinstance(item_id, str) else None
+        if row is None:
+            raise InputError(
+                f"item {item_id!r} is not in the vectors of {self.model_name}/{self.version} "
+                f"({len(self)} items); it may be below min_count, or the id may be written "
+                "differently (ids are exact text: '00123' is not '123')"
+            )
+        return row
+
+    def _unit_vectors(self) -> np.ndarray:
+        if self._unit is None:
+            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+            # A zero vector stays zero (cosine 0 with everything) instead of NaN.
+            norms[norms == 0] = 1.0
+            self._unit = (self.vectors / norms).astype(np.float32, copy=False)
+        return self._unit
+
+
+def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> PublishedModel:
+    """Load one published version of a model.
+
+    Parameters
+    ----------
+    output
+        Output root, the ``--output`` of the run (``output`` by default).
+    model
+        Model family name, the ``--model-name`` of the run.
+    version
+        A version id such as ``20261124T101500Z-3f2a9c1``, or ``"latest"`` for the
+        version ``LATEST`` names (the newest one that passed the quality gate).
+
+    Returns
+    -------
+    PublishedModel
+
+    Raises
+    ------
+    ConfigError
+        If ``model`` or ``version`` has characters outside ``[A-Za-z0-9._-]``
+        (this refuses paths such as ``../x``).
+    InputError
+        If the model, LATEST, the version or one of its files is missing or unreadable.
+    """
+    check_name(model, "model name")
+    check_name(version, "version")
+    model_dir = Path(output) / model
+    if not model_dir.is_dir():
+        raise InputError(
+            f"no model {model!r} in {output}: {model_dir} does not exist "
+            f"(models there: {_listing(Path(output), dirs=True)}); run `item2vec run` "
+            "first, or check --output and --model-name"
+        )
+    if version == LATEST_ALIAS:
+        resolved = read_latest(model_dir)
+        if resolved is None:
+            raise InputError(
+                f"no {LATEST} in {model_dir}; run `item2vec run` first (LATEST moves only "
+                "when the quality gate passes), or pass version=... "
+                f"(versions there: {_listing(model_dir, dirs=True)})"
+            )
+        version = resolved
+    if version.startswith(TMP_PREFIX):
+        raise InputError(
+            f"version {version!r} is the temporary directory of an unfinished publish, "
+            f"not a version; choose one of: {_listing(model_dir, dirs=True)}"
+        )
+    path = model_dir / version
+    if not path.is_dir():
+        raise InputError(
+            f"version {version!r} not found in {model_dir}; "
+            f"versions there: {_listing(model_dir, dirs=True)}; use list_versions() to see them"
+        )
+    manifest = _read_manifest(path)
+    vectors = _read_table(path / VECTORS_FILE, model, version)
+    neighbors = _read_table(path / NEIGHBORS_FILE, model, version)
+    for name in ("item_id", "vector", "count"):
+        if name not in vectors.column_names:
+            raise InputError(
+                f"{path / VECTORS_FILE} has no column {name!r} (columns: "
+                f"{', '.join(vectors.column_names)}); it was not written by item2vec publish; "
+                "republish the version"
+            )
+    n = vectors.num_rows
+    context = (
+        _matrix(vectors.column("context_vector"), n, path / VECTORS_FILE, "context_vector")
+        if "context_vector" in vectors.column_names
+        else None
+    )
+    return PublishedModel(
+        model_name=model,
+        version=version,
+        path=path,
+        manifest=manifest,
+        item_ids=vectors.column("item_id").to_numpy(zero_copy_only=False).astype(object),
+        vectors=_matrix(vectors.column("vector"), n, path / VECTORS_FILE, "vector"),
+        context_vectors=context,
+        counts=vectors.column("count").to_numpy().astype(np.int64, copy=False),
+        neighbors=neighbors.to_pandas(),
+    )
+
+
+def list_versions(output: str | Path, model: str) -> list[dict[str, Any]]:
+    """Summarise every published version of a model, oldest first.
+
+    Parameters
+    ----------
+    output
+        Output root.
+    model
+        Model family name.
+
+    Returns
+    -------
+    list of dict
+        One dict per version directory, sorted by version id (which starts with
+        the UTC time), with keys ``version``, ``created_at``, ``gate_passed``,
+        ``gate_reason``, ``metric`` (the gate's primary metric), ``metric_value``
+        (the model's figure on it), ``is_latest`` and ``error``. ``error`` is None
+        unless the manifest could not be read, in which case it says why and the
+        manifest fields are None. Unfinished ``.tmp-`` directories are skipped.
+        ``pandas.DataFrame(list_versions(...))`` gives a table.
+
+    Raises
+    ------
+    ConfigError
+        If ``model`` has characters outside ``[A-Za-z0-9._-]``.
+    InputError
+        If the model directory does not exist.
+    """
+    check_name(model, "model name")
+    model_dir = Path(output) / model
+    if not model_dir.is_dir():
+        raise InputError(
+            f"no model {model!r} in {output}: {model_dir} does not exist "
+            f"(models there: {_listing(Path(output), dirs=True)}); run `item2vec run` "
+            "first, or check --output and --model-name"
+        )
+    try:
+        latest = read_latest(model_dir)
+    except (ConfigError, OSError, UnicodeDecodeError) as error:
+        # A damaged LATEST should not hide the versions; say so and carry on.
+        log.warning("ignoring unreadable %s: %s", model_dir / LATEST, error)
+        latest = None
+    entries = []
+    for path in sorted(model_dir.iterdir(), key=lambda p: p.name):
+        # Hidden entries are publish's .tmp- work directories (and LATEST's temp file).
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        entry: dict[str, Any] = {
+            "version": path.name,
+            "created_at": None,
+            "gate_passed": None,
+            "gate_reason": None,
+            "metric": None,
+            "metric_value": None,
+            "is_latest": path.name == latest,
+            "error": None,
+        }
+        try:
+            manifest = _read_manifest(path)
+        except InputError as error:
+            entry["error"] = str(error)
+            entries.append(entry)
+            continue
+        gate = _as_dict(manifest.get("gate"))
+        metric = gate.get("metric")
+        model_metrics = _as_dict(_as_dict(manifest.get("metrics")).get("model"))
+        entry.update(
+            created_at=manifest.get("created_at"),
+            gate_passed=gate.get("passed"),
+            gate_reason=gate.get("reason"),
+            metric=metric,
+            metric_value=model_metrics.get(metric) if isinstance(metric, str) else None,
+        )
+        entries.append(entry)
+    return entries
+
+
+def _as_dict(value: Any) -> dict:
+    # Manifests are hand-editable JSON; a wrong shape should blank a field, not crash.
+    return value if isinstance(value, dict) else {}
+
+
+def _listing(directory: Path, dirs: bool) -> str:
+    """Comma-separated visible entries of a directory, for error messages."""
+    if not directory.is_dir():
+        return "none; the directory does not exist"
+    names = sorted(
+        p.name for p in directory.iterdir() if not p.name.startswith(".") and p.is_dir() == dirs
+    )
+    if not names:
+        return "none"
+    shown = ", ".join(names[-10:])
+    return shown if len(names) <= 10 else f"{len(names)} in all, newest: {shown}"
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(
+            f"{MANIFEST} missing from {path}; the version is incomplete or not an item2vec "
+            "version; republish it or choose another version"
+        )
+    try:
+        document = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(
+            f"{manifest_path} is not readable JSON ({error}); republish the version "
+            "or choose another one"
+        ) from error
+    if not isinstance(document, dict):
+        raise InputError(
+            f"{manifest_path} holds a JSON {type(document).__name__}, expected an object; "
+            "republish the version or choose another one"
+        )
+    return document
+
+
+def _read_table(path: Path, model: str, version: str) -> pa.Table:
+    if not path.is_file():
+        raise InputError(
+            f"{path.name} missing from {path.parent}; the version is incomplete; "
+            "republish it or choose another version"
+        )
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(
+            f"{path} is not a readable Parquet file ({error}); republish the version "
+            "or choose another one"
+        ) from error
+    # Publish stamps every table with its version; a mismatch means files were
+    # copied between versions, and vectors must never be mixed across versions.
+    stamped = (table.schema.metadata or {}).get(b"item2vec.version")
+    if stamped is not None and stamped.decode() != version:
+        raise InputError(
+            f"{path} belongs to version {stamped.decode()!r}, not {model}/{version}; "
+            "files were copied between versions; republish the version"
+        )
+    return table
+
+
+def _matrix(column: pa.ChunkedArray, n: int, path: Path, name: str) -> np.ndarray:
+    """A float32 ``(n, dim)`` view of a fixed-size-list column (a copy only across chunks)."""
+    array = column.combine_chunks()
+    if pa.types.is_fixed_size_list(array.type):
+        dim = array.type.list_size
+    elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        # Parquet written by other tools may lose the fixed size; accept equal lengths.
+        lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False)
+        dim = int(lengths[0]) if n else 0
+        if n and not (lengths == dim).all():
+            raise InputError(
+                f"column {name!r} of {path} has vectors of different lengths "
+                f"({int(lengths.min())}..{int(lengths.max())}); expected one dimension; "
+                "republish the version"
+            )
+    else:
+        raise InputError(
+            f"column {name!r} of {path} is {array.type}, expected fixed_size_list<float32>; "
+            "republish the version"
+        )
+    # flatten() would silently drop null vectors and shift every later row.
+    if array.null_count or array.flatten().null_count:
+        raise InputError(
+            f"column {name!r} of {path} has null vectors or values; expected none; "
+            "republish the version"
+        )
+    values = array.flatten()
+    if values.type != pa.float32():
+        raise InputError(
+            f"column {name!r} of {path} holds {values.type}, expected float32; "
+            "republish the version"
+        )
+    return values.to_numpy().reshape(n, dim)
