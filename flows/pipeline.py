@@ -26,7 +26,7 @@ from item2vec.manifest import build_manifest
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import publish_version
 from item2vec.sequences import build_sequences
-from item2vec.split import Split, leave_last_out
+from item2vec.split import Split, split_sequences
 from item2vec.train import ItemVectors, train_word2vec
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -43,8 +43,8 @@ def sequences_task(events: pd.DataFrame) -> pa.Table:
 
 
 @task(name="split", **STAGE)
-def split_task(sequences: pa.Table) -> Split:
-    return leave_last_out(sequences)
+def split_task(sequences: pa.Table, config: EvaluateConfig) -> Split:
+    return split_sequences(sequences, config.split, config.test_days)
 
 
 @task(name="train", **STAGE)
@@ -87,7 +87,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     """
     events = ingest_task(config.ingest)
     sequences = sequences_task(quote(events.frame))
-    split = split_task(quote(sequences))
+    split = split_task(quote(sequences), config.evaluate)
     vectors = train_task(quote(split), config.train)
     metrics = evaluate_task(quote(vectors), quote(split), config.evaluate)
     gate = quality_gate(metrics, config.publish.primary_metric, config.publish.gate_margin)

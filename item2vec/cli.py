@@ -106,6 +106,34 @@ RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
     ("--seed", "train", "seed", int, "random seed"),
     ("--workers", "train", "workers", int, "training threads"),
     (
+        "--context",
+        "train",
+        "context",
+        str,
+        "window: sliding window; set: the whole (chunked) sequence is the context",
+    ),
+    (
+        "--max-set-size",
+        "train",
+        "max_set_size",
+        int,
+        "set context: longer sequences are shuffled and cut into chunks of this size",
+    ),
+    (
+        "--corpus-file",
+        "train",
+        "corpus_file",
+        bool,
+        "train through gensim's corpus_file mode (a temporary text file)",
+    ),
+    (
+        "--deterministic",
+        "train",
+        "deterministic",
+        bool,
+        "bit-identical vectors on a re-run (forces workers=1)",
+    ),
+    (
         "--scoring",
         "evaluate",
         "scoring",
@@ -120,6 +148,21 @@ RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
         "the query is the mean vector of the user's last N training items",
     ),
     ("--k", "evaluate", "k", _int_list, "cut-offs of the metrics, comma-separated"),
+    (
+        "--split",
+        "evaluate",
+        "split",
+        str,
+        "leave-last-out: last event per user is the target; temporal: a time cut-off",
+    ),
+    ("--test-days", "evaluate", "test_days", float, "held-out period of --split temporal"),
+    (
+        "--exclude-seen",
+        "evaluate",
+        "exclude_seen",
+        bool,
+        "never recommend items the user already has (--no-exclude-seen for repeat domains)",
+    ),
 ]
 
 
@@ -155,13 +198,22 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     for flag, section, name, kind, text in RUN_OPTIONS:
         default = _default(section, name)
         shown = ",".join(map(str, default)) if isinstance(default, list) else default
-        parser.add_argument(
-            flag,
-            dest=f"{section}.{name}",
-            type=kind,
-            metavar=name.upper(),
-            help=f"{text} (default: {shown})",
-        )
+        if kind is bool:
+            parser.add_argument(
+                flag,
+                dest=f"{section}.{name}",
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=f"{text} (default: {'on' if default else 'off'})",
+            )
+        else:
+            parser.add_argument(
+                flag,
+                dest=f"{section}.{name}",
+                type=kind,
+                metavar=name.upper(),
+                help=f"{text} (default: {shown})",
+            )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.set_defaults(handler=command_run)
 

@@ -75,14 +75,20 @@ class EmbeddingScorer:
         return scores
 
 
-def evaluate_scorer(scorer: Scorer, cases: Cases, ks: list[int], catalogue_size: int) -> dict:
+def evaluate_scorer(
+    scorer: Scorer,
+    cases: Cases,
+    ks: list[int],
+    catalogue_size: int,
+    exclude_seen: bool = True,
+) -> dict:
     """Metrics of one scorer on encoded cases (see :func:`item2vec.ranking.ranking_metrics`)."""
     top, _ = top_k(
         lambda start, stop: scorer(cases, start, stop),
         n_rows=len(cases),
         n_candidates=catalogue_size,
         k=max(ks),
-        exclude=cases.seen,
+        exclude=cases.seen if exclude_seen else None,
     )
     targets = cases.targets
     unrankable = (targets < 0) | ~scorer.rankable[np.maximum(targets, 0)]
@@ -124,7 +130,9 @@ def evaluate(
     results = {}
     for name, scorer in scorers.items():
         started = time.perf_counter()
-        results[name] = evaluate_scorer(scorer, cases, config.k, len(catalogue))
+        results[name] = evaluate_scorer(
+            scorer, cases, config.k, len(catalogue), config.exclude_seen
+        )
         log.info(
             "evaluated %s on %s users in %.2fs: hr@%d %.4f",
             name,
@@ -137,6 +145,8 @@ def evaluate(
         "k": list(config.k),
         "scoring": config.scoring,
         "query_items": config.query_items,
+        "split": config.split,
+        "exclude_seen": config.exclude_seen,
         "users": len(cases),
         "model": results["model"],
         "baselines": {"popularity": results["popularity"], "item_knn": results["item_knn"]},

@@ -65,6 +65,11 @@ def _cut_tail(values: np.ndarray, offsets: np.ndarray, eligible: np.ndarray, n: 
     return values[~drop], new_offsets, removed
 
 
+def as_lists(values: np.ndarray, offsets: np.ndarray) -> list[list[str]]:
+    """Non-empty sequences as Python lists, the form gensim trains on."""
+    return [list(chunk) for chunk in np.split(values.astype(object), offsets[1:-1]) if len(chunk)]
+
+
 def _holdout(user_ids, values, offsets, eligible, targets) -> Holdout:
     """Holdout of the eligible users, with histories taken from ``values``/``offsets``."""
     lengths = np.diff(offsets)[eligible]
@@ -102,9 +107,74 @@ def leave_last_out(sequences: pa.Table) -> Split:
     val_values, val_offsets, (_, val_targets) = _cut_tail(values, offsets, eligible, 2)
     test = _holdout(user_ids, train_values, train_offsets, eligible, test_targets)
     validation = _holdout(user_ids, val_values, val_offsets, eligible, val_targets)
-    train = [
-        list(chunk)
-        for chunk in np.split(train_values.astype(object), train_offsets[1:-1])
-        if len(chunk)
-    ]
+    train = as_lists(train_values, train_offsets)
     return Split(train=train, test=test, validation=validation)
+
+
+def _first_after(times: np.ndarray, offsets: np.ndarray, cutoff: int, until: int | None):
+    """Per sequence: how many events are at or before ``cutoff``, and whether an event
+    follows it (before ``until`` when given). Events are in time order within a sequence."""
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    before = np.bincount(owner[times <= cutoff], minlength=len(offsets) - 1)
+    next_position = offsets[:-1] + before
+    has_next = next_position < offsets[1:]
+    if until is not None:
+        safe = np.minimum(next_position, len(times) - 1)
+        has_next &= times[safe] <= until
+    return before, next_position, has_next
+
+
+def temporal(sequences: pa.Table, test_days: float) -> Split:
+    """Split at a time cut-off ``test_days`` before the last event.
+
+    Training is every event at or before the cut-off. A user with training
+    history and at least one later event is a test case whose target is their
+    first event after the cut-off. Validation repeats this one period earlier:
+    history up to ``cut-off - test_days``, target the first event in the period
+    that follows.
+
+    Parameters
+    ----------
+    sequences
+        Per-user sequences with their ``times`` column.
+    test_days
+        Length of the test period in days.
+    """
+    values, offsets = flat_items(sequences)
+    times, _ = flat_items(sequences, "times")
+    times = times.astype("datetime64[ns]").astype(np.int64)
+    user_ids = sequences.column("user_id").to_numpy(zero_copy_only=False)
+    period = int(test_days * 86_400 * 1e9)
+    cutoff = int(times.max()) - period if len(times) else 0
+    holdouts = []
+    for cut, until in ((cutoff, None), (cutoff - period, cutoff)):
+        before, target_position, has_next = _first_after(times, offsets, cut, until)
+        eligible = has_next & (before > 0)
+        kept = np.repeat(np.arange(len(before)), before)
+        history_index = offsets[:-1][kept] + (
+            np.arange(len(kept)) - np.repeat(np.concatenate(([0], np.cumsum(before)[:-1])), before)
+        )
+        history_values = values[history_index]
+        history_offsets = np.concatenate(([0], np.cumsum(before))).astype(np.int64)
+        holdouts.append(
+            _holdout(
+                user_ids,
+                history_values,
+                history_offsets,
+                eligible,
+                values[target_position[eligible]],
+            )
+        )
+        if until is None:
+            train_values, train_offsets = history_values, history_offsets
+    train = as_lists(train_values, train_offsets)
+    return Split(train=train, test=holdouts[0], validation=holdouts[1])
+
+
+def split_sequences(sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0):
+    """Split by ``method``: ``leave-last-out`` (the protocol default) or ``temporal``."""
+    if method == "temporal":
+        return temporal(sequences, test_days)
+    if method == "leave-last-out":
+        return leave_last_out(sequences)
+    raise ValueError(f"unknown split {method!r}; use 'leave-last-out' or 'temporal'")

@@ -7,8 +7,11 @@ it can be evaluated, published and passed between processes safely.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from gensim.models import Word2Vec
@@ -78,6 +81,60 @@ class EpochLogger(CallbackAny2Vec):
         )
 
 
+#: gensim silently truncates sentences longer than this many tokens.
+GENSIM_MAX_SENTENCE = 10_000
+
+#: TrainConfig fields that are item2vec's own, not gensim keywords.
+OWN_FIELDS = {"context", "max_set_size", "corpus_file", "deterministic"}
+
+
+def stable_hash(text: str) -> int:
+    """A hash of ``text`` that does not change between processes.
+
+    gensim seeds each initial vector with ``hashfxn(word + str(seed))``; Python's
+    own ``hash`` is salted per process unless PYTHONHASHSEED is set, which would
+    make seeded runs differ.
+    """
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def training_corpus(sequences: list[list[str]], config: TrainConfig) -> list[list[str]]:
+    """The sentences gensim sees: chunked for ``set`` mode and for gensim's length limit.
+
+    In ``set`` mode a sequence longer than ``max_set_size`` is shuffled with a
+    generator seeded by ``config.seed`` and cut into chunks of at most that size.
+    In ``window`` mode a sequence longer than gensim's 10,000-token limit is cut
+    into consecutive chunks, so nothing is silently truncated.
+    """
+    if config.context == "set":
+        limit = config.max_set_size
+        rng = np.random.default_rng(config.seed)
+    else:
+        limit = GENSIM_MAX_SENTENCE
+        rng = None
+    corpus: list[list[str]] = []
+    for sequence in sequences:
+        if len(sequence) <= limit:
+            corpus.append(sequence)
+            continue
+        items = [sequence[i] for i in rng.permutation(len(sequence))] if rng else sequence
+        corpus.extend(items[start : start + limit] for start in range(0, len(items), limit))
+    return corpus
+
+
+def gensim_parameters(config: TrainConfig, corpus: list[list[str]]) -> dict:
+    """Word2Vec keywords for ``config``, with the ``set`` mode and determinism applied."""
+    params = config.model_dump(exclude=OWN_FIELDS)
+    params["hashfxn"] = stable_hash
+    if config.context == "set":
+        longest = max((len(s) for s in corpus), default=1)
+        params["window"] = max(longest, 1)
+        params["shrink_windows"] = False
+    if config.deterministic:
+        params["workers"] = 1
+    return params
+
+
 def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVectors:
     """Train Word2Vec on item sequences.
 
@@ -86,7 +143,8 @@ def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVecto
     sequences
         Item id sequences in time order (the training side of the split).
     config
-        gensim keywords; see :class:`item2vec.config.TrainConfig`.
+        gensim keywords and item2vec's own training options; see
+        :class:`item2vec.config.TrainConfig`.
 
     Returns
     -------
@@ -98,39 +156,80 @@ def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVecto
     ConfigError
         If no item reaches ``min_count``.
     """
-    params = config.model_dump()
+    corpus = training_corpus(sequences, config)
+    params = gensim_parameters(config, corpus)
     log.info(
-        "training Word2Vec (sg=%d, dim=%d, window=%d, epochs=%d) on %s sequences",
+        "training Word2Vec (sg=%d, dim=%d, %s context, window=%d, epochs=%d, workers=%d) "
+        "on %s sequences",
         config.sg,
         config.vector_size,
-        config.window,
+        config.context,
+        params["window"],
         config.epochs,
-        f"{len(sequences):,}",
+        params["workers"],
+        f"{len(corpus):,}",
     )
     started = time.perf_counter()
     model = Word2Vec(**params)
-    model.build_vocab(sequences)
+    callbacks = [EpochLogger(config.epochs)]
+    if config.corpus_file:
+        keys = _train_from_file(model, corpus, config, callbacks)
+    else:
+        model.build_vocab(corpus)
+        _check_vocabulary(model, config)
+        model.train(
+            corpus,
+            total_examples=model.corpus_count,
+            epochs=model.epochs,
+            callbacks=callbacks,
+            # train() has its own compute_loss, which overrides the constructor's.
+            compute_loss=config.compute_loss,
+        )
+        keys = list(model.wv.index_to_key)
+    log.info("trained %s item vectors in %.1fs", f"{len(keys):,}", time.perf_counter() - started)
+    wv = model.wv
+    context = np.asarray(model.syn1neg, dtype=np.float32).copy() if config.negative > 0 else None
+    return ItemVectors(
+        item_ids=np.asarray(keys, dtype=object),
+        vectors=np.asarray(wv.vectors, dtype=np.float32).copy(),
+        context_vectors=context,
+        counts=np.asarray(wv.expandos["count"], dtype=np.int64).copy(),
+    )
+
+
+def _check_vocabulary(model: Word2Vec, config: TrainConfig) -> None:
     if not model.wv.index_to_key:
         raise ConfigError(
             f"no item occurs at least min_count={config.min_count} times in training; "
             "lower train.min_count"
         )
-    model.train(
-        sequences,
-        total_examples=model.corpus_count,
-        epochs=model.epochs,
-        callbacks=[EpochLogger(config.epochs)],
-    )
-    log.info(
-        "trained %s item vectors in %.1fs",
-        f"{len(model.wv.index_to_key):,}",
-        time.perf_counter() - started,
-    )
-    wv = model.wv
-    context = np.asarray(model.syn1neg, dtype=np.float32).copy() if config.negative > 0 else None
-    return ItemVectors(
-        item_ids=np.asarray(wv.index_to_key, dtype=object),
-        vectors=np.asarray(wv.vectors, dtype=np.float32).copy(),
-        context_vectors=context,
-        counts=np.asarray([wv.get_vecattr(k, "count") for k in wv.index_to_key], dtype=np.int64),
-    )
+
+
+def _train_from_file(
+    model: Word2Vec, corpus: list[list[str]], config: TrainConfig, callbacks: list
+) -> list[str]:
+    """Train through gensim's ``corpus_file`` mode; return the item id of each vocabulary row.
+
+    The file holds integer codes rather than ids, because ids may contain
+    whitespace, which the file format cannot represent.
+    """
+    codes: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="item2vec-corpus-") as folder:
+        path = Path(folder) / "corpus.txt"
+        with path.open("w", encoding="utf-8") as handle:
+            for sentence in corpus:
+                handle.write(" ".join(str(codes.setdefault(i, len(codes))) for i in sentence))
+                handle.write("\n")
+        model.build_vocab(corpus_file=str(path))
+        _check_vocabulary(model, config)
+        model.train(
+            corpus_file=str(path),
+            total_examples=model.corpus_count,
+            total_words=model.corpus_total_words,
+            epochs=model.epochs,
+            callbacks=callbacks,
+            compute_loss=config.compute_loss,
+        )
+    ids = np.empty(len(codes), dtype=object)
+    ids[list(codes.values())] = list(codes.keys())
+    return [ids[int(code)] for code in model.wv.index_to_key]

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from item2vec.sequences import build_sequences
-from item2vec.split import MIN_EVENTS_FOR_TEST, leave_last_out
+from item2vec.split import MIN_EVENTS_FOR_TEST, leave_last_out, split_sequences, temporal
 
 
 def _events(rows):
@@ -77,3 +77,37 @@ def test_split_recombines_to_the_input(rows):
     assert len(split.test) == sum(len(s) >= MIN_EVENTS_FOR_TEST for s in sequences.values())
     held_out = len(split.test)
     assert sum(map(len, split.train)) + held_out == sum(map(len, sequences.values()))
+
+
+def test_temporal_split_by_cutoff():
+    day = 86_400
+    events = _events(
+        [
+            ("a", "a1", 0),
+            ("a", "a2", 5 * day),
+            ("a", "a3", 9 * day),
+            ("a", "a4", 10 * day),
+            ("b", "b1", 1 * day),
+            ("b", "b2", 2 * day),
+            ("c", "c1", 9 * day),
+        ]
+    )
+    split = temporal(build_sequences(events), test_days=2)
+    # Cut-off at day 8: a has history a1, a2 and first later event a3; b has no later
+    # event; c has no history before the cut-off.
+    assert split.test.user_ids.tolist() == ["a"]
+    assert split.test.targets.tolist() == ["a3"]
+    assert split.test.history_items.tolist() == ["a1", "a2"]
+    assert sorted(map(tuple, split.train)) == [("a1", "a2"), ("b1", "b2")]
+    # Validation one period earlier: cut-off day 6, target in (6, 8] -> nobody for a
+    # (a3 is on day 9); b's events are all before day 6.
+    assert len(split.validation) == 0
+
+
+def test_split_dispatch_and_unknown_method():
+    table = build_sequences(_events([("a", "x", 1), ("a", "y", 2), ("a", "z", 3)]))
+    assert split_sequences(table).test.targets.tolist() == ["z"]
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown split"):
+        split_sequences(table, "random")

@@ -13,7 +13,9 @@ from item2vec.neighbors import nearest_neighbors
 from item2vec.sequences import build_sequences
 from item2vec.split import leave_last_out
 from item2vec.synth import planted_clusters
-from item2vec.train import train_word2vec
+from item2vec.train import (
+    train_word2vec,
+)
 
 
 def _split(events: pd.DataFrame):
@@ -72,7 +74,12 @@ DETERMINISTIC_SCRIPT = """
 import sys, numpy as np
 from item2vec.config import TrainConfig
 from item2vec.synth import planted_clusters
-from item2vec.train import train_word2vec
+from item2vec.train import (
+    GENSIM_MAX_SENTENCE,
+    gensim_parameters,
+    train_word2vec,
+    training_corpus,
+)
 events, _ = planted_clusters(n_users=50, n_items=20, events_per_user=10, seed=3)
 seqs = events.groupby('user_id')['item_id'].agg(list).tolist()
 v = train_word2vec(seqs, TrainConfig(workers=1, seed=7, epochs=3))
