@@ -21,11 +21,12 @@ from item2vec.config import EvaluateConfig, IngestConfig, PipelineConfig, Publis
 from item2vec.errors import QualityGateError
 from item2vec.evaluate import evaluate
 from item2vec.gate import quality_gate
-from item2vec.ingest import Events, read_events
+from item2vec.ingest import Events, items_table, read_events, read_items
 from item2vec.manifest import build_manifest
 from item2vec.neighbors import nearest_neighbors
-from item2vec.publish import publish_version
-from item2vec.sequences import build_sequences
+from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, publish_version
+from item2vec.recommend import recommend_for_users
+from item2vec.sequences import build_sequences, sequence_lists
 from item2vec.split import Split, split_sequences
 from item2vec.train import ItemVectors, train_word2vec
 
@@ -52,6 +53,30 @@ def train_task(split: Split, config: TrainConfig) -> ItemVectors:
     return train_word2vec(split.train, config)
 
 
+@task(name="refit", **STAGE)
+def refit_task(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
+    return train_word2vec(sequence_lists(sequences), config)
+
+
+@task(name="recommend", **STAGE)
+def recommend_task(vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig) -> pa.Table:
+    return recommend_for_users(
+        vectors,
+        sequences,
+        config.publish.recommendations_n,
+        config.evaluate.scoring,
+        config.evaluate.query_items,
+        config.evaluate.exclude_seen,
+    )
+
+
+@task(name="items", **STAGE)
+def items_task(config: IngestConfig) -> pa.Table | None:
+    if not config.items_path:
+        return None
+    return items_table(read_items(config.items_path, config.item_id_col, config.item_title_col))
+
+
 @task(name="evaluate", **STAGE)
 def evaluate_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict[str, Any]:
     return evaluate(vectors, split.train, split.test, config)
@@ -59,7 +84,11 @@ def evaluate_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) ->
 
 @task(name="publish", **STAGE)
 def publish_task(
-    vectors: ItemVectors, manifest: dict[str, Any], gate: dict[str, Any], config: PublishConfig
+    vectors: ItemVectors,
+    tables: dict[str, pa.Table],
+    manifest: dict[str, Any],
+    gate: dict[str, Any],
+    config: PublishConfig,
 ) -> Path:
     return publish_version(
         config.output,
@@ -68,6 +97,8 @@ def publish_task(
         nearest_neighbors(vectors, config.neighbors_k),
         manifest,
         move_latest=gate["passed"],
+        extra_tables=tables,
+        keep=config.keep,
     )
 
 
@@ -91,8 +122,15 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     vectors = train_task(quote(split), config.train)
     metrics = evaluate_task(quote(vectors), quote(split), config.evaluate)
     gate = quality_gate(metrics, config.publish.primary_metric, config.publish.gate_margin)
-    manifest = build_manifest(config, events, sequences, split, vectors, metrics, gate)
-    version_dir = publish_task(quote(vectors), manifest, gate, config.publish)
+    published = refit_task(quote(sequences), config.train) if config.publish.refit else vectors
+    tables = {}
+    if config.publish.recommendations_n:
+        tables[RECOMMENDATIONS_FILE] = recommend_task(quote(published), quote(sequences), config)
+    items = items_task(config.ingest)
+    if items is not None:
+        tables[ITEMS_FILE] = items
+    manifest = build_manifest(config, events, sequences, split, published, metrics, gate)
+    version_dir = publish_task(quote(published), quote(tables), manifest, gate, config.publish)
     if not gate["passed"]:
         raise QualityGateError(
             f"quality gate refused the model: {gate['reason']}; "

@@ -92,7 +92,11 @@ class Cases:
 
 
 def encode_cases(holdout: Holdout, catalogue: Catalogue, query_items: int) -> Cases:
-    """Encode held-out users against ``catalogue``: seen items, query items, targets."""
+    """Encode held-out users against ``catalogue``: seen items, query items, targets.
+
+    History items outside the catalogue are skipped: they are neither excluded
+    nor part of the query, which is the last ``query_items`` known items.
+    """
     offsets = holdout.history_offsets
     lengths = np.diff(offsets)
     rows = np.repeat(np.arange(len(holdout)), lengths)
@@ -103,11 +107,18 @@ def encode_cases(holdout: Holdout, catalogue: Catalogue, query_items: int) -> Ca
         (np.ones(valid.sum(), dtype=np.float32), (rows[valid], codes[valid])), shape=shape
     )
     seen.data[:] = 1.0
-    # Position of each history item counted from the end of its user's history.
-    from_end = np.repeat(offsets[1:], lengths) - np.arange(len(codes))
+    # Place of each item among its user's catalogue items, counted from the end
+    # (1 = the latest), so the query is the last ``query_items`` items the
+    # catalogue knows. In evaluation every history item is in the catalogue.
+    before = np.concatenate(([0], np.cumsum(valid)))
+    from_end = np.repeat(before[offsets[1:]], lengths) - before[:-1]
     in_query = valid & (from_end <= query_items)
     query = sp.csr_matrix(
         (np.ones(in_query.sum(), dtype=np.float32), (rows[in_query], codes[in_query])),
         shape=shape,
     )
-    return Cases(seen=seen, query=query, targets=catalogue.codes(holdout.targets))
+    if holdout.targets is None:  # histories to recommend for, with nothing held out
+        targets = np.full(len(holdout), -1, dtype=np.int64)
+    else:
+        targets = catalogue.codes(holdout.targets)
+    return Cases(seen=seen, query=query, targets=targets)

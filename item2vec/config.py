@@ -218,6 +218,15 @@ class PublishConfig(_Section):
     gate_margin
         The model must score above ``gate_margin`` times popularity on the primary
         metric, or LATEST does not move.
+    refit
+        After evaluation, train the published model again on all events (the
+        test targets included), so it knows every user's latest behaviour. The
+        metrics describe the model trained without the targets.
+    recommendations_n
+        Recommendations per user in ``user_recommendations.parquet`` (0 = none).
+    keep
+        Keep only the newest ``keep`` versions; LATEST is never deleted. None
+        keeps everything.
     """
 
     output: str = "output"
@@ -225,6 +234,9 @@ class PublishConfig(_Section):
     neighbors_k: int = Field(20, ge=1)
     primary_metric: str = "hr@10"
     gate_margin: float = Field(1.0, ge=0.0)
+    refit: bool = True
+    recommendations_n: int = Field(20, ge=0)
+    keep: int | None = Field(None, ge=1)
 
 
 class PipelineConfig(_Section):

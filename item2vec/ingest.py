@@ -358,3 +358,10 @@ def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
     frame[id_col] = ids_as_strings(table.column(id_col)).to_pandas()
     frame = frame.rename(columns={id_col: "item_id", title_col: "title"})
     return frame.drop_duplicates("item_id").reset_index(drop=True)
+
+
+def items_table(items: pd.DataFrame) -> pa.Table:
+    """Item metadata as a Parquet-ready table: ``item_id`` and ``title`` first, all as text
+    unless the source already had types (Parquet)."""
+    ordered = ["item_id", "title", *[c for c in items.columns if c not in ("item_id", "title")]]
+    return pa.Table.from_pandas(items[ordered], preserve_index=False)

@@ -42,6 +42,9 @@ def build_manifest(
     return {
         "input": {"files": events.files},
         "config": config.model_dump(mode="json"),
+        # Metrics always describe the model trained without the test targets; with
+        # refit, the published vectors were trained again on every event.
+        "refit": config.publish.refit,
         "counts": counts,
         "metrics": metrics,
         "gate": gate,

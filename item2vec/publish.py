@@ -15,6 +15,7 @@ which the next run removes.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -23,6 +24,8 @@ import re
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -44,6 +47,8 @@ LATEST = "LATEST"
 MANIFEST = "manifest.json"
 VECTORS_FILE = "item_vectors.parquet"
 NEIGHBORS_FILE = "item_neighbors.parquet"
+RECOMMENDATIONS_FILE = "user_recommendations.parquet"
+ITEMS_FILE = "items.parquet"
 
 
 def check_name(value: str, what: str) -> str:
@@ -165,6 +170,55 @@ def write_latest(model_dir: Path, version: str) -> None:
     _fsync(model_dir)
 
 
+@contextmanager
+def model_lock(model_dir: Path) -> Iterator[None]:
+    """Exclusive lock serialising LATEST updates and retention across processes."""
+    with (model_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def list_version_dirs(model_dir: Path) -> list[Path]:
+    """Published version directories, oldest first.
+
+    Version ids start with their UTC second; versions made within the same
+    second are ordered by when their directory was last written.
+    """
+    if not model_dir.is_dir():
+        return []
+    versions = [
+        p
+        for p in model_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and SAFE_NAME.match(p.name)
+    ]
+    return sorted(versions, key=lambda p: (p.name.split("-", 1)[0], p.stat().st_mtime_ns, p.name))
+
+
+def apply_retention(model_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` versions, never the one LATEST names.
+
+    Returns
+    -------
+    list of Path
+        The deleted version directories.
+    """
+    if keep < 1:
+        raise ConfigError(f"keep must be at least 1, got {keep}")
+    latest = read_latest(model_dir)
+    versions = list_version_dirs(model_dir)
+    doomed = [p for p in versions[: max(len(versions) - keep, 0)] if p.name != latest]
+    for path in doomed:
+        # Rename first so a reader never sees a half-deleted version under its name.
+        trash = model_dir / f"{TMP_PREFIX}deleting-{path.name}-{os.getpid()}"
+        os.rename(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        log.info("retention: removed version %s", path.name)
+    return doomed
+
+
 def read_latest(model_dir: Path) -> str | None:
     """The version ``LATEST`` names, or None when there is none yet."""
     path = model_dir / LATEST
@@ -181,6 +235,8 @@ def publish_version(
     manifest: dict[str, Any],
     move_latest: bool,
     now: datetime | None = None,
+    extra_tables: dict[str, pa.Table] | None = None,
+    keep: int | None = None,
 ) -> Path:
     """Write one version atomically and, if ``move_latest``, point LATEST at it.
 
@@ -199,6 +255,10 @@ def publish_version(
         Whether the quality gate passed.
     now
         Creation time (UTC); defaults to the current time.
+    extra_tables
+        Further tables by file name, e.g. ``user_recommendations.parquet``.
+    keep
+        Keep only the newest ``keep`` versions (LATEST is never deleted).
 
     Returns
     -------
@@ -223,9 +283,14 @@ def publish_version(
         }
         files = {
             VECTORS_FILE: vectors_table(vectors, metadata),
-            NEIGHBORS_FILE: neighbors.replace_schema_metadata(
-                {f"item2vec.{k}": v for k, v in metadata.items()}
-            ),
+            NEIGHBORS_FILE: neighbors,
+            **(extra_tables or {}),
+        }
+        files = {
+            name: table
+            if name == VECTORS_FILE
+            else table.replace_schema_metadata({f"item2vec.{k}": v for k, v in metadata.items()})
+            for name, table in files.items()
         }
         described = {}
         for name, table in files.items():
@@ -251,7 +316,10 @@ def publish_version(
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     log.info("published %s", final)
-    if move_latest:
-        write_latest(model_dir, version)
-        log.info("LATEST -> %s", version)
+    with model_lock(model_dir):
+        if move_latest:
+            write_latest(model_dir, version)
+            log.info("LATEST -> %s", version)
+        if keep is not None:
+            apply_retention(model_dir, keep)
     return final

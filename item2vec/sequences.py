@@ -78,3 +78,8 @@ def flat_items(sequences: pa.Table, column_name: str = "items") -> tuple[np.ndar
     # Sliced list arrays keep their parent's values; rebase on the first offset.
     values = values[offsets[0] : offsets[-1]]
     return values, offsets - offsets[0]
+
+
+def sequence_lists(sequences: pa.Table) -> list[list[str]]:
+    """Every sequence as a Python list of item ids, the form gensim trains on."""
+    return sequences.column("items").to_pylist()

@@ -29,13 +29,14 @@ class Holdout:
         Flat training items of those users, in time order, and offsets into them
         (user ``u`` owns ``history_items[history_offsets[u]:history_offsets[u + 1]]``).
     targets
-        The held-out item of each user.
+        The held-out item of each user, or None for histories with nothing held
+        out (when recommending rather than evaluating).
     """
 
     user_ids: np.ndarray
     history_items: np.ndarray
     history_offsets: np.ndarray
-    targets: np.ndarray
+    targets: np.ndarray | None
 
     def __len__(self) -> int:
         return len(self.user_ids)

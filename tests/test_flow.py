@@ -69,8 +69,22 @@ def test_flow_publishes_the_contract_schema(sample_run):
     assert frame["item_id"].map(type).eq(str).all()
     assert len(frame["vector"].iloc[0]) == dim
 
+    recommendations = pq.read_table(version_dir / "user_recommendations.parquet")
+    assert recommendations.schema.names == ["user_id", "rank", "item_id", "score"]
+    assert len(set(recommendations.column("user_id").to_pylist())) == 610
+    items = pq.read_table(version_dir / "items.parquet")
+    assert items.schema.names[:2] == ["item_id", "title"]
+    assert items.num_rows == 9_742
+
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert set(manifest) >= MANIFEST_KEYS
+    assert manifest["refit"] is True
+    assert set(manifest["files"]) == {
+        "item_vectors.parquet",
+        "item_neighbors.parquet",
+        "user_recommendations.parquet",
+        "items.parquet",
+    }
     assert manifest["counts"]["events_read"] == 100_836
     assert manifest["counts"]["users"] == 610 and manifest["counts"]["test_users"] == 610
     assert set(manifest["metrics"]["model"]) == METRIC_KEYS

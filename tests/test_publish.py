@@ -12,7 +12,9 @@ from item2vec.errors import ConfigError
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import (
     LATEST,
+    apply_retention,
     check_name,
+    list_version_dirs,
     publish_version,
     read_latest,
     remove_stale_temporaries,
@@ -125,3 +127,69 @@ def test_read_back_with_pandas_and_duckdb(tmp_path: Path, vectors: ItemVectors):
             LIMIT 5"""
     ).fetchall()
     assert [r[0] for r in best] == [r[0] for r in rows]
+
+
+def test_retention_keeps_newest_and_latest(tmp_path: Path, vectors: ItemVectors):
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    made = []
+    for day in range(4):
+        made.append(
+            publish_version(
+                tmp_path,
+                "m",
+                vectors,
+                nearest_neighbors(vectors, 2),
+                {},
+                move_latest=day == 0,
+                now=start + timedelta(days=day),
+            )
+        )
+    removed = apply_retention(tmp_path / "m", keep=2)
+    left = [p.name for p in list_version_dirs(tmp_path / "m")]
+    # LATEST (the oldest) survives although only 2 are kept; the two newest stay.
+    assert left == [made[0].name, made[2].name, made[3].name]
+    assert [p.name for p in removed] == [made[1].name]
+    assert read_latest(tmp_path / "m") == made[0].name
+
+
+def test_keep_option_applies_when_publishing(tmp_path: Path, vectors: ItemVectors):
+    for _ in range(3):
+        publish_version(
+            tmp_path, "m", vectors, nearest_neighbors(vectors, 2), {}, move_latest=True, keep=1
+        )
+    left = list_version_dirs(tmp_path / "m")
+    assert [p.name for p in left] == [read_latest(tmp_path / "m")]
+
+
+CONCURRENT_SCRIPT = """
+import sys, numpy as np
+from item2vec.neighbors import nearest_neighbors
+from item2vec.publish import publish_version
+from item2vec.train import ItemVectors
+rng = np.random.default_rng(int(sys.argv[2]))
+v = ItemVectors(np.array([str(i) for i in range(2000)], dtype=object),
+                rng.normal(size=(2000, 16)).astype("float32"), None, np.ones(2000, dtype="int64"))
+for _ in range(3):
+    publish_version(sys.argv[1], "m", v, nearest_neighbors(v, 5), {}, move_latest=True)
+"""
+
+
+def test_concurrent_runs_both_finish_whole(tmp_path: Path):
+    import subprocess
+    import sys
+
+    runs = [
+        subprocess.Popen([sys.executable, "-c", CONCURRENT_SCRIPT, str(tmp_path), str(seed)])
+        for seed in range(2)
+    ]
+    assert [run.wait(timeout=300) for run in runs] == [0, 0]
+    versions = list_version_dirs(tmp_path / "m")
+    assert len(versions) == 6
+    for version in versions:
+        manifest = json.loads((version / "manifest.json").read_text())
+        assert set(manifest["files"]) == {"item_vectors.parquet", "item_neighbors.parquet"}
+        assert pq.read_metadata(version / "item_vectors.parquet").num_rows == 2000
+    assert read_latest(tmp_path / "m") in {v.name for v in versions}
+    assert not [p for p in (tmp_path / "m").iterdir() if p.name.startswith(".tmp-")]
