@@ -47,8 +47,10 @@ def make_inputs(seed: int = 0):
     seen = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(USERS, ITEMS))
     seen.data[:] = 1
     query = sp.csr_matrix(
-        (np.ones(USERS * 5, np.float32), (np.repeat(np.arange(USERS), 5),
-                                          cols.reshape(USERS, HISTORY)[:, -5:].ravel())),
+        (
+            np.ones(USERS * 5, np.float32),
+            (np.repeat(np.arange(USERS), 5), cols.reshape(USERS, HISTORY)[:, -5:].ravel()),
+        ),
         shape=(USERS, ITEMS),
     )
     cases = Cases(seen=seen, query=query, targets=rng.integers(0, ITEMS, size=USERS))
@@ -94,8 +96,11 @@ def main() -> None:
     for repeat in range(REPEATS):
         timings["ours"].append(ours(vectors, catalogue, cases))
         timings["numpy"].append(bare_numpy(query_vectors, scorer.candidates, cases.seen))
-        print(f"  repeat {repeat + 1}: ours {timings['ours'][-1]:.2f}s, "
-              f"numpy {timings['numpy'][-1]:.2f}s", flush=True)
+        print(
+            f"  repeat {repeat + 1}: ours {timings['ours'][-1]:.2f}s, "
+            f"numpy {timings['numpy'][-1]:.2f}s",
+            flush=True,
+        )
     timings["sklearn_scaled"].append(sklearn_scaled(query_vectors, scorer.candidates))
     median = {name: statistics.median(values) for name, values in timings.items()}
     result = {
