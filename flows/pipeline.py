@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 from item2vec.config import EvaluateConfig, IngestConfig, PipelineConfig, PublishConfig, TrainConfig
 from item2vec.errors import QualityGateError
 from item2vec.evaluate import evaluate
-from item2vec.gate import quality_gate
+from item2vec.gate import decide_gate
 from item2vec.ingest import Events, items_table, read_events, read_items
 from item2vec.manifest import build_manifest
 from item2vec.neighbors import nearest_neighbors
@@ -82,21 +82,33 @@ def evaluate_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) ->
     return evaluate(vectors, split.train, split.test, config)
 
 
+@task(name="neighbors", **STAGE)
+def neighbors_task(vectors: ItemVectors, config: PublishConfig) -> pa.Table:
+    return nearest_neighbors(vectors, config.neighbors_k)
+
+
+@task(name="gate", **STAGE)
+def gate_task(
+    metrics: dict[str, Any], neighbors: pa.Table, config: PipelineConfig
+) -> dict[str, Any]:
+    return decide_gate(metrics, neighbors, config)
+
+
 @task(name="publish", **STAGE)
 def publish_task(
     vectors: ItemVectors,
+    neighbors: pa.Table,
     tables: dict[str, pa.Table],
     manifest: dict[str, Any],
-    gate: dict[str, Any],
     config: PublishConfig,
 ) -> Path:
     return publish_version(
         config.output,
         config.model_name,
         vectors,
-        nearest_neighbors(vectors, config.neighbors_k),
+        neighbors,
         manifest,
-        move_latest=gate["passed"],
+        move_latest=manifest["gate"]["passed"],
         extra_tables=tables,
         keep=config.keep,
     )
@@ -121,8 +133,9 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     split = split_task(quote(sequences), config.evaluate)
     vectors = train_task(quote(split), config.train)
     metrics = evaluate_task(quote(vectors), quote(split), config.evaluate)
-    gate = quality_gate(metrics, config.publish.primary_metric, config.publish.gate_margin)
     published = refit_task(quote(sequences), config.train) if config.publish.refit else vectors
+    neighbors = neighbors_task(quote(published), config.publish)
+    gate = gate_task(metrics, quote(neighbors), config)
     tables = {}
     if config.publish.recommendations_n:
         tables[RECOMMENDATIONS_FILE] = recommend_task(quote(published), quote(sequences), config)
@@ -130,7 +143,9 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     if items is not None:
         tables[ITEMS_FILE] = items
     manifest = build_manifest(config, events, sequences, split, published, metrics, gate)
-    version_dir = publish_task(quote(published), quote(tables), manifest, gate, config.publish)
+    version_dir = publish_task(
+        quote(published), quote(neighbors), quote(tables), manifest, config.publish
+    )
     if not gate["passed"]:
         raise QualityGateError(
             f"quality gate refused the model: {gate['reason']}; "

@@ -227,6 +227,12 @@ class PublishConfig(_Section):
     keep
         Keep only the newest ``keep`` versions; LATEST is never deleted. None
         keeps everything.
+    max_regression
+        Refuse a model more than this share below LATEST's primary metric, when
+        LATEST was evaluated on the same inputs under the same protocol.
+    min_stability
+        Optional floor on the mean overlap of each item's top-10 neighbours
+        with LATEST's (0..1). The overlap is always recorded in the manifest.
     """
 
     output: str = "output"
@@ -237,6 +243,8 @@ class PublishConfig(_Section):
     refit: bool = True
     recommendations_n: int = Field(20, ge=0)
     keep: int | None = Field(None, ge=1)
+    max_regression: float = Field(0.10, ge=0.0, le=1.0)
+    min_stability: float | None = Field(None, ge=0.0, le=1.0)
 
 
 class PipelineConfig(_Section):

@@ -1,38 +1,149 @@
-"""The quality gate: does the model beat the popularity baseline?"""
+"""The quality gate: may this model become LATEST?
+
+Three checks, each recorded with its reason:
+
+* **baseline**: the model beats popularity on the primary metric by ``margin``;
+* **regression**: it is not more than ``max_regression`` below LATEST's figure,
+  when LATEST was evaluated comparably (same inputs and evaluation protocol);
+* **stability** (optional): the mean overlap of each item's top-10 neighbours
+  with LATEST's is at least ``min_stability``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-def quality_gate(metrics: dict[str, Any], primary: str = "hr@10", margin: float = 1.0) -> dict:
+from item2vec.config import PipelineConfig
+from item2vec.errors import ConfigError
+
+#: Evaluation settings that must match for two runs' metrics to be comparable.
+PROTOCOL_FIELDS = ("split", "test_days", "query_items", "exclude_seen", "k")
+
+
+def comparable(config: PipelineConfig, previous: dict[str, Any]) -> bool:
+    """Whether LATEST's metrics were measured on the same inputs under the same protocol.
+
+    The same input paths are required (their content may have grown, as a
+    nightly log does), and the same split, query and exclusion settings.
+    """
+    previous_config = previous.get("config", {})
+    previous_eval = previous_config.get("evaluate", {})
+    current_eval = config.evaluate.model_dump(mode="json")
+    same_protocol = all(previous_eval.get(f) == current_eval[f] for f in PROTOCOL_FIELDS)
+    same_inputs = previous_config.get("ingest", {}).get("paths") == config.ingest.paths
+    return same_protocol and same_inputs
+
+
+def quality_gate(
+    metrics: dict[str, Any],
+    config: PipelineConfig,
+    previous: dict[str, Any] | None = None,
+    stability: float | None = None,
+) -> dict[str, Any]:
     """Decide whether a model may become LATEST.
 
     Parameters
     ----------
     metrics
         Output of :func:`item2vec.evaluate.evaluate`.
-    primary
-        Metric to compare, for example ``hr@10``.
-    margin
-        The model must reach ``margin`` times the popularity baseline's figure.
+    config
+        The run's config; ``publish`` holds ``primary_metric``, ``gate_margin``,
+        ``max_regression`` and ``min_stability``.
+    previous
+        LATEST's manifest, or None when there is no LATEST yet.
+    stability
+        Mean top-10 neighbour overlap with LATEST (None without LATEST).
 
     Returns
     -------
     dict
-        ``{"passed": bool, "reason": str, "metric": primary}``.
+        ``passed``, ``reason`` (every failed check, or every passed one),
+        ``metric``, ``value`` and ``checks`` (one entry per check).
+
+    Raises
+    ------
+    ConfigError
+        If the primary metric was not computed.
     """
+    settings = config.publish
+    primary = settings.primary_metric
     if primary not in metrics["model"]:
         known = ", ".join(sorted(metrics["model"]))
-        raise ValueError(f"primary metric {primary!r} was not computed; choose one of: {known}")
-    model = metrics["model"][primary]
+        raise ConfigError(f"primary metric {primary!r} was not computed; choose one of: {known}")
+    value = metrics["model"][primary]
     popularity = metrics["baselines"]["popularity"][primary]
-    required = popularity * margin
-    passed = model > required
-    relation = ">" if passed else "<="
-    factor = f" x {margin:g}" if margin != 1.0 else ""
+    factor = f" x {settings.gate_margin:g}" if settings.gate_margin != 1.0 else ""
+    beats = value > popularity * settings.gate_margin
+    checks = [
+        {
+            "check": "baseline",
+            "passed": bool(beats),
+            "reason": f"{primary} {value:.4f} {'>' if beats else '<='} "
+            f"popularity {popularity:.4f}{factor}",
+        }
+    ]
+    if previous is not None:
+        before = previous.get("metrics", {}).get("model", {}).get(primary)
+        if before is None or not comparable(config, previous):
+            checks.append(
+                {
+                    "check": "regression",
+                    "passed": True,
+                    "reason": f"LATEST {previous.get('version')} not comparable; "
+                    "regression not checked",
+                }
+            )
+        else:
+            floor = before * (1 - settings.max_regression)
+            held = value >= floor
+            checks.append(
+                {
+                    "check": "regression",
+                    "passed": bool(held),
+                    "reason": f"{primary} {value:.4f} {'>=' if held else '<'} "
+                    f"{floor:.4f} (LATEST {before:.4f} - {settings.max_regression:.0%})",
+                }
+            )
+    if stability is not None:
+        passed = settings.min_stability is None or stability >= settings.min_stability
+        limit = "" if settings.min_stability is None else f" (minimum {settings.min_stability:.2f})"
+        checks.append(
+            {
+                "check": "stability",
+                "passed": bool(passed),
+                "reason": f"top-10 neighbour overlap with LATEST {stability:.2f}{limit}",
+            }
+        )
+    failed = [c for c in checks if not c["passed"]]
     return {
-        "passed": bool(passed),
+        "passed": not failed,
         "metric": primary,
-        "reason": f"{primary} {model:.4f} {relation} popularity {popularity:.4f}{factor}",
+        "value": value,
+        "reason": "; ".join(c["reason"] for c in (failed or checks)),
+        "checks": checks,
+        "stability": stability,
     }
+
+
+def decide_gate(
+    metrics: dict[str, Any], neighbors: pa.Table, config: PipelineConfig
+) -> dict[str, Any]:
+    """Run :func:`quality_gate` against the model's current LATEST, if any.
+
+    Reads LATEST's manifest and neighbour table (Parquet and JSON only) to
+    measure regression and neighbour stability.
+    """
+    from item2vec.neighbors import neighbor_overlap
+    from item2vec.publish import NEIGHBORS_FILE, latest_manifest
+
+    previous = latest_manifest(config.publish.output, config.publish.model_name)
+    stability = None
+    if previous is not None:
+        path = Path(config.publish.output) / config.publish.model_name / previous["version"]
+        if (path / NEIGHBORS_FILE).is_file():
+            stability = neighbor_overlap(neighbors, pq.read_table(path / NEIGHBORS_FILE))
+    return quality_gate(metrics, config, previous, stability)

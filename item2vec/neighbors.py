@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
@@ -56,3 +57,20 @@ def nearest_neighbors(vectors: ItemVectors, k: int) -> pa.Table:
         },
         schema=NEIGHBOR_SCHEMA,
     )
+
+
+def neighbor_overlap(current: pa.Table, previous: pa.Table, k: int = 10) -> float | None:
+    """Mean share of each item's top-``k`` neighbours that ``previous`` also had.
+
+    Only items present in both tables count. Returns None when none is shared.
+    """
+    columns = ["item_id", "neighbor_id"]
+    now = current.filter(pc.less_equal(current["rank"], k)).select(columns).to_pandas()
+    before = previous.filter(pc.less_equal(previous["rank"], k)).select(columns).to_pandas()
+    shared_items = set(now["item_id"]) & set(before["item_id"])
+    if not shared_items:
+        return None
+    now = now[now["item_id"].isin(shared_items)]
+    common = now.merge(before, on=columns, how="inner")
+    per_item = common.groupby("item_id").size().reindex(sorted(shared_items), fill_value=0)
+    return float((per_item / k).mean())

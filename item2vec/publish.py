@@ -219,6 +219,15 @@ def apply_retention(model_dir: Path, keep: int) -> list[Path]:
     return doomed
 
 
+def latest_manifest(output: str | Path, model_name: str) -> dict[str, Any] | None:
+    """LATEST's manifest, or None when the model has no LATEST yet."""
+    model_dir = Path(output) / check_name(model_name, "model name")
+    version = read_latest(model_dir)
+    if version is None:
+        return None
+    return json.loads((model_dir / version / MANIFEST).read_text())
+
+
 def read_latest(model_dir: Path) -> str | None:
     """The version ``LATEST`` names, or None when there is none yet."""
     path = model_dir / LATEST

@@ -218,3 +218,19 @@ def test_cli_bad_timestamps_one_clear_message(tmp_path, prefect_home):
     assert "bad_timestamp" in errors[0] and "'timestamp'" in errors[0]
     assert "--max-bad-fraction" in errors[0]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))
+
+
+def test_second_run_checks_regression_and_stability(sample_run):
+    from flows.pipeline import run_pipeline
+
+    first, output = sample_run
+    config = build_config(bundled_sample(), {"publish": {"output": str(output)}})
+    second = run_pipeline(config)
+    checks = {c["check"]: c for c in second["gate"]["checks"]}
+    assert set(checks) == {"baseline", "regression", "stability"}
+    assert "LATEST" in checks["regression"]["reason"]
+    # Two trainings on the same data share a good part of their neighbourhoods.
+    assert 0.0 < second["gate"]["stability"] <= 1.0
+    manifest = json.loads((Path(second["version_dir"]) / "manifest.json").read_text())
+    assert manifest["gate"]["stability"] == second["gate"]["stability"]
+    assert Path(first["version_dir"]).is_dir()
