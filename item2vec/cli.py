@@ -255,7 +255,126 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers)
+    _add_reader_parsers(subparsers)
     return parser
+
+
+def _add_published_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        default=DEFAULTS.publish.output,
+        help="output root of the runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--model-name", default=None, help="model family; default: the only one under --output"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+
+def _add_reader_parsers(subparsers: argparse._SubParsersAction) -> None:
+    similar = subparsers.add_parser(
+        "similar",
+        help="nearest neighbours of an item, from the published tables",
+        description="Show an item's nearest neighbours (cosine of input vectors) from a "
+        "published version, with titles when the run had an items file.",
+    )
+    similar.add_argument("item", metavar="ITEM", help="item id, exactly as in the log")
+    similar.add_argument("-k", type=int, default=10, help="neighbours to show (default: 10)")
+    similar.add_argument(
+        "--version", default="latest", help="version id, or 'latest' (default: latest)"
+    )
+    _add_published_options(similar)
+    similar.set_defaults(handler=command_similar)
+
+    recommend = subparsers.add_parser(
+        "recommend",
+        help="a user's recommendations, from the published tables",
+        description="Show a user's top recommendations from user_recommendations.parquet.",
+    )
+    recommend.add_argument("user", metavar="USER", help="user id, exactly as in the log")
+    recommend.add_argument("-n", type=int, default=10, help="items to show (default: 10)")
+    recommend.add_argument(
+        "--version", default="latest", help="version id, or 'latest' (default: latest)"
+    )
+    _add_published_options(recommend)
+    recommend.set_defaults(handler=command_recommend)
+
+    versions = subparsers.add_parser(
+        "versions",
+        help="list published versions with their gate result",
+        description="List a model's versions: date, gate result, primary metric, LATEST.",
+    )
+    _add_published_options(versions)
+    versions.set_defaults(handler=command_versions)
+
+
+def _model_name(args: argparse.Namespace) -> str:
+    """--model-name, or the only model under --output."""
+    from item2vec.errors import InputError
+
+    if args.model_name:
+        return args.model_name
+    root = Path(args.output)
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise InputError(
+            f"no published model under {root}; run `item2vec run` first or pass --output"
+        )
+    raise InputError(f"several models under {root}: {', '.join(names)}; pass --model-name")
+
+
+def _print_frame(frame: Any) -> None:
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def command_similar(args: argparse.Namespace) -> int:
+    """``item2vec similar``: an item's neighbours from the published table."""
+    from item2vec.lookup import similar, titles
+    from item2vec.reader import load
+
+    model = load(args.output, _model_name(args), args.version)
+    names = titles(model)
+    label = (
+        f"{names[args.item]} [{args.item}]"
+        if names is not None and args.item in names
+        else args.item
+    )
+    frame = similar(model, args.item, args.k)
+    print(f"Nearest neighbours of {label} in {model.model_name}/{model.version}:")
+    _print_frame(frame)
+    return EXIT_OK
+
+
+def command_recommend(args: argparse.Namespace) -> int:
+    """``item2vec recommend``: a user's recommendations from the published table."""
+    from item2vec.lookup import recommendations
+    from item2vec.reader import load
+
+    model = load(args.output, _model_name(args), args.version)
+    frame = recommendations(model, args.user, args.n)
+    print(f"Recommendations for user {args.user} from {model.model_name}/{model.version}:")
+    _print_frame(frame)
+    return EXIT_OK
+
+
+def command_versions(args: argparse.Namespace) -> int:
+    """``item2vec versions``: every version with its gate result and primary metric."""
+    import pandas as pd
+
+    from item2vec.reader import list_versions
+
+    rows = list_versions(args.output, _model_name(args))
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        print("no versions yet")
+        return EXIT_OK
+    frame["latest"] = frame["is_latest"].map({True: "<- LATEST", False: ""})
+    frame["gate"] = frame["gate_passed"].map({True: "passed", False: "refused"}).fillna("?")
+    columns = ["version", "created_at", "gate", "metric", "metric_value", "latest"]
+    _print_frame(frame[columns])
+    return EXIT_OK
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:

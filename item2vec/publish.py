@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from item2vec.errors import ConfigError
+from item2vec.errors import ConfigError, InputError
 from item2vec.train import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -144,17 +144,20 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(model_dir: Path) -> list[Path]:
-    """Delete ``.tmp-`` directories whose writing process is gone; return what was removed."""
+    """Delete ``.tmp-`` entries whose writing process is gone; return what was removed."""
     removed = []
     if not model_dir.is_dir():
         return removed
     for entry in model_dir.iterdir():
-        if not (entry.is_dir() and entry.name.startswith(TMP_PREFIX)):
+        if not entry.name.startswith(TMP_PREFIX):
             continue
         pid_text = entry.name.rsplit("-", 1)[-1]
         if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
             continue  # another run is still writing it
-        shutil.rmtree(entry, ignore_errors=True)
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:  # a LATEST replacement that a killed run never renamed
+            entry.unlink(missing_ok=True)
         removed.append(entry)
         log.info("removed stale temporary directory %s", entry)
     return removed
@@ -225,7 +228,14 @@ def latest_manifest(output: str | Path, model_name: str) -> dict[str, Any] | Non
     version = read_latest(model_dir)
     if version is None:
         return None
-    return json.loads((model_dir / version / MANIFEST).read_text())
+    path = model_dir / version / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"LATEST names {version}, but its manifest {path} cannot be read ({exc}); "
+            "point LATEST at a whole version or remove it"
+        ) from exc
 
 
 def read_latest(model_dir: Path) -> str | None:
@@ -307,11 +317,12 @@ def publish_version(
             _write_parquet(table, path, ("vector", "context_vector"))
             _fsync(path)
             described[name] = {"rows": table.num_rows, "sha256": sha256_file(path)}
+        # The identifying keys come last so that nothing in ``manifest`` can override them.
         document = {
+            **manifest,
             "model_name": model_name,
             "version": version,
             "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            **manifest,
             "versions": library_versions(),
             "files": described,
         }

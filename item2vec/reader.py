@@ -37,6 +37,7 @@ from item2vec.publish import (
     TMP_PREFIX,
     VECTORS_FILE,
     check_name,
+    list_version_dirs,
     read_latest,
 )
 
@@ -162,8 +163,8 @@ class PublishedModel:
         rows = np.array([self._row(item) for item in items], dtype=np.int64)
         unit = self._unit_vectors()
         if len(rows) == 1:
-            # No renormalising a single unit vector: its scores then match the
-            # neighbour table's bit for bit, and so does the order of near-ties.
+            # No renormalising a single unit vector: an extra rounding step would
+            # only move its scores away from the neighbour table's.
             query = unit[rows[0]]
         else:
             query = unit[rows].mean(axis=0)
@@ -205,7 +206,9 @@ class PublishedModel:
 
     def _unit_vectors(self) -> np.ndarray:
         if self._unit is None:
-            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+            # einsum row norms, as scikit-learn's normalize() in the neighbour table
+            # computes them: the same rounding, and ~4x faster than np.linalg.norm.
+            norms = np.sqrt(np.einsum("ij,ij->i", self.vectors, self.vectors))[:, None]
             # A zero vector stays zero (cosine 0 with everything) instead of NaN.
             norms[norms == 0] = 1.0
             self._unit = (self.vectors / norms).astype(np.float32, copy=False)
@@ -308,9 +311,10 @@ def list_versions(output: str | Path, model: str) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One dict per version directory, sorted by version id (which starts with
-        the UTC time), with keys ``version``, ``created_at``, ``gate_passed``,
-        ``gate_reason``, ``metric`` (the gate's primary metric), ``metric_value``
+        One dict per version directory, oldest first (version ids start with
+        their UTC second; same-second versions follow their write time), with
+        keys ``version``, ``created_at``, ``gate_passed``, ``gate_reason``,
+        ``metric`` (the gate's primary metric), ``metric_value``
         (the model's figure on it), ``is_latest`` and ``error``. ``error`` is None
         unless the manifest could not be read, in which case it says why and the
         manifest fields are None. Unfinished ``.tmp-`` directories are skipped.
@@ -338,10 +342,10 @@ def list_versions(output: str | Path, model: str) -> list[dict[str, Any]]:
         log.warning("ignoring unreadable %s: %s", model_dir / LATEST, error)
         latest = None
     entries = []
-    for path in sorted(model_dir.iterdir(), key=lambda p: p.name):
-        # Hidden entries are publish's .tmp- work directories (and LATEST's temp file).
-        if not path.is_dir() or path.name.startswith("."):
-            continue
+    # publish's own notion of a version directory and of its age (hidden .tmp-
+    # work directories and the lock file excluded), so this list is in the order
+    # retention deletes in.
+    for path in list_version_dirs(model_dir):
         entry: dict[str, Any] = {
             "version": path.name,
             "created_at": None,

@@ -97,3 +97,80 @@ def test_missing_items_title_column(capsys, tmp_path: Path):
     code, err = _run(capsys, "run", str(events), "--items", str(items))
     assert code == EXIT_ERROR
     _assert_one_clear_line(err, "'title' not found in items.csv", "--item-title-col")
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> Path:
+    import numpy as np
+    import pyarrow as pa
+
+    from item2vec.neighbors import nearest_neighbors
+    from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, publish_version
+    from item2vec.train import ItemVectors
+
+    rng = np.random.default_rng(0)
+    vectors = ItemVectors(
+        item_ids=np.array(["a", "b", "c", "d"], dtype=object),
+        vectors=rng.normal(size=(4, 4)).astype(np.float32),
+        context_vectors=None,
+        counts=np.ones(4, dtype=np.int64),
+    )
+    extra = {
+        RECOMMENDATIONS_FILE: pa.table(
+            {
+                "user_id": ["u1", "u1"],
+                "rank": pa.array([1, 2], pa.int32()),
+                "item_id": ["c", "d"],
+                "score": pa.array([0.9, 0.5], pa.float32()),
+            }
+        ),
+        ITEMS_FILE: pa.table(
+            {"item_id": ["a", "b", "c", "d"], "title": ["Alpha", "Beta", "Gamma", "Delta"]}
+        ),
+    }
+    manifest = {
+        "gate": {"passed": True, "reason": "ok", "metric": "hr@10"},
+        "metrics": {"model": {"hr@10": 0.2}},
+    }
+    publish_version(
+        tmp_path / "out",
+        "shop",
+        vectors,
+        nearest_neighbors(vectors, 3),
+        manifest,
+        move_latest=True,
+        extra_tables=extra,
+    )
+    return tmp_path / "out"
+
+
+def test_similar_recommend_versions(capsys, published: Path):
+    assert main(["similar", "a", "-k", "2", "--output", str(published)]) == 0
+    out = capsys.readouterr().out
+    assert "Alpha [a]" in out and out.count("\n") == 4
+    assert main(["recommend", "u1", "--output", str(published)]) == 0
+    out = capsys.readouterr().out
+    assert "Gamma" in out and "Delta" in out
+    assert main(["versions", "--output", str(published), "--model-name", "shop"]) == 0
+    assert "<- LATEST" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["similar", "zzz"], "item 'zzz' is not in shop/"),
+        (["recommend", "nobody"], "user 'nobody' has no recommendations"),
+        (["similar", "a", "--model-name", "../x"], "model name '../x' is not allowed"),
+        (["similar", "a", "--version", "20990101T000000Z-0000000"], "20990101T000000Z"),
+    ],
+)
+def test_reader_errors_are_one_line(capsys, published: Path, argv, fragment):
+    code, err = _run(capsys, *argv, "--output", str(published))
+    assert code == EXIT_ERROR
+    _assert_one_clear_line(err, fragment)
+
+
+def test_reader_without_any_run(capsys, tmp_path: Path):
+    code, err = _run(capsys, "versions", "--output", str(tmp_path / "none"))
+    assert code == EXIT_ERROR
+    _assert_one_clear_line(err, "run `item2vec run` first")

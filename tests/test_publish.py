@@ -193,3 +193,22 @@ def test_concurrent_runs_both_finish_whole(tmp_path: Path):
         assert pq.read_metadata(version / "item_vectors.parquet").num_rows == 2000
     assert read_latest(tmp_path / "m") in {v.name for v in versions}
     assert not [p for p in (tmp_path / "m").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_stale_latest_temp_file_removed(tmp_path: Path):
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    leftover = model_dir / ".tmp-LATEST-999999999"
+    leftover.write_text("x\n")
+    assert remove_stale_temporaries(model_dir) == [leftover]
+    assert not leftover.exists()
+
+
+def test_broken_latest_manifest_is_a_clear_error(tmp_path: Path, vectors: ItemVectors):
+    from item2vec.errors import InputError
+    from item2vec.publish import latest_manifest
+
+    version_dir = _publish(tmp_path, vectors)
+    (version_dir / "manifest.json").write_text("{not json")
+    with pytest.raises(InputError, match="cannot be read"):
+        latest_manifest(tmp_path, "m")

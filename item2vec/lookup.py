@@ -1,0 +1,72 @@
+"""Answers from published tables: an item's neighbours, a user's recommendations, by title."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from item2vec.errors import InputError
+from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE
+from item2vec.reader import PublishedModel
+
+
+def titles(model: PublishedModel) -> pd.Series | None:
+    """Title per item id from the version's ``items.parquet``, or None without one."""
+    path = Path(model.path) / ITEMS_FILE
+    if not path.is_file():
+        return None
+    table = pq.read_table(path, columns=["item_id", "title"])
+    return pd.Series(table.column("title").to_pylist(), index=table.column("item_id").to_pylist())
+
+
+def similar(model: PublishedModel, item_id: str, k: int = 10) -> pd.DataFrame:
+    """The item's ``k`` nearest neighbours from the published neighbour table.
+
+    Raises
+    ------
+    InputError
+        If the item has no vector in this version.
+    """
+    if item_id not in model:
+        raise InputError(
+            f"item {item_id!r} is not in {model.model_name}/{model.version}; ids are exact text, "
+            "and items seen fewer than min_count times have no vector"
+        )
+    rows = model.neighbors[model.neighbors["item_id"] == item_id].sort_values("rank").head(k)
+    return _with_titles(rows[["rank", "neighbor_id", "score"]], "neighbor_id", titles(model))
+
+
+def recommendations(model: PublishedModel, user_id: str, n: int = 10) -> pd.DataFrame:
+    """The user's top ``n`` recommendations from ``user_recommendations.parquet``.
+
+    Raises
+    ------
+    InputError
+        If the version has no recommendation table or no row for the user.
+    """
+    path = Path(model.path) / RECOMMENDATIONS_FILE
+    if not path.is_file():
+        raise InputError(
+            f"{model.model_name}/{model.version} has no {RECOMMENDATIONS_FILE}; "
+            "run with --recommendations-n above 0"
+        )
+    table = pq.read_table(path, filters=[("user_id", "=", user_id)])
+    if table.num_rows == 0:
+        raise InputError(
+            f"user {user_id!r} has no recommendations in {model.model_name}/{model.version}; "
+            "ids are exact text, and users with no item that has a vector get none"
+        )
+    table = table.sort_by("rank").slice(0, n)
+    rows = table.select(["rank", "item_id", "score"]).to_pandas()
+    assert pc.all(pc.equal(table["user_id"], user_id)).as_py()
+    return _with_titles(rows, "item_id", titles(model))
+
+
+def _with_titles(frame: pd.DataFrame, id_column: str, names: pd.Series | None) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    if names is not None:
+        frame["title"] = frame[id_column].map(names).fillna("")
+    return frame
