@@ -20,11 +20,14 @@ from item2vec.baselines import ItemKNNScorer, PopularityScorer
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.config import EvaluateConfig
 from item2vec.errors import ConfigError
-from item2vec.ranking import ranking_metrics, top_k
+from item2vec.ranking import hit_rate_curve, ranking_metrics, top_k
 from item2vec.split import Holdout
 from item2vec.train import ItemVectors
 
 log = logging.getLogger(__name__)
+
+#: HR@k is also reported for every k up to this, for the report's curve.
+CURVE_K = 50
 
 
 class Scorer(Protocol):
@@ -81,18 +84,25 @@ def evaluate_scorer(
     ks: list[int],
     catalogue_size: int,
     exclude_seen: bool = True,
+    curve_k: int = 0,
 ) -> dict:
-    """Metrics of one scorer on encoded cases (see :func:`item2vec.ranking.ranking_metrics`)."""
+    """Metrics of one scorer on encoded cases (see :func:`item2vec.ranking.ranking_metrics`).
+
+    With ``curve_k`` > 0 the result also holds ``curve``: HR@1 .. HR@curve_k.
+    """
     top, _ = top_k(
         lambda start, stop: scorer(cases, start, stop),
         n_rows=len(cases),
         n_candidates=catalogue_size,
-        k=max(ks),
+        k=max(*ks, curve_k),
         exclude=cases.seen if exclude_seen else None,
     )
     targets = cases.targets
     unrankable = (targets < 0) | ~scorer.rankable[np.maximum(targets, 0)]
-    return ranking_metrics(top, targets, ks, catalogue_size, unrankable)
+    metrics = ranking_metrics(top, targets, ks, catalogue_size, unrankable)
+    if curve_k:
+        metrics["curve"] = hit_rate_curve(top, targets, curve_k)
+    return metrics
 
 
 def evaluate(
@@ -131,7 +141,7 @@ def evaluate(
     for name, scorer in scorers.items():
         started = time.perf_counter()
         results[name] = evaluate_scorer(
-            scorer, cases, config.k, len(catalogue), config.exclude_seen
+            scorer, cases, config.k, len(catalogue), config.exclude_seen, CURVE_K
         )
         log.info(
             "evaluated %s on %s users in %.2fs: hr@%d %.4f",
@@ -148,6 +158,10 @@ def evaluate(
         "split": config.split,
         "exclude_seen": config.exclude_seen,
         "users": len(cases),
+        "curve": {
+            "k": list(range(1, CURVE_K + 1)),
+            **{n: r.pop("curve") for n, r in results.items()},
+        },
         "model": results["model"],
         "baselines": {"popularity": results["popularity"], "item_knn": results["item_knn"]},
     }

@@ -47,5 +47,6 @@ def build_manifest(
         "refit": config.publish.refit,
         "counts": counts,
         "metrics": metrics,
+        "training": vectors.history,
         "gate": gate,
     }

@@ -138,3 +138,15 @@ def ranking_metrics(
         metrics[f"coverage@{k}"] = float(covered / catalogue_size) if catalogue_size else 0.0
     metrics["unrankable"] = float(unrankable.mean()) if n else 0.0
     return metrics
+
+
+def hit_rate_curve(top: np.ndarray, targets: np.ndarray, max_k: int) -> list[float]:
+    """HR@k for every k from 1 to ``max_k`` (``top`` must hold at least ``max_k`` columns)."""
+    n = len(targets)
+    if n == 0:
+        return [0.0] * max_k
+    hits = (top[:, :max_k] == targets[:, None]) & (targets[:, None] >= 0)
+    found = hits.any(axis=1)
+    rank = np.where(found, hits.argmax(axis=1) + 1, max_k + 1)
+    per_rank = np.bincount(rank, minlength=max_k + 2)[1 : max_k + 1]
+    return [float(v) for v in np.cumsum(per_rank) / n]

@@ -10,7 +10,7 @@ import logging
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +37,15 @@ class ItemVectors:
         gensim's output vectors (``syn1neg``) when negative sampling was used, else None.
     counts
         Training occurrences of each item.
+    history
+        ``loss`` per epoch (when computed) and training ``seconds``.
     """
 
     item_ids: np.ndarray
     vectors: np.ndarray
     context_vectors: np.ndarray | None
     counts: np.ndarray
+    history: dict = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
@@ -61,6 +64,7 @@ class EpochLogger(CallbackAny2Vec):
         self.epoch = 0
         self.started = 0.0
         self.previous_loss = 0.0
+        self.losses: list[float] = []
 
     def on_epoch_begin(self, model: Word2Vec) -> None:
         self.started = time.perf_counter()
@@ -71,6 +75,8 @@ class EpochLogger(CallbackAny2Vec):
         total = model.get_latest_training_loss()
         loss = total - self.previous_loss
         self.previous_loss = total
+        if model.compute_loss:
+            self.losses.append(float(loss))
         loss_text = f", loss {loss:,.0f}" if model.compute_loss else ""
         log.info(
             "epoch %d/%d done in %.2fs%s",
@@ -186,7 +192,8 @@ def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVecto
             compute_loss=config.compute_loss,
         )
         keys = list(model.wv.index_to_key)
-    log.info("trained %s item vectors in %.1fs", f"{len(keys):,}", time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    log.info("trained %s item vectors in %.1fs", f"{len(keys):,}", seconds)
     wv = model.wv
     context = np.asarray(model.syn1neg, dtype=np.float32).copy() if config.negative > 0 else None
     return ItemVectors(
@@ -194,6 +201,7 @@ def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVecto
         vectors=np.asarray(wv.vectors, dtype=np.float32).copy(),
         context_vectors=context,
         counts=np.asarray(wv.expandos["count"], dtype=np.int64).copy(),
+        history={"loss": callbacks[0].losses, "seconds": round(seconds, 3)},
     )
 
 

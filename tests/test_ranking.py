@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from item2vec.ranking import ranking_metrics, top_k
+from item2vec.ranking import hit_rate_curve, ranking_metrics, top_k
 
 
 def _brute(scores, exclude, k):
@@ -73,3 +73,14 @@ def test_metrics_bounded_and_monotone(n, m, seed):
     for name in ("hr", "ndcg", "mrr", "coverage"):
         series = [metrics[f"{name}@{k}"] for k in ks]
         assert series == sorted(series)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 40), st.integers(2, 30), st.integers(0, 2**16))
+def test_hit_rate_curve_agrees_with_metrics(n, m, seed):
+    rng = np.random.default_rng(seed)
+    top = np.stack([rng.permutation(m) for _ in range(n)])
+    targets = rng.integers(-1, m, size=n)
+    curve = hit_rate_curve(top, targets, m)
+    metrics = ranking_metrics(top, targets, list(range(1, m + 1)), m, targets < 0)
+    assert curve == [metrics[f"hr@{k}"] for k in range(1, m + 1)]

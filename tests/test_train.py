@@ -97,3 +97,11 @@ def test_single_worker_seeded_run_is_bit_identical(tmp_path):
         )
         outputs.append(np.load(target))
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_history_has_loss_per_epoch(clustered):
+    split, _, _ = clustered
+    vectors = train_word2vec(split.train, TrainConfig(epochs=3, workers=1))
+    assert len(vectors.history["loss"]) == 3
+    assert all(loss > 0 for loss in vectors.history["loss"])
+    assert vectors.history["seconds"] >= 0
