@@ -14,6 +14,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 from prefect import flow, task
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
@@ -28,6 +33,7 @@ from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, publish_version
 from item2vec.recommend import recommend_for_users
 from item2vec.sequences import build_sequences, sequence_lists
 from item2vec.split import Split, split_sequences
+from item2vec.summary import run_page
 from item2vec.train import ItemVectors, train_word2vec
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -114,6 +120,16 @@ def publish_task(
     )
 
 
+@task(name="artifacts", **STAGE)
+def artifacts_task(
+    version_dir: Path, vectors: ItemVectors, neighbors: pa.Table, items: pa.Table | None
+) -> None:
+    page = run_page(version_dir, vectors, neighbors, items)
+    create_markdown_artifact(page.markdown, key=f"{page.key}-summary", description=page.about)
+    create_table_artifact(page.metrics, key=f"{page.key}-metrics", description="Model vs baselines")
+    create_link_artifact(page.link, link_text=page.label, key=f"{page.key}-version")
+
+
 @flow(name="item2vec-run", log_prints=True)
 def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     """Turn a behaviour log into evaluated, published item vectors.
@@ -146,6 +162,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     version_dir = publish_task(
         quote(published), quote(neighbors), quote(tables), manifest, config.publish
     )
+    artifacts_task(version_dir, quote(published), quote(neighbors), quote(items))
     if not gate["passed"]:
         raise QualityGateError(
             f"quality gate refused the model: {gate['reason']}; "

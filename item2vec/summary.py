@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+
+from item2vec.train import ItemVectors
 
 METHODS = (("model", "item2vec"), ("popularity", "popularity"), ("item_knn", "item-kNN"))
 
@@ -62,3 +68,84 @@ def example_neighbors(
         for row in near.sort_values("rank").itertuples():
             lines.append(f"  {row.rank}. {name(row.neighbor_id)}  ({row.score:.3f})")
     return "\n".join(lines)
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    """The metrics table as Markdown, model first, then the baselines."""
+    names = [f"{m}@{k}" for k in metrics["k"] for m in ("hr", "ndcg", "mrr", "coverage")]
+    names.append("unrankable")
+    lines = ["| method | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for row in metrics_rows(metrics):
+        lines.append(f"| {row['method']} | " + " | ".join(f"{row[n]:.4f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def counts_markdown(counts: dict[str, Any]) -> str:
+    """Counts per stage, with drops by reason, as a Markdown list."""
+    lines = []
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            detail = ", ".join(f"{reason} {n:,}" for reason, n in value.items())
+            lines.append(f"- {key}: {detail or 'none'}")
+        else:
+            lines.append(f"- {key}: {value:,}")
+    return "\n".join(lines)
+
+
+def run_markdown(manifest: dict[str, Any], version_dir: str, neighbors_text: str) -> str:
+    """A run's summary for a Prefect run page: metrics, gate, counts, neighbours."""
+    gate = manifest["gate"]
+    verdict = "passed" if gate["passed"] else "**refused**"
+    return "\n\n".join(
+        [
+            f"# {manifest['model_name']} {manifest['version']}",
+            f"Published at `{version_dir}`.",
+            f"## Gate: {verdict}\n\n{gate['reason']}",
+            "## Metrics\n\n" + metrics_markdown(manifest["metrics"]),
+            "## Counts\n\n" + counts_markdown(manifest["counts"]),
+            "## Nearest neighbours of the most frequent items\n\n```\n" + neighbors_text + "\n```",
+        ]
+    )
+
+
+def artifact_key(text: str) -> str:
+    """A Prefect artifact key from any name: lowercase letters, digits and dashes only."""
+    key = "".join(c if c.isalnum() and c.isascii() else "-" for c in text.lower())
+    return "-".join(part for part in key.split("-") if part) or "item2vec"
+
+
+@dataclass
+class RunPage:
+    """What a run page shows: Markdown summary, metrics rows and the version's link."""
+
+    key: str
+    markdown: str
+    metrics: list[dict[str, Any]]
+    link: str
+    label: str
+    about: str = "Metrics against the baselines, gate decision, counts and example neighbours"
+
+
+def run_page(
+    version_dir: str | Path,
+    vectors: ItemVectors,
+    neighbors: pa.Table,
+    items: pa.Table | None,
+) -> RunPage:
+    """Build a published version's run-page content from its manifest and tables."""
+    version_dir = Path(version_dir)
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    titles = None
+    if items is not None:
+        titles = pd.Series(
+            items.column("title").to_pylist(), index=items.column("item_id").to_pylist()
+        )
+    counts = pd.Series(vectors.counts, index=vectors.item_ids)
+    examples = example_neighbors(neighbors.to_pandas(), counts, titles)
+    return RunPage(
+        key=artifact_key(manifest["model_name"]),
+        markdown=run_markdown(manifest, str(version_dir), examples),
+        metrics=metrics_rows(manifest["metrics"]),
+        link=version_dir.resolve().as_uri(),
+        label=f"{manifest['model_name']}/{manifest['version']}",
+    )

@@ -234,3 +234,18 @@ def test_second_run_checks_regression_and_stability(sample_run):
     manifest = json.loads((Path(second["version_dir"]) / "manifest.json").read_text())
     assert manifest["gate"]["stability"] == second["gate"]["stability"]
     assert Path(first["version_dir"]).is_dir()
+
+
+def test_run_page_artifacts(sample_run):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts()
+    by_key = {a.key: a for a in artifacts if a.key}
+    assert {"movielens-summary", "movielens-metrics", "movielens-version"} <= set(by_key)
+    summary = by_key["movielens-summary"].data
+    assert "item-kNN" in summary and "Gate: passed" in summary
+    assert "Forrest Gump (1994)" in summary
+    table = json.loads(by_key["movielens-metrics"].data)
+    assert [row["method"] for row in table] == ["item2vec", "popularity", "item-kNN"]
+    assert all(isinstance(row["hr@10"], float) for row in table)
