@@ -8,6 +8,7 @@ more than the stages themselves on one machine. Large inputs are wrapped in
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ from item2vec.summary import run_page
 from item2vec.train import ItemVectors, train_word2vec
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
+
+# A deployment loads this file by path, so flows/__init__.py may not have run:
+# let the library's INFO records through to the run logs here as well.
+logging.getLogger("item2vec").setLevel(logging.INFO)
 
 
 @task(name="ingest", **STAGE)

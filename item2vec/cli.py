@@ -195,19 +195,40 @@ RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
 ]
 
 
+RUN_DESCRIPTION = (
+    "Turn a behaviour log into evaluated, published item vectors: "
+    "ingest -> sequences -> leave-last-out split -> Word2Vec -> evaluation against "
+    "popularity and item-kNN -> versioned Parquet tables. With no EVENTS the bundled "
+    "MovieLens sample runs. Settings come from the defaults, then --preset, then "
+    "--config, then the flags; later ones win."
+)
+
+
 def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="ingest, train, evaluate and publish (the whole pipeline)",
-        description=(
-            "Turn a behaviour log into evaluated, published item vectors: "
-            "ingest -> sequences -> leave-last-out split -> Word2Vec -> evaluation against "
-            "popularity and item-kNN -> versioned Parquet tables. With no EVENTS the bundled "
-            "MovieLens sample runs. Settings come from the defaults, then --preset, then "
-            "--config, then the flags; later ones win."
-        ),
+        description=RUN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_run_options(parser)
+    parser.set_defaults(handler=command_run)
+
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve the pipeline as a Prefect deployment on a cron schedule",
+        description="Serve a deployment of the pipeline that runs on --cron, with the "
+        "run options below as its default parameters; runs execute in this process "
+        "until it is stopped. " + RUN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--cron", required=True, help='schedule, e.g. "0 3 * * *" (03:00 daily)')
+    serve.add_argument("--name", default="nightly", help="deployment name (default: nightly)")
+    _add_run_options(serve)
+    serve.set_defaults(handler=command_serve)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "events",
         nargs="*",
@@ -244,7 +265,6 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
                 help=f"{text} (default: {shown})",
             )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    parser.set_defaults(handler=command_run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -489,6 +509,19 @@ def command_run(args: argparse.Namespace) -> int:
 
     result = run_pipeline(config)
     print_summary(result, config, time.perf_counter() - started)
+    return EXIT_OK
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    """``item2vec serve``: validate, then serve the deployment until interrupted."""
+    config = config_from_args(args)
+    validate_inputs(config)
+    from flows.deployment import build_deployment, serve
+
+    build_deployment(config, args.cron, args.name)  # refuses a bad cron before serving
+    if not args.debug:
+        quiet_expected_tracebacks()
+    serve(config, args.cron, args.name)
     return EXIT_OK
 
 

@@ -1,0 +1,55 @@
+import pytest
+
+from item2vec.cli import EXIT_ERROR, main
+from item2vec.config import build_config
+from item2vec.errors import ConfigError
+from item2vec.presets import bundled_sample
+
+pytestmark = pytest.mark.flows
+
+
+def test_deployment_has_schedule_and_parameters(prefect_harness):
+    from flows.deployment import build_deployment
+
+    config = build_config(bundled_sample(), {"train": {"epochs": 3}})
+    deployment = build_deployment(config, "0 3 * * *", name="nightly")
+    assert deployment.name == "nightly"
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]
+    parameters = deployment.parameters["config"]
+    assert parameters["train"]["epochs"] == 3
+    assert parameters["ingest"]["user_col"] == "userId"
+    # The parameter schema comes from the pydantic model, so the UI renders a form.
+    schema = deployment._parameter_openapi_schema.model_dump()
+    assert "config" in schema["properties"]
+
+
+def test_bad_cron_is_refused(prefect_harness):
+    from flows.deployment import build_deployment
+
+    with pytest.raises(ConfigError, match="not a valid cron"):
+        build_deployment(build_config(bundled_sample()), "every night")
+
+
+def test_serve_without_a_server_says_how(monkeypatch, capsys):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: None}):
+        code = main(["serve", "--cron", "0 3 * * *"])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR
+    assert "prefect server start" in err and "PREFECT_API_URL" in err
+    assert "Traceback" not in err
+
+
+def test_prefect_yaml_parameters_validate():
+    from pathlib import Path
+
+    import yaml
+
+    document = yaml.safe_load((Path(__file__).parent.parent / "prefect.yaml").read_text())
+    (deployment,) = document["deployments"]
+    assert deployment["entrypoint"] == "flows/pipeline.py:item2vec_run"
+    assert deployment["schedules"][0]["cron"] == "0 3 * * *"
+    config = build_config(deployment["parameters"]["config"])
+    assert config.publish.model_name == "movielens"
