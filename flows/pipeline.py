@@ -23,14 +23,21 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from item2vec.config import EvaluateConfig, IngestConfig, PipelineConfig, PublishConfig, TrainConfig
+from item2vec.config import (
+    EvaluateConfig,
+    IngestConfig,
+    PipelineConfig,
+    PublishConfig,
+    SequenceConfig,
+    TrainConfig,
+)
 from item2vec.errors import QualityGateError
 from item2vec.evaluate import evaluate
 from item2vec.gate import decide_gate
 from item2vec.ingest import Events, items_table, read_events, read_items
 from item2vec.manifest import build_manifest
 from item2vec.neighbors import nearest_neighbors
-from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, publish_version
+from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
 from item2vec.recommend import recommend_for_users
 from item2vec.sequences import build_sequences, sequence_lists
 from item2vec.split import Split, split_sequences
@@ -50,8 +57,8 @@ def ingest_task(config: IngestConfig) -> Events:
 
 
 @task(name="sequences", **STAGE)
-def sequences_task(events: pd.DataFrame) -> pa.Table:
-    return build_sequences(events)
+def sequences_task(events: pd.DataFrame, config: SequenceConfig) -> pa.Table:
+    return build_sequences(events, config)
 
 
 @task(name="split", **STAGE)
@@ -150,7 +157,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         When the model was published but refused by the gate (LATEST unchanged).
     """
     events = ingest_task(config.ingest)
-    sequences = sequences_task(quote(events.frame))
+    sequences = sequences_task(quote(events.frame), config.sequences)
     split = split_task(quote(sequences), config.evaluate)
     vectors = train_task(quote(split), config.train)
     metrics = evaluate_task(quote(vectors), quote(split), config.evaluate)
@@ -160,6 +167,8 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     tables = {}
     if config.publish.recommendations_n:
         tables[RECOMMENDATIONS_FILE] = recommend_task(quote(published), quote(sequences), config)
+    if config.sequences.write_sequences:
+        tables[SEQUENCES_FILE] = sequences
     items = items_task(config.ingest)
     if items is not None:
         tables[ITEMS_FILE] = items

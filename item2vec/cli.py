@@ -31,6 +31,10 @@ def _default(section: str, name: str) -> Any:
     return getattr(getattr(DEFAULTS, section), name)
 
 
+def _str_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
@@ -67,6 +71,70 @@ RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
         float,
         "largest share of invalid rows (null id, bad time) tolerated before failing",
     ),
+    ("--sep", "ingest", "sep", str, "CSV delimiter; detected from the first line when not given"),
+    (
+        "--header",
+        "ingest",
+        "header",
+        bool,
+        "files start with a header line (--no-header: name columns with --columns)",
+    ),
+    (
+        "--columns",
+        "ingest",
+        "columns",
+        _str_list,
+        "column names of header-less files, comma-separated",
+    ),
+    ("--time-unit", "ingest", "time_unit", str, "unit of numeric times: auto, s, ms, us or ns"),
+    ("--event-col", "ingest", "event_col", str, "optional event-type column"),
+    (
+        "--keep-events",
+        "ingest",
+        "keep_events",
+        _str_list,
+        "event types to keep, e.g. view,cart,purchase",
+    ),
+    ("--weight-col", "ingest", "weight_col", str, "optional weight or rating column"),
+    ("--min-weight", "ingest", "min_weight", float, "drop events with a lower weight"),
+    ("--drop-duplicates", "ingest", "drop_duplicates", bool, "remove exact duplicate events"),
+    (
+        "--min-item-count",
+        "ingest",
+        "min_item_count",
+        int,
+        "drop items with fewer events (iterated with --min-user-count)",
+    ),
+    (
+        "--min-user-count",
+        "ingest",
+        "min_user_count",
+        int,
+        "drop users with fewer events (iterated with --min-item-count)",
+    ),
+    (
+        "--session-gap",
+        "sequences",
+        "session_gap",
+        str,
+        "cut sessions at inactivity gaps such as 30m; unset = one sequence per user",
+    ),
+    (
+        "--collapse-repeats",
+        "sequences",
+        "collapse_repeats",
+        bool,
+        "merge consecutive repeats of an item",
+    ),
+    ("--min-length", "sequences", "min_length", int, "drop shorter sequences"),
+    (
+        "--max-length",
+        "sequences",
+        "max_length",
+        int,
+        "keep only the most recent N items of a sequence",
+    ),
+    ("--write-sequences", "sequences", "write_sequences", bool, "also publish sequences.parquet"),
     ("--output", "publish", "output", str, "output root; versions go to OUTPUT/MODEL_NAME/VERSION"),
     (
         "--model-name",
@@ -418,14 +486,11 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 
 def validate_inputs(config: PipelineConfig) -> None:
     """Check paths and columns before a flow run starts (raises :class:`InputError`)."""
-    from item2vec.ingest import check_columns, resolve_paths
+    from item2vec.ingest import check_columns, required_columns, resolve_paths
 
     ingest = config.ingest
     for path in resolve_paths(ingest.paths):
-        check_columns(
-            path,
-            {"user_col": ingest.user_col, "item_col": ingest.item_col, "time_col": ingest.time_col},
-        )
+        check_columns(path, required_columns(ingest), ingest)
     if ingest.items_path:
         items = Path(ingest.items_path)
         if not items.is_file():

@@ -49,6 +49,23 @@ class IngestConfig(_Section):
         Largest share of rows that may be dropped as invalid (null id, unparseable
         time) before the run fails. 0.05 catches a wrong column or a wrong time
         format while tolerating ordinary dirt.
+    sep
+        CSV delimiter; None detects comma, tab, semicolon or pipe from the first line.
+    header, columns
+        ``header=False`` reads files without a header line; ``columns`` then names
+        their columns in order.
+    time_unit
+        Unit of numeric times: ``auto`` picks seconds, milliseconds, microseconds
+        or nanoseconds from their magnitude.
+    event_col, keep_events
+        Optional event-type column, and the types to keep (e.g. view, cart).
+    weight_col, min_weight
+        Optional weight or rating column, and the smallest weight kept (for
+        example ratings >= 4 as positive feedback).
+    drop_duplicates
+        Remove exact duplicate events (same user, item, time and event type).
+    min_item_count, min_user_count
+        Iteratively drop items and users with fewer events until both hold.
     """
 
     paths: list[str] = Field(default_factory=list)
@@ -59,6 +76,77 @@ class IngestConfig(_Section):
     item_id_col: str = "item_id"
     item_title_col: str = "title"
     max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    sep: str | None = None
+    header: bool = True
+    columns: list[str] | None = None
+    time_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
+    event_col: str | None = None
+    keep_events: list[str] | None = None
+    weight_col: str | None = None
+    min_weight: float | None = None
+    drop_duplicates: bool = True
+    min_item_count: int = Field(1, ge=1)
+    min_user_count: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IngestConfig:
+        if not self.header and not self.columns:
+            raise ValueError("header=false needs columns, e.g. --columns user,item,ts")
+        if self.keep_events and not self.event_col:
+            raise ValueError("keep_events needs event_col (--event-col)")
+        if self.min_weight is not None and not self.weight_col:
+            raise ValueError("min_weight needs weight_col (--weight-col)")
+        return self
+
+
+class SequenceConfig(_Section):
+    """How events become sequences.
+
+    Parameters
+    ----------
+    session_gap
+        Cut a user's history into sessions wherever two events are further apart
+        than this (``30m``, ``2h``, ``1d``, or seconds). None keeps one sequence
+        per user.
+    collapse_repeats
+        Merge consecutive repeats of the same item into one event.
+    min_length
+        Drop sequences shorter than this.
+    max_length
+        Keep only the most recent ``max_length`` items of a sequence.
+    write_sequences
+        Also publish the sequences as ``sequences.parquet``.
+    """
+
+    session_gap: str | None = None
+    collapse_repeats: bool = False
+    min_length: int = Field(1, ge=1)
+    max_length: int | None = Field(None, ge=1)
+    write_sequences: bool = False
+
+    @field_validator("session_gap")
+    @classmethod
+    def _parse_gap(cls, value: str | None) -> str | None:
+        if value is not None:
+            gap_seconds(value)
+        return value
+
+
+GAP_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def gap_seconds(text: str) -> float:
+    """Seconds of a gap written as ``90``, ``90s``, ``30m``, ``2h`` or ``1d``."""
+    cleaned = text.strip().lower()
+    unit = GAP_UNITS.get(cleaned[-1:]) if cleaned[-1:].isalpha() else 1
+    number = cleaned[:-1] if cleaned[-1:].isalpha() else cleaned
+    try:
+        seconds = float(number) * unit if unit else None
+    except ValueError:
+        seconds = None
+    if not seconds or seconds <= 0:
+        raise ValueError(f"session gap {text!r} is not a duration; write e.g. 30m, 2h, 1d or 900")
+    return seconds
 
 
 class TrainConfig(_Section):
@@ -251,6 +339,7 @@ class PipelineConfig(_Section):
     """Every parameter of one ``item2vec run``."""
 
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    sequences: SequenceConfig = Field(default_factory=SequenceConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)

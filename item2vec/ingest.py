@@ -7,6 +7,7 @@ row order. That order breaks ties between equal timestamps later on.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -52,24 +53,52 @@ class Events:
 
 
 def resolve_paths(paths: list[str]) -> list[Path]:
-    """Check that every event path exists and is a readable file.
+    """Expand folders and glob patterns into event files, and check that they exist.
+
+    A folder contributes every CSV/TSV/Parquet file inside it (recursively,
+    hidden files skipped), sorted by path, so daily partitions are read in order.
 
     Raises
     ------
     InputError
-        Naming the first path that does not exist, or if ``paths`` is empty.
+        Naming the first path that does not exist or matches nothing.
     """
     if not paths:
         raise InputError("no event files given; pass EVENTS paths or set ingest.paths")
-    resolved = []
+    resolved: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
+        if any(ch in raw for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(raw, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise InputError(f"pattern {raw} matches no file; check the path")
+            resolved.extend(matches)
+        elif path.is_dir():
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and is_event_file(p)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not files:
+                raise InputError(
+                    f"folder {raw} holds no CSV, TSV or Parquet file; pass the files themselves"
+                )
+            resolved.extend(files)
+        elif path.is_file():
+            resolved.append(path)
+        else:
             raise InputError(f"events file {raw} does not exist; check the path")
-        if not path.is_file():
-            raise InputError(f"events path {raw} is not a file; pass the file itself")
-        resolved.append(path)
     return resolved
+
+
+EVENT_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", *(".parquet", ".pq"))
+
+
+def is_event_file(path: Path) -> bool:
+    """Whether a file inside an events folder is read (by its suffix)."""
+    return path.name.lower().endswith(EVENT_SUFFIXES)
 
 
 def is_parquet(path: Path) -> bool:
@@ -97,7 +126,7 @@ def detect_delimiter(header_line: str) -> str:
     return max(CSV_DELIMITERS, key=header_line.count)
 
 
-def read_columns(path: Path) -> list[str]:
+def read_columns(path: Path, config: IngestConfig | None = None) -> list[str]:
     """Column names of an events file, read without loading its rows.
 
     Raises
@@ -113,11 +142,13 @@ def read_columns(path: Path) -> list[str]:
     header = _open_text(path)
     if not header.strip():
         raise InputError(f"events file {path} is empty; expected a header line with column names")
-    delimiter = detect_delimiter(header)
+    if config is not None and not config.header:
+        return list(config.columns or [])
+    delimiter = (config.sep if config is not None else None) or detect_delimiter(header)
     return [name.strip().strip('"') for name in header.rstrip("\r\n").split(delimiter)]
 
 
-def check_columns(path: Path, required: dict[str, str]) -> None:
+def check_columns(path: Path, required: dict[str, str], config: IngestConfig | None = None) -> None:
     """Raise a clear error if a required column is missing from ``path``.
 
     Parameters
@@ -127,7 +158,7 @@ def check_columns(path: Path, required: dict[str, str]) -> None:
     required
         Mapping of config field (for example ``user_col``) to the column name expected.
     """
-    available = read_columns(path)
+    available = read_columns(path, config)
     for setting, column in required.items():
         if column not in available:
             flag = "--" + setting.replace("_", "-")
@@ -137,14 +168,19 @@ def check_columns(path: Path, required: dict[str, str]) -> None:
             )
 
 
-def _read_table(path: Path, columns: list[str]) -> pa.Table:
+def _read_table(path: Path, columns: list[str], config: IngestConfig | None = None) -> pa.Table:
     """Read the given columns of one file, ids and times as they are (CSV: as strings)."""
     try:
         if is_parquet(path):
             return pq.read_table(path, columns=columns)
-        delimiter = detect_delimiter(_open_text(path))
+        header_line = _open_text(path)
+        delimiter = (config.sep if config else None) or detect_delimiter(header_line)
+        read_options = pacsv.ReadOptions()
+        if config is not None and not config.header:
+            read_options = pacsv.ReadOptions(column_names=list(config.columns or []))
         return pacsv.read_csv(
             path,
+            read_options=read_options,
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
                 include_columns=columns,
@@ -177,7 +213,7 @@ def ids_as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
     )
 
 
-def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> pd.Series:
+def parse_timestamps(column: pa.ChunkedArray | pa.Array, unit: str = "auto") -> pd.Series:
     """Parse a time column to UTC timestamps; unparseable values become NaT.
 
     Accepts native timestamp columns, epoch seconds or milliseconds (numbers or
@@ -193,20 +229,22 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array) -> pd.Series:
     numeric = pd.to_numeric(values, errors="coerce")
     present = values.notna()
     if present.any() and numeric[present].notna().mean() >= 0.5:
-        return epoch_to_utc(numeric)
+        return epoch_to_utc(numeric, unit)
     text = values.astype("string")
     return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(
         "datetime64[ns, UTC]"
     )
 
 
-def epoch_to_utc(numbers: pd.Series) -> pd.Series:
-    """Epoch numbers to UTC timestamps, with the unit detected from their magnitude."""
+def epoch_to_utc(numbers: pd.Series, unit: str = "auto") -> pd.Series:
+    """Epoch numbers to UTC timestamps; ``auto`` detects the unit from their magnitude."""
     magnitude = (
         float(np.nanmedian(np.abs(numbers.to_numpy(dtype="float64")))) if len(numbers) else 0
     )
     # Epoch seconds for any date before 5138 stay below 1e11; milliseconds above it.
-    if magnitude >= 1e17:
+    if unit != "auto":
+        pass  # forced by --time-unit
+    elif magnitude >= 1e17:
         unit = "ns"
     elif magnitude >= 1e14:
         unit = "us"
@@ -253,29 +291,43 @@ def read_events(config: IngestConfig) -> Events:
         ``max_bad_fraction``, or when no event is left.
     """
     paths = resolve_paths(config.paths)
+    mapping = required_columns(config)
+    frames, examples = [], {}
+    for path in paths:
+        check_columns(path, mapping, config)
+        table = _read_table(path, list(dict.fromkeys(mapping.values())), config)
+        log.info("read %s rows from %s", f"{table.num_rows:,}", path)
+        frame, bad = _validate(table, config, path)
+        frames.append(frame)
+        if bad:
+            examples[path.name] = bad
+    combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return _finish(combined, config, paths, examples)
+
+
+def required_columns(config: IngestConfig) -> dict[str, str]:
+    """Config field -> column name of every column the events must have."""
     mapping = {
         "user_col": config.user_col,
         "item_col": config.item_col,
         "time_col": config.time_col,
     }
-    frames = []
-    for path in paths:
-        check_columns(path, mapping)
-        table = _read_table(path, list(dict.fromkeys(mapping.values())))
-        log.info("read %s rows from %s", f"{table.num_rows:,}", path)
-        frames.append(_validate(table, config, path))
-    combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return _finish(combined, config, paths)
+    if config.event_col:
+        mapping["event_col"] = config.event_col
+    if config.weight_col:
+        mapping["weight_col"] = config.weight_col
+    return mapping
 
 
-def _validate(table: pa.Table, config: IngestConfig, path: Path) -> pd.DataFrame:
-    """Typed columns of one file plus the reason each row would be dropped ("" = kept)."""
+def _validate(table: pa.Table, config: IngestConfig, path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Typed columns of one file, the reason each row is invalid ("" = valid), and a
+    few examples of unparseable times."""
     try:
         users = ids_as_strings(table.column(config.user_col))
         items = ids_as_strings(table.column(config.item_col))
     except InputError as exc:
         raise InputError(f"{path.name}: {exc}") from exc
-    times = parse_timestamps(table.column(config.time_col))
+    times = parse_timestamps(table.column(config.time_col), config.time_unit)
     frame = pd.DataFrame(
         {
             "user_id": users.to_pandas(),
@@ -283,6 +335,12 @@ def _validate(table: pa.Table, config: IngestConfig, path: Path) -> pd.DataFrame
             "ts": times.reset_index(drop=True),
         }
     )
+    if config.event_col:
+        frame["event"] = table.column(config.event_col).cast(pa.string()).to_pandas()
+    if config.weight_col:
+        frame["weight"] = pd.to_numeric(
+            table.column(config.weight_col).to_pandas(), errors="coerce"
+        )
     reason = np.full(len(frame), "", dtype=object)
     # Later assignments win, so assign in reverse priority: a row counts once,
     # under its first reason.
@@ -290,19 +348,23 @@ def _validate(table: pa.Table, config: IngestConfig, path: Path) -> pd.DataFrame
     reason[frame["item_id"].isna().to_numpy()] = "null_item"
     reason[frame["user_id"].isna().to_numpy()] = "null_user"
     frame["_drop"] = reason
-    frame["_file"] = path.name
-    bad_ts = frame["ts"].isna() & frame["user_id"].notna() & frame["item_id"].notna()
+    bad_ts = reason == "bad_timestamp"
+    examples = []
     if bad_ts.any():
-        raw = table.column(config.time_col).to_pandas()[bad_ts.to_numpy()]
-        frame.attrs.setdefault("examples", {})[path.name] = [str(v) for v in raw.head(3)]
-    return frame
+        raw = table.column(config.time_col).to_pandas()[bad_ts]
+        examples = [str(v) for v in raw.head(3)]
+    return frame, examples
 
 
-def _finish(frame: pd.DataFrame, config: IngestConfig, paths: list[Path]) -> Events:
+def _finish(
+    frame: pd.DataFrame, config: IngestConfig, paths: list[Path], examples: dict[str, list[str]]
+) -> Events:
     read = len(frame)
     dropped = {reason: int((frame["_drop"] == reason).sum()) for reason in DROP_REASONS}
     total_dropped = sum(dropped.values())
-    names = ", ".join(p.name for p in paths)
+    names = ", ".join(p.name for p in paths[:3]) + (
+        f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    )
     if read == 0:
         raise InputError(f"{names} holds no events (header only?); nothing to train on")
     if total_dropped / read > config.max_bad_fraction:
@@ -319,7 +381,6 @@ def _finish(frame: pd.DataFrame, config: IngestConfig, paths: list[Path]) -> Eve
             "null_user": "check --user-col",
             "null_item": "check --item-col",
         }[reason]
-        examples = frame.attrs.get("examples", {})
         shown = (
             f" (examples: {next(iter(examples.values()))})"
             if examples and reason == "bad_timestamp"
@@ -330,12 +391,54 @@ def _finish(frame: pd.DataFrame, config: IngestConfig, paths: list[Path]) -> Eve
             f"{shown}, above the allowed {config.max_bad_fraction:.1%}; {hint}, "
             f"or raise --max-bad-fraction to accept them"
         )
-    kept = frame.loc[frame["_drop"] == "", ["user_id", "item_id", "ts"]].reset_index(drop=True)
+    kept = frame.loc[frame["_drop"] == ""].drop(columns="_drop").reset_index(drop=True)
+    kept, filtered = apply_filters(kept, config)
+    dropped.update(filtered)
     if kept.empty:
-        raise InputError(f"no usable events left in {names} after dropping invalid rows")
+        reasons = ", ".join(f"{k} {v:,}" for k, v in dropped.items() if v)
+        raise InputError(
+            f"no usable events left in {names} after dropping rows ({reasons}); "
+            "relax the filters (--keep-events, --min-weight, --min-item-count, --min-user-count)"
+        )
     counts = {"events_read": read, "events_kept": len(kept), "dropped": dropped}
     log.info("kept %s of %s events; dropped %s", f"{len(kept):,}", f"{read:,}", dropped)
-    return Events(frame=kept, counts=counts, files=fingerprint(paths))
+    return Events(frame=kept[["user_id", "item_id", "ts"]], counts=counts, files=fingerprint(paths))
+
+
+def apply_filters(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, dict]:
+    """Event-type, weight, duplicate and minimum-support filters, each drop counted.
+
+    Returns
+    -------
+    frame, dropped
+        The kept rows in input order, and rows dropped per reason: ``event_type``,
+        ``low_weight``, ``duplicate``, ``rare_item``, ``rare_user``.
+    """
+    dropped = dict.fromkeys(("event_type", "low_weight", "duplicate", "rare_item", "rare_user"), 0)
+
+    def drop(mask: np.ndarray, reason: str) -> None:
+        nonlocal frame
+        dropped[reason] += int(mask.sum())
+        frame = frame.loc[~mask]
+
+    if config.keep_events:
+        drop(~frame["event"].isin(config.keep_events).to_numpy(), "event_type")
+    if config.min_weight is not None:
+        drop(~(frame["weight"] >= config.min_weight).to_numpy(), "low_weight")
+    if config.drop_duplicates:
+        key = ["user_id", "item_id", "ts"] + (["event"] if config.event_col else [])
+        drop(frame.duplicated(key, keep="first").to_numpy(), "duplicate")
+    # Dropping rare users can make items rare and back: repeat until both hold.
+    while config.min_item_count > 1 or config.min_user_count > 1:
+        items = frame["item_id"].map(frame["item_id"].value_counts()).to_numpy()
+        rare_items = items < config.min_item_count
+        drop(rare_items, "rare_item")
+        users = frame["user_id"].map(frame["user_id"].value_counts()).to_numpy()
+        rare_users = users < config.min_user_count
+        drop(rare_users, "rare_user")
+        if not rare_items.any() and not rare_users.any():
+            break
+    return frame.reset_index(drop=True), dropped
 
 
 def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:

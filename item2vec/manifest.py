@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from item2vec.config import PipelineConfig
 from item2vec.ingest import Events
+from item2vec.sequences import dropped_in_sequences
 from item2vec.split import Split
 from item2vec.train import ItemVectors
 
@@ -32,6 +33,7 @@ def build_manifest(
     frame = events.frame
     counts = {
         **events.counts,
+        "dropped": {**events.counts["dropped"], **dropped_in_sequences(sequences)},
         "users": int(frame["user_id"].nunique()),
         "items": int(frame["item_id"].nunique()),
         "sequences": sequences.num_rows,

@@ -49,6 +49,7 @@ VECTORS_FILE = "item_vectors.parquet"
 NEIGHBORS_FILE = "item_neighbors.parquet"
 RECOMMENDATIONS_FILE = "user_recommendations.parquet"
 ITEMS_FILE = "items.parquet"
+SEQUENCES_FILE = "sequences.parquet"
 
 
 def check_name(value: str, what: str) -> str:
@@ -152,8 +153,9 @@ def remove_stale_temporaries(model_dir: Path) -> list[Path]:
         if not entry.name.startswith(TMP_PREFIX):
             continue
         pid_text = entry.name.rsplit("-", 1)[-1]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
-            continue  # another run is still writing it
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            # A live writer, possibly another publish in this very process: leave it.
+            continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         else:  # a LATEST replacement that a killed run never renamed

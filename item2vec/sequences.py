@@ -1,4 +1,4 @@
-"""Sequences: one row per user, the user's items in time order.
+"""Sequences: one row per user (or per session), the items in time order.
 
 Ordering is by (timestamp, input order), so equal timestamps keep the order in
 which the events were read. Everything is vectorised: one stable sort, then the
@@ -7,11 +7,14 @@ sequences are cut out of the flat item column by offsets.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from item2vec.config import SequenceConfig, gap_seconds
 
 log = logging.getLogger(__name__)
 
@@ -27,47 +30,84 @@ SEQUENCE_SCHEMA = pa.schema(
 )
 
 
-def build_sequences(events: pd.DataFrame) -> pa.Table:
-    """Group events into one time-ordered item sequence per user.
+def build_sequences(events: pd.DataFrame, config: SequenceConfig | None = None) -> pa.Table:
+    """Group events into time-ordered item sequences: one per user, or one per session.
 
     Parameters
     ----------
     events
         Columns ``user_id``, ``item_id`` and ``ts`` in input order (see :mod:`item2vec.ingest`).
+    config
+        Sessions, repeat collapsing and length limits; defaults to one whole
+        sequence per user.
 
     Returns
     -------
     pyarrow.Table
         With :data:`SEQUENCE_SCHEMA`: ``sequence_id``, ``user_id``, ``items``
         (list<string>), ``times`` (the event time of each item), ``start`` and
-        ``end`` (first and last event time). Users are in sorted id order.
+        ``end`` (first and last event time), ordered by user id then time. Events
+        removed here are counted in the schema metadata ``item2vec.dropped``
+        (JSON: ``repeat``, ``truncated``, ``short_sequence``).
     """
+    config = config or SequenceConfig()
     users = events["user_id"].to_numpy(dtype=object)
     # pandas 3 keeps the resolution it parsed (s, ms, ...); the table stores ns.
     ts_ns = events["ts"].dt.as_unit("ns").to_numpy(dtype="int64")
     # lexsort's last key is the primary one; it is stable, so input order breaks the remaining ties.
     order = np.lexsort((np.arange(len(events)), ts_ns, users))
-    sorted_users = users[order]
-    boundaries = np.flatnonzero(sorted_users[1:] != sorted_users[:-1]) + 1
-    starts = np.concatenate(([0], boundaries)).astype(np.int64)
-    offsets = np.concatenate((starts, [len(order)])).astype(np.int32)
-    items = pa.array(events["item_id"].to_numpy(dtype=object)[order], type=pa.string())
-    ts = ts_ns[order]
+    users, ts = users[order], ts_ns[order]
+    items = events["item_id"].to_numpy(dtype=object)[order]
+    new_sequence = np.ones(len(order), dtype=bool)
+    new_sequence[1:] = users[1:] != users[:-1]
+    if config.session_gap is not None:
+        gap = int(gap_seconds(config.session_gap) * 1e9)
+        new_sequence[1:] |= np.diff(ts) > gap
+    dropped = {"repeat": 0, "truncated": 0, "short_sequence": 0}
+    keep = np.ones(len(order), dtype=bool)
+    if config.collapse_repeats:
+        repeat = np.zeros(len(order), dtype=bool)
+        repeat[1:] = (items[1:] == items[:-1]) & ~new_sequence[1:]
+        keep &= ~repeat
+        dropped["repeat"] = int(repeat.sum())
+    sequence = np.cumsum(new_sequence) - 1
+    users, ts, items, sequence = users[keep], ts[keep], items[keep], sequence[keep]
+    lengths = np.bincount(sequence, minlength=int(sequence.max(initial=-1)) + 1)
+    # Position of each event counted from the end of its sequence (1 = the latest).
+    from_end = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(sequence))
+    keep = lengths[sequence] >= config.min_length
+    dropped["short_sequence"] = int((~keep).sum())
+    if config.max_length is not None:
+        recent = from_end <= config.max_length
+        dropped["truncated"] = int((keep & ~recent).sum())
+        keep &= recent
+    users, ts, items, sequence = users[keep], ts[keep], items[keep], sequence[keep]
+    starts = (
+        np.flatnonzero(np.r_[True, sequence[1:] != sequence[:-1]])
+        if len(sequence)
+        else (np.zeros(0, dtype=np.int64))
+    )
+    offsets = np.concatenate((starts, [len(sequence)])).astype(np.int32)
+    stamp = pa.timestamp("ns", tz="UTC")
     table = pa.table(
         {
             "sequence_id": pa.array(np.arange(len(starts), dtype=np.int64)),
-            "user_id": pa.array(sorted_users[starts], type=pa.string()),
-            "items": pa.ListArray.from_arrays(pa.array(offsets), items),
-            "times": pa.ListArray.from_arrays(
-                pa.array(offsets), pa.array(ts, type=pa.timestamp("ns", tz="UTC"))
-            ),
-            "start": pa.array(ts[starts], type=pa.timestamp("ns", tz="UTC")),
-            "end": pa.array(ts[offsets[1:] - 1], type=pa.timestamp("ns", tz="UTC")),
+            "user_id": pa.array(users[starts], type=pa.string()),
+            "items": pa.ListArray.from_arrays(pa.array(offsets), pa.array(items, type=pa.string())),
+            "times": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ts, type=stamp)),
+            "start": pa.array(ts[starts], type=stamp),
+            "end": pa.array(ts[offsets[1:] - 1], type=stamp),
         },
-        schema=SEQUENCE_SCHEMA,
+        schema=SEQUENCE_SCHEMA.with_metadata({"item2vec.dropped": json.dumps(dropped)}),
     )
     log.info("built %s sequences from %s events", f"{table.num_rows:,}", f"{len(events):,}")
     return table
+
+
+def dropped_in_sequences(sequences: pa.Table) -> dict[str, int]:
+    """Events :func:`build_sequences` removed, by reason."""
+    metadata = sequences.schema.metadata or {}
+    return json.loads(metadata.get(b"item2vec.dropped", b"{}"))
 
 
 def flat_items(sequences: pa.Table, column_name: str = "items") -> tuple[np.ndarray, np.ndarray]:

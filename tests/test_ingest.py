@@ -83,7 +83,13 @@ def test_bad_rows_counted_below_threshold(tmp_path: Path):
     events = read_events(_config(path))
     assert events.counts["events_read"] == 100
     assert events.counts["events_kept"] == 98
-    assert events.counts["dropped"] == {"null_user": 1, "null_item": 0, "bad_timestamp": 1}
+    dropped = events.counts["dropped"]
+    assert {k: dropped[k] for k in ("null_user", "null_item", "bad_timestamp")} == {
+        "null_user": 1,
+        "null_item": 0,
+        "bad_timestamp": 1,
+    }
+    assert sum(dropped.values()) == 2
 
 
 def test_unparseable_timestamps_fail_with_column_and_flag(tmp_path: Path):
@@ -134,3 +140,94 @@ def test_items_file_titles(tmp_path: Path):
     assert items["title"].tolist() == ["One", "Two"]
     with pytest.raises(InputError, match="column 'title' not found"):
         read_items(path, "id", "title")
+
+
+def test_folder_of_daily_parts_and_glob(tmp_path: Path):
+    folder = tmp_path / "days"
+    folder.mkdir()
+    _write(folder / "2026-01-02.csv", "u,i,t\nb,y,1600000100\n")
+    _write(folder / "2026-01-01.csv", "u,i,t\na,x,1600000000\n")
+    (folder / ".hidden.csv").write_text("u,i,t\nz,z,1\n")
+    (folder / "notes.md").write_text("not events")
+    events = read_events(_config(folder))
+    assert events.frame["user_id"].tolist() == ["a", "b"]  # parts in path order
+    assert [Path(f["path"]).name for f in events.files] == ["2026-01-01.csv", "2026-01-02.csv"]
+    globbed = read_events(_config(Path(str(folder / "2026-01-0*.csv"))))
+    assert len(globbed.frame) == 2
+    with pytest.raises(InputError, match="matches no file"):
+        read_events(_config(Path(str(folder / "1999-*.csv"))))
+
+
+def test_headerless_with_columns(tmp_path: Path):
+    path = _write(tmp_path / "e.csv", "a;x;1600000000\nb;y;1600000001\n")
+    config = IngestConfig(
+        paths=[str(path)],
+        user_col="u",
+        item_col="i",
+        time_col="t",
+        header=False,
+        columns=["u", "i", "t"],
+        sep=";",
+    )
+    assert read_events(config).frame["item_id"].tolist() == ["x", "y"]
+
+
+def test_forced_time_unit(tmp_path: Path):
+    path = _write(tmp_path / "e.csv", "u,i,t\na,x,1600000000000\n")
+    ts = read_events(_config(path, time_unit="ms")).frame["ts"].iloc[0]
+    assert ts == pd.Timestamp("2020-09-13T12:26:40Z")
+
+
+def test_event_weight_duplicate_and_support_filters(tmp_path: Path):
+    rows = [
+        "u,i,t,e,w",
+        "a,x,1,view,5",
+        "a,x,1,view,5",  # exact duplicate
+        "a,y,2,cart,5",
+        "a,z,3,view,1",  # low weight
+        "b,x,4,view,4",
+        "b,y,5,click,4",  # click filtered
+        "c,q,6,view,5",  # q and c fall below support
+    ]
+    path = _write(tmp_path / "e.csv", "\n".join(rows) + "\n")
+    config = _config(
+        path,
+        event_col="e",
+        keep_events=["view", "cart"],
+        weight_col="w",
+        min_weight=4,
+        min_item_count=2,
+        min_user_count=1,
+    )
+    events = read_events(config)
+    dropped = events.counts["dropped"]
+    assert dropped["duplicate"] == 1 and dropped["low_weight"] == 1
+    assert dropped["event_type"] == 1 and dropped["rare_item"] == 2
+    assert sorted(zip(events.frame["user_id"], events.frame["item_id"], strict=True)) == [
+        ("a", "x"),
+        ("b", "x"),
+    ]
+
+
+def test_iterative_support_until_stable(tmp_path: Path):
+    # Dropping user c (1 event) makes item y rare, which then makes user b rare.
+    rows = ["u,i,t", "a,x,1", "a,x,2", "b,y,3", "c,y,4", "a,w,5", "d,w,6"]
+    path = _write(tmp_path / "e.csv", "\n".join(rows) + "\n")
+    events = read_events(_config(path, min_item_count=2, min_user_count=2, drop_duplicates=False))
+    assert set(events.frame["user_id"]) == {"a"}
+
+
+def test_filters_leaving_nothing_say_which(tmp_path: Path):
+    path = _write(tmp_path / "e.csv", "u,i,t,e\na,x,1,click\n")
+    with pytest.raises(InputError, match="event_type 1.*--keep-events"):
+        read_events(_config(path, event_col="e", keep_events=["view"]))
+
+
+def test_inconsistent_options_refused():
+    from item2vec.config import build_config
+    from item2vec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="header=false needs columns"):
+        build_config({"ingest": {"header": False}})
+    with pytest.raises(ConfigError, match="keep_events needs event_col"):
+        build_config({"ingest": {"keep_events": ["view"]}})

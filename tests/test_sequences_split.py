@@ -111,3 +111,55 @@ def test_split_dispatch_and_unknown_method():
 
     with pytest.raises(ValueError, match="unknown split"):
         split_sequences(table, "random")
+
+
+def test_sessions_collapse_and_lengths():
+    from item2vec.config import SequenceConfig
+    from item2vec.sequences import dropped_in_sequences
+
+    minute = 60
+    events = _events(
+        [
+            ("a", "x", 0),
+            ("a", "x", minute),
+            ("a", "y", 2 * minute),  # session 1
+            ("a", "z", 3 * 3600),
+            ("a", "w", 3 * 3600 + minute),  # session 2 (gap 3h)
+            ("a", "v", 9 * 3600),  # session 3: one event
+        ]
+    )
+    config = SequenceConfig(session_gap="30m", collapse_repeats=True, min_length=2, max_length=1)
+    table = build_sequences(events, config)
+    assert table.column("items").to_pylist() == [["y"], ["w"]]
+    assert table.column("user_id").to_pylist() == ["a", "a"]
+    assert dropped_in_sequences(table) == {"repeat": 1, "truncated": 2, "short_sequence": 1}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 5000), min_size=1, max_size=40),
+    st.integers(1, 2000),
+)
+def test_sessions_split_exactly_at_gaps(times, gap_seconds):
+    from item2vec.config import SequenceConfig
+
+    events = _events([("u", f"i{n}", t) for n, t in enumerate(times)])
+    table = build_sequences(events, SequenceConfig(session_gap=str(gap_seconds)))
+    ordered = sorted(times)
+    expected_sessions = 1 + sum(
+        b - a > gap_seconds for a, b in zip(ordered, ordered[1:], strict=False)
+    )
+    assert table.num_rows == expected_sessions
+    for session in table.column("times").to_pylist():
+        stamps = [t.timestamp() for t in session]
+        assert all(b - a <= gap_seconds for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def test_bad_session_gap_refused():
+    import pytest
+
+    from item2vec.config import build_config
+    from item2vec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a duration"):
+        build_config({"sequences": {"session_gap": "soon"}})
