@@ -39,6 +39,7 @@ from item2vec.manifest import build_manifest
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
 from item2vec.recommend import recommend_for_users
+from item2vec.report import write_report
 from item2vec.sequences import build_sequences, sequence_lists
 from item2vec.split import Split, split_sequences
 from item2vec.summary import run_page
@@ -129,6 +130,7 @@ def publish_task(
         move_latest=manifest["gate"]["passed"],
         extra_tables=tables,
         keep=config.keep,
+        finalize=write_report if config.report else None,
     )
 
 

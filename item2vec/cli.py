@@ -387,6 +387,23 @@ def _add_reader_parsers(subparsers: argparse._SubParsersAction) -> None:
     _add_published_options(recommend)
     recommend.set_defaults(handler=command_recommend)
 
+    report = subparsers.add_parser(
+        "report",
+        help="regenerate a version's report.md and plots from its tables",
+        description="Write report.md and its PNGs (HR@k curve, embedding map, training loss) "
+        "for a published version, from its tables and manifest; nothing is retrained.",
+    )
+    report.add_argument(
+        "version_dir",
+        metavar="VERSION_DIR",
+        help="a version directory, e.g. output/movielens/20261124T101500Z-3f2a9c1",
+    )
+    report.add_argument(
+        "--out", default=None, help="write the report here instead of into VERSION_DIR"
+    )
+    report.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    report.set_defaults(handler=command_report)
+
     versions = subparsers.add_parser(
         "versions",
         help="list published versions with their gate result",
@@ -444,6 +461,18 @@ def command_recommend(args: argparse.Namespace) -> int:
     frame = recommendations(model, args.user, args.n)
     print(f"Recommendations for user {args.user} from {model.model_name}/{model.version}:")
     _print_frame(frame)
+    return EXIT_OK
+
+
+def command_report(args: argparse.Namespace) -> int:
+    """``item2vec report``: regenerate the report of a published version."""
+    from item2vec.report import write_report
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    path = write_report(Path(args.version_dir), out)
+    print(f"Report written: {path}")
     return EXIT_OK
 
 

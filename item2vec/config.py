@@ -321,6 +321,9 @@ class PublishConfig(_Section):
     min_stability
         Optional floor on the mean overlap of each item's top-10 neighbours
         with LATEST's (0..1). The overlap is always recorded in the manifest.
+    report
+        Write ``report.md`` with plots (HR@k curve, embedding map, training loss)
+        into every version. The embedding map's t-SNE costs a few seconds.
     """
 
     output: str = "output"
@@ -333,6 +336,7 @@ class PublishConfig(_Section):
     keep: int | None = Field(None, ge=1)
     max_regression: float = Field(0.10, ge=0.0, le=1.0)
     min_stability: float | None = Field(None, ge=0.0, le=1.0)
+    report: bool = True
 
 
 class PipelineConfig(_Section):

@@ -24,7 +24,7 @@ import re
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
@@ -258,6 +258,7 @@ def publish_version(
     now: datetime | None = None,
     extra_tables: dict[str, pa.Table] | None = None,
     keep: int | None = None,
+    finalize: Callable[[Path], Any] | None = None,
 ) -> Path:
     """Write one version atomically and, if ``move_latest``, point LATEST at it.
 
@@ -280,6 +281,9 @@ def publish_version(
         Further tables by file name, e.g. ``user_recommendations.parquet``.
     keep
         Keep only the newest ``keep`` versions (LATEST is never deleted).
+    finalize
+        Called with the still-hidden version directory once tables and manifest
+        are written, to add derived files (the report) before the rename.
 
     Returns
     -------
@@ -331,6 +335,10 @@ def publish_version(
         manifest_path = temporary / MANIFEST
         manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
         _fsync(manifest_path)
+        if finalize is not None:
+            finalize(temporary)
+            for extra in temporary.iterdir():
+                _fsync(extra)
         _fsync(temporary)
         os.rename(temporary, final)
         _fsync(model_dir)

@@ -76,6 +76,10 @@ def test_flow_publishes_the_contract_schema(sample_run):
     assert items.schema.names[:2] == ["item_id", "title"]
     assert items.num_rows == 9_742
 
+    report = (version_dir / "report.md").read_text()
+    assert "Forrest Gump (1994)" in report and "hr_at_k.png" in report
+    assert (version_dir / "embedding_map.png").stat().st_size > 10_000
+
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert set(manifest) >= MANIFEST_KEYS
     assert manifest["refit"] is True
