@@ -269,7 +269,7 @@ def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> Publish
             f"version {version!r} not found in {model_dir}; "
             f"versions there: {_listing(model_dir, dirs=True)}; use list_versions() to see them"
         )
-    manifest = _read_manifest(path)
+    manifest = read_manifest(path)
     vectors = _read_table(path / VECTORS_FILE, model, version)
     neighbors = _read_table(path / NEIGHBORS_FILE, model, version)
     for name in ("item_id", "vector", "count"):
@@ -281,7 +281,7 @@ def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> Publish
             )
     n = vectors.num_rows
     context = (
-        _matrix(vectors.column("context_vector"), n, path / VECTORS_FILE, "context_vector")
+        vector_matrix(vectors.column("context_vector"), n, path / VECTORS_FILE, "context_vector")
         if "context_vector" in vectors.column_names
         else None
     )
@@ -291,7 +291,7 @@ def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> Publish
         path=path,
         manifest=manifest,
         item_ids=vectors.column("item_id").to_numpy(zero_copy_only=False).astype(object),
-        vectors=_matrix(vectors.column("vector"), n, path / VECTORS_FILE, "vector"),
+        vectors=vector_matrix(vectors.column("vector"), n, path / VECTORS_FILE, "vector"),
         context_vectors=context,
         counts=vectors.column("count").to_numpy().astype(np.int64, copy=False),
         neighbors=neighbors.to_pandas(),
@@ -357,7 +357,7 @@ def list_versions(output: str | Path, model: str) -> list[dict[str, Any]]:
             "error": None,
         }
         try:
-            manifest = _read_manifest(path)
+            manifest = read_manifest(path)
         except InputError as error:
             entry["error"] = str(error)
             entries.append(entry)
@@ -394,7 +394,8 @@ def _listing(directory: Path, dirs: bool) -> str:
     return shown if len(names) <= 10 else f"{len(names)} in all, newest: {shown}"
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of a version directory, with a clear error if it is not one."""
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise InputError(
@@ -440,7 +441,7 @@ def _read_table(path: Path, model: str, version: str) -> pa.Table:
     return table
 
 
-def _matrix(column: pa.ChunkedArray, n: int, path: Path, name: str) -> np.ndarray:
+def vector_matrix(column: pa.ChunkedArray, n: int, path: Path, name: str) -> np.ndarray:
     """A float32 ``(n, dim)`` view of a fixed-size-list column (a copy only across chunks)."""
     array = column.combine_chunks()
     if pa.types.is_fixed_size_list(array.type):

@@ -25,7 +25,6 @@ this module stays cheap for the CLI.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -40,7 +39,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from item2vec.errors import InputError
-from item2vec.publish import ITEMS_FILE, MANIFEST, NEIGHBORS_FILE, VECTORS_FILE
+from item2vec.publish import ITEMS_FILE, NEIGHBORS_FILE, VECTORS_FILE
+from item2vec.reader import read_manifest, vector_matrix
 from item2vec.summary import METHODS
 
 if TYPE_CHECKING:
@@ -99,25 +99,6 @@ OTHER_COLOUR = "#b0b0b0"
 # --------------------------------------------------------------------------- reading
 
 
-def _read_manifest(version_dir: Path) -> dict[str, Any]:
-    path = version_dir / MANIFEST
-    if not path.is_file():
-        raise InputError(
-            f"{MANIFEST} missing from {version_dir}; expected a published version "
-            "directory such as output/movielens/<version>; pass one of those"
-        )
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{path} is not readable JSON ({error}); republish the version") from error
-    if not isinstance(document, dict):
-        raise InputError(
-            f"{path} holds a JSON {type(document).__name__}, expected an object; "
-            "republish the version"
-        )
-    return document
-
-
 def _read_parquet(path: Path, columns: list[str] | None = None, **kwargs: Any) -> pa.Table:
     if not path.is_file():
         raise InputError(
@@ -142,14 +123,6 @@ def _popular_rows(counts: np.ndarray, n: int) -> np.ndarray:
     """
     order = np.argsort(-counts, kind="stable")
     return order[:n]
-
-
-def _matrix(column: pa.ChunkedArray) -> np.ndarray:
-    """A float32 ``(rows, dim)`` array of a (fixed-size) list column."""
-    array = column.combine_chunks()
-    values = array.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    rows = len(array)
-    return values.reshape(rows, -1) if rows else values.reshape(0, 0)
 
 
 def _category_column(items: pd.DataFrame) -> str | None:
@@ -886,7 +859,7 @@ def write_report(
         )
     version_dir = Path(version_dir)
     out_dir = Path(out_dir) if out_dir is not None else version_dir
-    manifest = _read_manifest(version_dir)
+    manifest = read_manifest(version_dir)
     vectors = _read_parquet(version_dir / VECTORS_FILE, ["item_id", "count"])
     item_ids = np.asarray(vectors.column("item_id").to_pylist(), dtype=object)
     counts = vectors.column("count").to_numpy(zero_copy_only=False).astype(np.int64)
@@ -937,8 +910,9 @@ def write_report(
 
     map_note = ""
     if len(map_rows) >= 2:
-        table = _read_parquet(version_dir / VECTORS_FILE, ["vector"]).column("vector")
-        matrix = _matrix(table.take(pa.array(map_rows)))
+        path = version_dir / VECTORS_FILE
+        chosen = _read_parquet(path, ["vector"]).column("vector").take(pa.array(map_rows))
+        matrix = vector_matrix(chosen, len(map_rows), path, "vector")
         coords, method = project_embeddings(matrix, seed=seed)
         categories = item_categories(items, map_ids)
         column = _category_column(items) if items is not None else None
