@@ -51,13 +51,15 @@ def build_sequences(events: pd.DataFrame, config: SequenceConfig | None = None) 
         (JSON: ``repeat``, ``truncated``, ``short_sequence``).
     """
     config = config or SequenceConfig()
-    users = events["user_id"].to_numpy(dtype=object)
+    # Sorting on integer codes, never on strings: factorize(sort=True) numbers
+    # users in id order, so the codes sort like the ids themselves.
+    user_codes, user_ids = pd.factorize(events["user_id"], sort=True)
+    item_codes, _ = pd.factorize(events["item_id"])
     # pandas 3 keeps the resolution it parsed (s, ms, ...); the table stores ns.
     ts_ns = events["ts"].dt.as_unit("ns").to_numpy(dtype="int64")
-    # lexsort's last key is the primary one; it is stable, so input order breaks the remaining ties.
-    order = np.lexsort((np.arange(len(events)), ts_ns, users))
-    users, ts = users[order], ts_ns[order]
-    items = events["item_id"].to_numpy(dtype=object)[order]
+    # lexsort is stable and its last key is the primary one: input order breaks time ties.
+    order = np.lexsort((ts_ns, user_codes))
+    users, ts, items = user_codes[order], ts_ns[order], item_codes[order]
     new_sequence = np.ones(len(order), dtype=bool)
     new_sequence[1:] = users[1:] != users[:-1]
     if config.session_gap is not None:
@@ -71,7 +73,7 @@ def build_sequences(events: pd.DataFrame, config: SequenceConfig | None = None) 
         keep &= ~repeat
         dropped["repeat"] = int(repeat.sum())
     sequence = np.cumsum(new_sequence) - 1
-    users, ts, items, sequence = users[keep], ts[keep], items[keep], sequence[keep]
+    order, users, ts, sequence = order[keep], users[keep], ts[keep], sequence[keep]
     lengths = np.bincount(sequence, minlength=int(sequence.max(initial=-1)) + 1)
     # Position of each event counted from the end of its sequence (1 = the latest).
     from_end = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(sequence))
@@ -81,19 +83,23 @@ def build_sequences(events: pd.DataFrame, config: SequenceConfig | None = None) 
         recent = from_end <= config.max_length
         dropped["truncated"] = int((keep & ~recent).sum())
         keep &= recent
-    users, ts, items, sequence = users[keep], ts[keep], items[keep], sequence[keep]
+    order, users, ts, sequence = order[keep], users[keep], ts[keep], sequence[keep]
     starts = (
         np.flatnonzero(np.r_[True, sequence[1:] != sequence[:-1]])
         if len(sequence)
         else (np.zeros(0, dtype=np.int64))
     )
+    # One Arrow gather of the item strings, in final order.
+    items = pa.array(events["item_id"], type=pa.string()).take(pa.array(order))
     offsets = np.concatenate((starts, [len(sequence)])).astype(np.int32)
     stamp = pa.timestamp("ns", tz="UTC")
     table = pa.table(
         {
             "sequence_id": pa.array(np.arange(len(starts), dtype=np.int64)),
-            "user_id": pa.array(users[starts], type=pa.string()),
-            "items": pa.ListArray.from_arrays(pa.array(offsets), pa.array(items, type=pa.string())),
+            "user_id": pa.array(
+                np.asarray(user_ids, dtype=object)[users[starts]], type=pa.string()
+            ),
+            "items": pa.ListArray.from_arrays(pa.array(offsets), items),
             "times": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ts, type=stamp)),
             "start": pa.array(ts[starts], type=stamp),
             "end": pa.array(ts[offsets[1:] - 1], type=stamp),
