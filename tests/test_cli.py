@@ -174,3 +174,43 @@ def test_reader_without_any_run(capsys, tmp_path: Path):
     code, err = _run(capsys, "versions", "--output", str(tmp_path / "none"))
     assert code == EXIT_ERROR
     _assert_one_clear_line(err, "run `item2vec run` first")
+
+
+def test_synth_command_writes_log_and_truth(capsys, tmp_path: Path):
+    out = tmp_path / "new" / "log.parquet"
+    assert (
+        main(
+            [
+                "synth",
+                "--events",
+                "3000",
+                "--users",
+                "100",
+                "--items",
+                "50",
+                "--clusters",
+                "5",
+                "--out",
+                str(out),
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert out.is_file() and (tmp_path / "new" / "log.clusters.csv").is_file()
+    assert '"events": 3000' in capsys.readouterr().out
+    code, err = _run(
+        capsys,
+        "synth",
+        "--events",
+        "10",
+        "--users",
+        "100",
+        "--items",
+        "5",
+        "--out",
+        str(tmp_path / "x.csv"),
+    )
+    assert code == EXIT_ERROR
+    _assert_one_clear_line(err, "users")
