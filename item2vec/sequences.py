@@ -90,7 +90,10 @@ def build_sequences(events: pd.DataFrame, config: SequenceConfig | None = None) 
         else (np.zeros(0, dtype=np.int64))
     )
     # One Arrow gather of the item strings, in final order.
-    items = pa.array(events["item_id"], type=pa.string()).take(pa.array(order))
+    item_column = pa.array(events["item_id"], type=pa.string())
+    if isinstance(item_column, pa.ChunkedArray):  # large Arrow-backed columns come chunked
+        item_column = item_column.combine_chunks()
+    items = item_column.take(pa.array(order))
     offsets = np.concatenate((starts, [len(sequence)])).astype(np.int32)
     stamp = pa.timestamp("ns", tz="UTC")
     table = pa.table(

@@ -163,3 +163,13 @@ def test_bad_session_gap_refused():
 
     with pytest.raises(ConfigError, match="not a duration"):
         build_config({"sequences": {"session_gap": "soon"}})
+
+
+def test_arrow_backed_chunked_item_column():
+    import pyarrow as pa
+
+    chunked = pa.chunked_array([["x", "y"], ["z"]])
+    events = _events([("a", "_", 3), ("a", "_", 1), ("b", "_", 2)])
+    events["item_id"] = pd.Series(pd.arrays.ArrowExtensionArray(chunked))
+    table = build_sequences(events)
+    assert table.column("items").to_pylist() == [["y", "x"], ["z"]]
