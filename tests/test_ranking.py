@@ -84,3 +84,27 @@ def test_hit_rate_curve_agrees_with_metrics(n, m, seed):
     curve = hit_rate_curve(top, targets, m)
     metrics = ranking_metrics(top, targets, list(range(1, m + 1)), m, targets < 0)
     assert curve == [metrics[f"hr@{k}"] for k in range(1, m + 1)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 8), st.integers(0, 2**16), st.sampled_from(["random", "ties", "sparse"]))
+def test_sampled_selection_matches_brute_force_on_wide_rows(k, seed, kind):
+    # Wide enough rows to take the sampled-bound path of the selection.
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = 7, 2_500
+    if kind == "random":
+        scores = rng.standard_normal((n_rows, n_cols)).astype(np.float32)
+    elif kind == "ties":
+        scores = rng.integers(0, 4, size=(n_rows, n_cols)).astype(np.float32)
+    else:  # mostly unrankable rows, as for users with little history
+        scores = np.full((n_rows, n_cols), -np.inf, dtype=np.float32)
+        scores[:, rng.integers(0, n_cols, size=k + 1)] = rng.random(k + 1)
+        scores[0] = -np.inf
+    top, values = top_k(lambda a, b: scores[a:b], n_rows, n_cols, k, None, threads=1)
+    expected = _brute(scores, sp.csr_matrix((n_rows, n_cols)), k)
+    expected_values = np.where(
+        expected >= 0, np.take_along_axis(scores, np.maximum(expected, 0), axis=1), -np.inf
+    )
+    np.testing.assert_array_equal(values, expected_values)
+    if kind != "ties":  # which of several equal scores fills the last place is unspecified
+        np.testing.assert_array_equal(top, expected)
