@@ -179,17 +179,19 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         quote(published), quote(neighbors), quote(tables), manifest, config.publish
     )
     artifacts_task(version_dir, quote(published), quote(neighbors), quote(items))
-    if not gate["passed"]:
-        raise QualityGateError(
-            f"quality gate refused the model: {gate['reason']}; "
-            f"published as {version_dir} without moving LATEST"
-        )
-    return {
+    result = {
         "version_dir": str(version_dir),
         "metrics": metrics,
         "gate": gate,
         "counts": manifest["counts"],
     }
+    if not gate["passed"]:
+        raise QualityGateError(
+            f"quality gate refused the model: {gate['reason']}; "
+            f"published as {version_dir} without moving LATEST",
+            result,
+        )
+    return result
 
 
 def run_pipeline(config: PipelineConfig) -> dict[str, Any]:

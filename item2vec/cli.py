@@ -637,7 +637,13 @@ def command_run(args: argparse.Namespace) -> int:
     if not args.debug:
         quiet_expected_tracebacks()
 
-    result = run_pipeline(config)
+    try:
+        result = run_pipeline(config)
+    except QualityGateError as exc:
+        # The refused version is published: show what was measured, then the refusal.
+        if exc.result is not None:
+            print_summary(exc.result, config, time.perf_counter() - started)
+        raise
     print_summary(result, config, time.perf_counter() - started)
     return EXIT_OK
 

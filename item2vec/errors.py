@@ -20,4 +20,12 @@ class ConfigError(Item2VecError, ValueError):
 
 
 class QualityGateError(Item2VecError):
-    """The trained model was published but refused by the quality gate."""
+    """The trained model was published but refused by the quality gate.
+
+    ``result`` carries the run's summary (version directory, metrics, gate), so
+    a caller can still show what was measured.
+    """
+
+    def __init__(self, message: str, result: dict | None = None) -> None:
+        super().__init__(message)
+        self.result = result

@@ -137,8 +137,10 @@ def test_gate_refusal_fails_the_flow_and_keeps_latest(prefect_harness, tmp_path)
             "publish": {"output": str(tmp_path / "out"), "model_name": "m", "gate_margin": 1e6},
         }
     )
-    with pytest.raises(QualityGateError, match="refused"):
+    with pytest.raises(QualityGateError, match="refused") as info:
         run_pipeline(config)
+    assert info.value.result["gate"]["passed"] is False
+    assert "hr@10" in info.value.result["metrics"]["model"]
     model_dir = tmp_path / "out" / "m"
     versions = [p for p in model_dir.iterdir() if not p.name.startswith(".")]
     assert len(versions) == 1 and versions[0].is_dir()
