@@ -25,6 +25,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
@@ -113,6 +114,12 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _seal(path: Path) -> str:
+    """fsync a finished file and return its SHA-256."""
+    _fsync(path)
+    return sha256_file(path)
 
 
 def _fsync(path: Path) -> None:
@@ -317,12 +324,19 @@ def publish_version(
             else table.replace_schema_metadata({f"item2vec.{k}": v for k, v in metadata.items()})
             for name, table in files.items()
         }
-        described = {}
-        for name, table in files.items():
-            path = temporary / name
-            _write_parquet(table, path, ("vector", "context_vector"))
-            _fsync(path)
-            described[name] = {"rows": table.num_rows, "sha256": sha256_file(path)}
+        # Each finished file is fsynced and hashed in a worker thread while the
+        # next one is written: both release the GIL, so on two cores the
+        # bookkeeping hides behind the writing instead of adding to it.
+        with ThreadPoolExecutor(max_workers=1) as bookkeeper:
+            pending = {}
+            for name, table in files.items():
+                path = temporary / name
+                _write_parquet(table, path, ("vector", "context_vector"))
+                pending[name] = (table.num_rows, bookkeeper.submit(_seal, path))
+            described = {
+                name: {"rows": rows, "sha256": digest.result()}
+                for name, (rows, digest) in pending.items()
+            }
         # The identifying keys come last so that nothing in ``manifest`` can override them.
         document = {
             **manifest,
@@ -334,11 +348,18 @@ def publish_version(
         }
         manifest_path = temporary / MANIFEST
         manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-        _fsync(manifest_path)
         if finalize is not None:
             finalize(temporary)
-            for extra in temporary.iterdir():
-                _fsync(extra)
+            # Derived files (the report) are listed too, so the manifest still
+            # accounts for every file of the version.
+            for extra in sorted(temporary.iterdir()):
+                if extra.name != MANIFEST and extra.name not in described:
+                    described[extra.name] = {
+                        "bytes": extra.stat().st_size,
+                        "sha256": _seal(extra),
+                    }
+            manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        _fsync(manifest_path)
         _fsync(temporary)
         os.rename(temporary, final)
         _fsync(model_dir)

@@ -88,7 +88,13 @@ def test_flow_publishes_the_contract_schema(sample_run):
         "item_neighbors.parquet",
         "user_recommendations.parquet",
         "items.parquet",
+        "report.md",
+        "hr_at_k.png",
+        "embedding_map.png",
+        "training_loss.png",
     }
+    # The manifest accounts for every file of the version.
+    assert {p.name for p in version_dir.iterdir()} == set(manifest["files"]) | {"manifest.json"}
     assert manifest["counts"]["events_read"] == 100_836
     assert manifest["counts"]["users"] == 610 and manifest["counts"]["test_users"] == 610
     assert set(manifest["metrics"]["model"]) == METRIC_KEYS

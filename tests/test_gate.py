@@ -76,3 +76,15 @@ def test_neighbor_overlap_by_hand():
     # a keeps c (1 of 2), b keeps nothing; x is new and not counted.
     assert neighbor_overlap(now, before, k=2) == pytest.approx(0.25)
     assert neighbor_overlap(now, _neighbors([("z", 1, "a")]), k=2) is None
+
+
+def test_regression_allows_evaluation_noise_on_few_users():
+    config = _config(max_regression=0.1)
+    few = {**_metrics(0.09), "users": 600}  # noise ~0.036 > 10% of 0.11
+    assert quality_gate(few, config, _previous(config, 0.11))["passed"]
+    assert not quality_gate({**_metrics(0.06), "users": 600}, config, _previous(config, 0.11))[
+        "passed"
+    ]
+    many = {**_metrics(0.09), "users": 1_000_000}  # noise negligible: 10% rule applies
+    refused = quality_gate(many, config, _previous(config, 0.11))
+    assert not refused["passed"] and "10%" in refused["reason"]
