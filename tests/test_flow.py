@@ -123,10 +123,10 @@ def test_sample_quality_beats_popularity_and_baselines_match_reference(sample_ru
     assert abs(popularity["hr@20"] - 0.069) <= 0.0033
     assert abs(knn["hr@10"] - 0.107) <= 0.0033
     assert abs(knn["hr@20"] - 0.156) <= 0.0033
-    # The default config must beat popularity. Measured on 3 seeds: HR@10 0.107-0.118
-    # against popularity's 0.043 (2.5-2.8x). Requiring 2x leaves 0.02 (12 hits) of
-    # room below the lowest measured figure for seed and thread noise.
-    assert metrics["model"]["hr@10"] > popularity["hr@10"] * 2.0
+    # The default config must beat popularity. Measured over 9 runs (seeds 1-3 and
+    # the default, workers=2): HR@10 0.097-0.118 against popularity's 0.0426, i.e.
+    # 2.3-2.8x. Requiring 1.8x (0.077) leaves 0.02 (12 hits) below the lowest run.
+    assert metrics["model"]["hr@10"] > popularity["hr@10"] * 1.8
 
 
 def test_gate_refusal_fails_the_flow_and_keeps_latest(prefect_harness, tmp_path):
