@@ -174,6 +174,13 @@ RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
     ),
     ("--keep", "publish", "keep", int, "keep only the newest N versions (never deletes LATEST)"),
     (
+        "--report",
+        "publish",
+        "report",
+        bool,
+        "write report.md with plots into the version (--no-report saves a few seconds)",
+    ),
+    (
         "--gate-margin",
         "publish",
         "gate_margin",
@@ -579,7 +586,7 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
     metrics = result["metrics"]
     print()
     print(
-        f"Evaluation: {metrics['users']:,} test users, leave-last-out, "
+        f"Evaluation: {metrics['users']:,} test users, {metrics['split']} split, "
         f"scoring {metrics['scoring']}, query = last {metrics['query_items']} items"
     )
     print(metrics_table(metrics))
