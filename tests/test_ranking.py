@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -108,3 +109,42 @@ def test_sampled_selection_matches_brute_force_on_wide_rows(k, seed, kind):
     np.testing.assert_array_equal(values, expected_values)
     if kind != "ties":  # which of several equal scores fills the last place is unspecified
         np.testing.assert_array_equal(top, expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 25), st.integers(3, 40), st.integers(0, 2**16))
+def test_evaluate_scorer_matches_brute_force_metrics(n_users, n_items, seed):
+    from item2vec.catalogue import Cases
+    from item2vec.evaluate import evaluate_scorer
+
+    rng = np.random.default_rng(seed)
+    # Distinct scores, so the brute-force rank is unambiguous.
+    scores = rng.permutation(n_users * n_items).reshape(n_users, n_items).astype(np.float32)
+    seen = sp.csr_matrix(rng.random((n_users, n_items)) < 0.3, dtype=np.float32)
+    targets = rng.integers(-1, n_items, size=n_users)
+    cases = Cases(seen=seen, query=seen, targets=targets)
+
+    class Fixed:
+        rankable = np.ones(n_items, dtype=bool)
+
+        def __call__(self, cases, start, stop):
+            return scores[start:stop]
+
+    ks = [1, 5, 10]
+    got = evaluate_scorer(Fixed(), cases, ks, n_items)
+    dense_seen = seen.toarray() > 0
+    for k in ks:
+        hr = ndcg = mrr = 0.0
+        for user in range(n_users):
+            target = targets[user]
+            if target < 0 or dense_seen[user, target]:
+                continue  # a seen or unknown target can never be recommended
+            better = (scores[user] > scores[user, target]) & ~dense_seen[user]
+            rank = int(better.sum()) + 1
+            if rank <= k:
+                hr += 1
+                ndcg += 1 / np.log2(rank + 1)
+                mrr += 1 / rank
+        assert got[f"hr@{k}"] == pytest.approx(hr / n_users)
+        assert got[f"ndcg@{k}"] == pytest.approx(ndcg / n_users)
+        assert got[f"mrr@{k}"] == pytest.approx(mrr / n_users)
