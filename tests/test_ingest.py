@@ -1,6 +1,7 @@
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -231,3 +232,61 @@ def test_inconsistent_options_refused():
         build_config({"ingest": {"header": False}})
     with pytest.raises(ConfigError, match="keep_events needs event_col"):
         build_config({"ingest": {"keep_events": ["view"]}})
+
+
+def test_half_the_user_ids_null_fails_naming_the_column(tmp_path: Path):
+    rows = [f"{'' if n % 2 else 'u' + str(n)},i{n},{1600000000 + n}" for n in range(40)]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"50\.0% of rows .* null_user in column 'u'.*--user-col"):
+        read_events(_config(path))
+
+
+def test_two_percent_bad_timestamps_are_counted_not_fatal(tmp_path: Path):
+    rows = [f"u{n % 7},i{n % 11},{1600000000 + n}" for n in range(98)] + ["a,b,x", "c,d,y"]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
+    events = read_events(_config(path))
+    assert events.counts["dropped"]["bad_timestamp"] == 2
+    assert events.counts["events_kept"] == 98
+
+
+def test_every_user_with_a_single_event_trains_but_has_no_test_case(tmp_path: Path):
+    from item2vec.sequences import build_sequences
+    from item2vec.split import leave_last_out
+
+    rows = [f"u{n},i{n % 5},{1600000000 + n}" for n in range(30)]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
+    split = leave_last_out(build_sequences(read_events(_config(path)).frame))
+    assert len(split.test) == 0 and len(split.train) == 30
+
+
+def test_one_huge_user_among_ordinary_ones(tmp_path: Path):
+    from item2vec.config import SequenceConfig
+    from item2vec.sequences import build_sequences
+
+    bot = pd.DataFrame(
+        {
+            "u": "bot",
+            "i": [f"i{n % 500}" for n in range(100_000)],
+            "t": 1600000000 + np.arange(100_000),
+        }
+    )
+    people = pd.DataFrame(
+        {
+            "u": [f"p{n % 50}" for n in range(500)],
+            "i": [f"i{n % 40}" for n in range(500)],
+            "t": 1600000000 + np.arange(500),
+        }
+    )
+    path = tmp_path / "e.parquet"
+    pd.concat([people, bot]).to_parquet(path)
+    events = read_events(_config(path))
+    table = build_sequences(events.frame, SequenceConfig(max_length=1_000))
+    lengths = dict(
+        zip(
+            table.column("user_id").to_pylist(),
+            [len(s) for s in table.column("items").to_pylist()],
+            strict=True,
+        )
+    )
+    assert lengths["bot"] == 1_000 and lengths["p0"] == 10
+    assert dict(zip(*np.unique(list(lengths.values()), return_counts=True), strict=True))[10] == 50
