@@ -23,4 +23,5 @@ for _name, _value in {
 
 # Prefect forwards the library's records into run logs, but they inherit the root
 # logger's WARNING level unless the library's logger says otherwise.
-logging.getLogger("item2vec").setLevel(logging.INFO)
+if logging.getLogger("item2vec").level == logging.NOTSET:  # --quiet/--verbose win
+    logging.getLogger("item2vec").setLevel(logging.INFO)

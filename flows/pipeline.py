@@ -49,7 +49,8 @@ STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
 # A deployment loads this file by path, so flows/__init__.py may not have run:
 # let the library's INFO records through to the run logs here as well.
-logging.getLogger("item2vec").setLevel(logging.INFO)
+if logging.getLogger("item2vec").level == logging.NOTSET:  # --quiet/--verbose win
+    logging.getLogger("item2vec").setLevel(logging.INFO)
 
 
 @task(name="ingest", **STAGE)

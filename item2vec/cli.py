@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -341,6 +342,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                 help=f"{text} (default: {shown})",
             )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "--quiet", action="store_true", help="only warnings, errors and the final summary"
+    )
+    loudness.add_argument(
+        "--verbose", action="store_true", help="also debug lines and gensim's own progress"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -634,11 +642,22 @@ def quiet_expected_tracebacks() -> None:
             handler.addFilter(ExpectedErrorFilter())
 
 
+def set_verbosity(quiet: bool, verbose: bool) -> None:
+    """Log levels for --quiet / --verbose; must run before Prefect is imported."""
+    if quiet:
+        os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+        logging.getLogger("item2vec").setLevel(logging.WARNING)
+    elif verbose:
+        logging.getLogger("item2vec").setLevel(logging.DEBUG)
+        logging.getLogger("gensim").setLevel(logging.INFO)
+
+
 def command_run(args: argparse.Namespace) -> int:
     """``item2vec run``: validate, run the flow, print the summary."""
     config = config_from_args(args)
     validate_inputs(config)
     started = time.perf_counter()
+    set_verbosity(args.quiet, args.verbose)
     from flows.pipeline import run_pipeline
 
     if not args.debug:
@@ -659,6 +678,7 @@ def command_serve(args: argparse.Namespace) -> int:
     """``item2vec serve``: validate, then serve the deployment until interrupted."""
     config = config_from_args(args)
     validate_inputs(config)
+    set_verbosity(args.quiet, args.verbose)
     from flows.deployment import build_deployment, serve
 
     build_deployment(config, args.cron, args.name)  # refuses a bad cron before serving

@@ -214,3 +214,31 @@ def test_synth_command_writes_log_and_truth(capsys, tmp_path: Path):
     )
     assert code == EXIT_ERROR
     _assert_one_clear_line(err, "users")
+
+
+def test_quiet_and_verbose_set_log_levels(monkeypatch):
+    import logging
+
+    from item2vec.cli import set_verbosity
+
+    logger = logging.getLogger("item2vec")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    gensim_logger = logging.getLogger("gensim")
+    monkeypatch.setattr(gensim_logger, "level", gensim_logger.level)  # restored afterwards
+    monkeypatch.delenv("PREFECT_LOGGING_LEVEL", raising=False)
+    set_verbosity(quiet=True, verbose=False)
+    assert logger.level == logging.WARNING
+    import os
+
+    assert os.environ["PREFECT_LOGGING_LEVEL"] == "WARNING"
+    monkeypatch.delenv("PREFECT_LOGGING_LEVEL")
+    set_verbosity(quiet=False, verbose=True)
+    assert logger.level == logging.DEBUG
+    assert "PREFECT_LOGGING_LEVEL" not in os.environ
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--quiet", "--verbose"])
+    assert info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
