@@ -34,7 +34,7 @@ from item2vec.config import (
 from item2vec.errors import QualityGateError
 from item2vec.evaluate import evaluate
 from item2vec.gate import decide_gate
-from item2vec.ingest import Events, items_table, read_events, read_items
+from item2vec.ingest import Events, is_transient, items_table, read_events, read_items
 from item2vec.manifest import build_manifest
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
@@ -53,7 +53,24 @@ if logging.getLogger("item2vec").level == logging.NOTSET:  # --quiet/--verbose w
     logging.getLogger("item2vec").setLevel(logging.INFO)
 
 
-@task(name="ingest", **STAGE)
+def _retry_transient_io(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only transient I/O failures; bad input fails at once."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - the state's own exception, inspected
+        return is_transient(exc)
+    return False
+
+
+# Only the tasks that read input files retry; a failed computation would fail again.
+IO_RETRIES = {
+    "retries": 3,
+    "retry_delay_seconds": [1, 5, 20],
+    "retry_condition_fn": _retry_transient_io,
+}
+
+
+@task(name="ingest", **IO_RETRIES, **STAGE)
 def ingest_task(config: IngestConfig) -> Events:
     return read_events(config)
 
@@ -90,7 +107,7 @@ def recommend_task(vectors: ItemVectors, sequences: pa.Table, config: PipelineCo
     )
 
 
-@task(name="items", **STAGE)
+@task(name="items", **IO_RETRIES, **STAGE)
 def items_task(config: IngestConfig) -> pa.Table | None:
     if not config.items_path:
         return None

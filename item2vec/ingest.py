@@ -7,6 +7,7 @@ row order. That order breaks ties between equal timestamps later on.
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import logging
@@ -50,6 +51,21 @@ class Events:
     frame: pd.DataFrame
     counts: dict[str, Any]
     files: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: errno values of I/O failures that may pass on their own (network shares, busy disks).
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ESTALE, errno.ECONNRESET, errno.EINTR}
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a read failure may succeed on retry (an I/O error, not bad input)."""
+    return (
+        isinstance(exc, OSError)
+        and not isinstance(exc, InputError)
+        and getattr(exc, "errno", None) in TRANSIENT_ERRNOS
+    )
 
 
 def resolve_paths(paths: list[str]) -> list[Path]:
@@ -190,6 +206,8 @@ def _read_table(path: Path, columns: list[str], config: IngestConfig | None = No
             ),
         )
     except (pa.ArrowException, OSError) as exc:
+        if is_transient(exc):
+            raise  # a flaky disk or network share: worth retrying, not the input's fault
         kind = "Parquet" if is_parquet(path) else "CSV"
         raise InputError(f"cannot read {path} as {kind}: {exc}") from exc
 

@@ -261,3 +261,59 @@ def test_run_page_artifacts(sample_run):
     table = json.loads(by_key["movielens-metrics"].data)
     assert [row["method"] for row in table] == ["item2vec", "popularity", "item-kNN"]
     assert all(isinstance(row["hr@10"], float) for row in table)
+
+
+def test_transient_read_failure_is_retried(prefect_harness, tmp_path, monkeypatch):
+    import errno
+
+    import flows.pipeline as pipeline
+    from item2vec.synth import planted_clusters
+
+    events, _ = planted_clusters(n_users=60, n_items=20, events_per_user=8)
+    path = tmp_path / "events.csv"
+    events.to_csv(path, index=False)
+    calls = []
+    real_read = pipeline.read_events
+
+    def flaky_read(config):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error (injected)")
+        return real_read(config)
+
+    monkeypatch.setattr(pipeline, "read_events", flaky_read)
+    monkeypatch.setattr(pipeline.ingest_task, "retry_delay_seconds", [0])
+    config = build_config(
+        {
+            "ingest": {"paths": [str(path)]},
+            "train": {"epochs": 2},
+            "publish": {
+                "output": str(tmp_path / "out"),
+                "model_name": "m",
+                "gate_margin": 0,
+                "report": False,
+            },
+        }
+    )
+    result = pipeline.run_pipeline(config)
+    assert len(calls) == 2
+    assert Path(result["version_dir"]).is_dir()
+
+
+def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
+    import flows.pipeline as pipeline
+    from item2vec.errors import InputError
+
+    calls = []
+
+    def bad_read(config):
+        calls.append(1)
+        raise InputError("bad input (injected)")
+
+    monkeypatch.setattr(pipeline, "read_events", bad_read)
+    config = build_config(
+        {"ingest": {"paths": ["x.csv"]}, "publish": {"output": str(tmp_path / "out")}}
+    )
+    with pytest.raises(InputError, match="injected"):
+        pipeline.run_pipeline(config)
+    assert len(calls) == 1

@@ -290,3 +290,15 @@ def test_one_huge_user_among_ordinary_ones(tmp_path: Path):
     )
     assert lengths["bot"] == 1_000 and lengths["p0"] == 10
     assert dict(zip(*np.unique(list(lengths.values()), return_counts=True), strict=True))[10] == 50
+
+
+def test_transient_errors_are_told_apart_from_bad_input():
+    import errno
+
+    from item2vec.ingest import is_transient
+
+    assert is_transient(OSError(errno.EIO, "io"))
+    assert is_transient(OSError(errno.ESTALE, "nfs"))
+    assert not is_transient(OSError(errno.ENOENT, "missing"))
+    assert not is_transient(InputError("bad column"))
+    assert not is_transient(ValueError("other"))
