@@ -587,8 +587,7 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from item2vec.ingest import read_items
-    from item2vec.summary import example_neighbors, metrics_table
+    from item2vec.summary import example_neighbors, metrics_table, published_titles
 
     version_dir = Path(result["version_dir"])
     metrics = result["metrics"]
@@ -603,12 +602,8 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
         f"Gate: {'passed' if result['gate']['passed'] else 'REFUSED'} ({result['gate']['reason']})"
     )
     print(f"Published: {version_dir}")
-    titles = None
-    if config.ingest.items_path:
-        items = read_items(
-            config.ingest.items_path, config.ingest.item_id_col, config.ingest.item_title_col
-        )
-        titles = items.set_index("item_id")["title"]
+    # The version already holds the items table: no need to parse the items file again.
+    titles = published_titles(version_dir)
     vectors = pq.read_table(version_dir / "item_vectors.parquet", columns=["item_id", "count"])
     counts = pd.Series(
         vectors.column("count").to_numpy(), index=vectors.column("item_id").to_pylist()

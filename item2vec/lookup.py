@@ -5,21 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from item2vec.errors import InputError
-from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE
+from item2vec.publish import RECOMMENDATIONS_FILE
 from item2vec.reader import PublishedModel
+from item2vec.summary import published_titles
 
 
 def titles(model: PublishedModel) -> pd.Series | None:
     """Title per item id from the version's ``items.parquet``, or None without one."""
-    path = Path(model.path) / ITEMS_FILE
-    if not path.is_file():
-        return None
-    table = pq.read_table(path, columns=["item_id", "title"])
-    return pd.Series(table.column("title").to_pylist(), index=table.column("item_id").to_pylist())
+    return published_titles(model.path)
 
 
 def similar(model: PublishedModel, item_id: str, k: int = 10) -> pd.DataFrame:
@@ -61,7 +57,6 @@ def recommendations(model: PublishedModel, user_id: str, n: int = 10) -> pd.Data
         )
     table = table.sort_by("rank").slice(0, n)
     rows = table.select(["rank", "item_id", "score"]).to_pandas()
-    assert pc.all(pc.equal(table["user_id"], user_id)).as_py()
     return _with_titles(rows, "item_id", titles(model))
 
 

@@ -242,13 +242,7 @@ def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> Publish
     """
     check_name(model, "model name")
     check_name(version, "version")
-    model_dir = Path(output) / model
-    if not model_dir.is_dir():
-        raise InputError(
-            f"no model {model!r} in {output}: {model_dir} does not exist "
-            f"(models there: {_listing(Path(output), dirs=True)}); run `item2vec run` "
-            "first, or check --output and --model-name"
-        )
+    model_dir = _model_dir(output, model)
     if version == LATEST_ALIAS:
         resolved = read_latest(model_dir)
         if resolved is None:
@@ -328,13 +322,7 @@ def list_versions(output: str | Path, model: str) -> list[dict[str, Any]]:
         If the model directory does not exist.
     """
     check_name(model, "model name")
-    model_dir = Path(output) / model
-    if not model_dir.is_dir():
-        raise InputError(
-            f"no model {model!r} in {output}: {model_dir} does not exist "
-            f"(models there: {_listing(Path(output), dirs=True)}); run `item2vec run` "
-            "first, or check --output and --model-name"
-        )
+    model_dir = _model_dir(output, model)
     try:
         latest = read_latest(model_dir)
     except (ConfigError, OSError, UnicodeDecodeError) as error:
@@ -379,6 +367,18 @@ def list_versions(output: str | Path, model: str) -> list[dict[str, Any]]:
 def _as_dict(value: Any) -> dict:
     # Manifests are hand-editable JSON; a wrong shape should blank a field, not crash.
     return value if isinstance(value, dict) else {}
+
+
+def _model_dir(output: str | Path, model: str) -> Path:
+    """The model's directory, or a clear error naming the models that do exist."""
+    model_dir = Path(output) / model
+    if not model_dir.is_dir():
+        raise InputError(
+            f"no model {model!r} in {output}: {model_dir} does not exist "
+            f"(models there: {_listing(Path(output), dirs=True)}); run `item2vec run` "
+            "first, or check --output and --model-name"
+        )
+    return model_dir
 
 
 def _listing(directory: Path, dirs: bool) -> str:

@@ -9,7 +9,9 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from item2vec.publish import ITEMS_FILE
 from item2vec.train import ItemVectors
 
 METHODS = (("model", "item2vec"), ("popularity", "popularity"), ("item_knn", "item-kNN"))
@@ -68,6 +70,21 @@ def example_neighbors(
         for row in near.sort_values("rank").itertuples():
             lines.append(f"  {row.rank}. {name(row.neighbor_id)}  ({row.score:.3f})")
     return "\n".join(lines)
+
+
+def title_series(items: pa.Table | None) -> pd.Series | None:
+    """Title per item id from an items table (``item_id``, ``title``), or None without one."""
+    if items is None:
+        return None
+    return pd.Series(items.column("title").to_pylist(), index=items.column("item_id").to_pylist())
+
+
+def published_titles(version_dir: str | Path) -> pd.Series | None:
+    """Title per item id from a version's ``items.parquet``, or None when it has none."""
+    path = Path(version_dir) / ITEMS_FILE
+    if not path.is_file():
+        return None
+    return title_series(pq.read_table(path, columns=["item_id", "title"]))
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
@@ -135,13 +152,8 @@ def run_page(
     """Build a published version's run-page content from its manifest and tables."""
     version_dir = Path(version_dir)
     manifest = json.loads((version_dir / "manifest.json").read_text())
-    titles = None
-    if items is not None:
-        titles = pd.Series(
-            items.column("title").to_pylist(), index=items.column("item_id").to_pylist()
-        )
     counts = pd.Series(vectors.counts, index=vectors.item_ids)
-    examples = example_neighbors(neighbors.to_pandas(), counts, titles)
+    examples = example_neighbors(neighbors.to_pandas(), counts, title_series(items))
     return RunPage(
         key=artifact_key(manifest["model_name"]),
         markdown=run_markdown(manifest, str(version_dir), examples),
