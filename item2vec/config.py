@@ -15,6 +15,7 @@ CLI flags override the file; the file overrides the defaults below.
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +67,17 @@ class IngestConfig(_Section):
         Remove exact duplicate events (same user, item, time and event type).
     min_item_count, min_user_count
         Iteratively drop items and users with fewer events until both hold.
+    since, window_days
+        Rolling window over daily partitions: read only files whose name (or a
+        parent folder's) carries a date on or after ``since`` (ISO date), or within
+        the last ``window_days`` days up to the newest partition's date. Files
+        without a date in their path are refused when a window is set.
+    cache
+        Keep validated events per input file, and the sequences built from them,
+        under ``cache_dir``: a re-run over unchanged files reads nothing again,
+        and a growing folder of partitions reads only the new ones.
+    cache_dir
+        Where the cache lives; default ``<output>/.cache``.
     """
 
     paths: list[str] = Field(default_factory=list)
@@ -87,9 +99,15 @@ class IngestConfig(_Section):
     drop_duplicates: bool = True
     min_item_count: int = Field(1, ge=1)
     min_user_count: int = Field(1, ge=1)
+    since: date | None = None
+    window_days: int | None = Field(None, ge=1)
+    cache: bool = True
+    cache_dir: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> IngestConfig:
+        if self.since is not None and self.window_days is not None:
+            raise ValueError("give since (--since) or window_days (--window-days), not both")
         if not self.header and not self.columns:
             raise ValueError("header=false needs columns, e.g. --columns user,item,ts")
         if self.keep_events and not self.event_col:
