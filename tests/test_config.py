@@ -61,3 +61,41 @@ def test_train_fields_are_gensim_keywords():
 
     accepted = set(inspect.signature(Word2Vec.__init__).parameters)
     assert set(PipelineConfig().train.model_dump(exclude=OWN_FIELDS)) <= accepted
+
+
+def test_every_setting_has_its_own_help_in_the_run_form():
+    # Prefect renders this schema as the deployment's run form.
+    from item2vec.config import PipelineConfig
+
+    schema = PipelineConfig.model_json_schema()
+    for section, definition in schema["$defs"].items():
+        assert "Parameters" not in definition["description"], section
+        undocumented = [
+            name for name, field in definition["properties"].items() if not field.get("description")
+        ]
+        assert undocumented == [], f"{section}: document {undocumented} in its docstring"
+
+
+def test_docstring_parameters_reads_wrapped_and_shared_entries():
+    from item2vec.config import docstring_parameters
+
+    summary, fields = docstring_parameters(
+        """Summary line.
+
+        Parameters
+        ----------
+        a, b,
+        c
+            Shared text
+            over two lines.
+        d
+            Own text.
+        """
+    )
+    assert summary == "Summary line."
+    assert fields == {
+        "a": "Shared text over two lines.",
+        "b": "Shared text over two lines.",
+        "c": "Shared text over two lines.",
+        "d": "Own text.",
+    }
