@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.pipeline import item2vec_run
+from flows.pipeline import item2vec_run, result_storage_path
 from item2vec.config import PipelineConfig
 from item2vec.errors import ConfigError
 
 DEFAULT_DEPLOYMENT = "nightly"
 
 
-def build_deployment(config: PipelineConfig, cron: str, name: str = DEFAULT_DEPLOYMENT) -> Any:
+def build_deployment(
+    config: PipelineConfig, cron: str, name: str = DEFAULT_DEPLOYMENT, task_runner: Any = None
+) -> Any:
     """A deployment of the pipeline with ``config`` as its default parameters, on ``cron``.
+
+    ``task_runner`` (see :func:`flows.runners.build_task_runner`) replaces the
+    default thread pool for the deployment's runs.
 
     Raises
     ------
@@ -27,7 +32,8 @@ def build_deployment(config: PipelineConfig, cron: str, name: str = DEFAULT_DEPL
         raise ConfigError(
             f"--cron {cron!r} is not a valid cron expression, e.g. '0 3 * * *'"
         ) from exc
-    return item2vec_run.to_deployment(
+    flow = item2vec_run.with_options(task_runner=task_runner) if task_runner else item2vec_run
+    return flow.to_deployment(
         name=name,
         cron=cron,
         parameters={"config": config.model_dump(mode="json")},
@@ -54,8 +60,13 @@ def require_server() -> str:
     return url
 
 
-def serve(config: PipelineConfig, cron: str, name: str = DEFAULT_DEPLOYMENT) -> None:
+def serve(
+    config: PipelineConfig, cron: str, name: str = DEFAULT_DEPLOYMENT, task_runner: Any = None
+) -> None:
     """Serve the deployment in this process until interrupted (runs happen here).
+
+    Any result Prefect persists goes under the run's cache directory, not the
+    working directory.
 
     Raises
     ------
@@ -63,6 +74,9 @@ def serve(config: PipelineConfig, cron: str, name: str = DEFAULT_DEPLOYMENT) -> 
         Without a Prefect server (``PREFECT_API_URL``).
     """
     from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
     require_server()
-    prefect_serve(build_deployment(config, cron, name))
+    deployment = build_deployment(config, cron, name, task_runner)
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: str(result_storage_path(config))}):
+        prefect_serve(deployment)

@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 from prefect import flow, task
 from prefect.artifacts import (
@@ -21,26 +20,33 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
+from prefect.utilities.annotations import quote, unmapped
 
+from item2vec.cache import (
+    InputPlan,
+    cache_root,
+    cached_sequences,
+    partition_events,
+    plan_inputs,
+    sequences_from_partitions,
+)
 from item2vec.config import (
     EvaluateConfig,
     IngestConfig,
     PipelineConfig,
     PublishConfig,
-    SequenceConfig,
     TrainConfig,
 )
 from item2vec.errors import QualityGateError
 from item2vec.evaluate import evaluate
 from item2vec.gate import decide_gate
-from item2vec.ingest import Events, is_transient, items_table, read_events, read_items
+from item2vec.ingest import Events, Partition, is_transient, items_table, read_items
 from item2vec.manifest import build_manifest
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
 from item2vec.recommend import recommend_for_users
 from item2vec.report import write_report
-from item2vec.sequences import build_sequences, sequence_lists
+from item2vec.sequences import sequence_lists
 from item2vec.split import Split, split_sequences
 from item2vec.summary import run_page
 from item2vec.train import ItemVectors, train_word2vec
@@ -70,14 +76,28 @@ IO_RETRIES = {
 }
 
 
-@task(name="ingest", **IO_RETRIES, **STAGE)
-def ingest_task(config: IngestConfig) -> Events:
-    return read_events(config)
+@task(name="plan-inputs", **IO_RETRIES, **STAGE)
+def plan_task(config: PipelineConfig) -> InputPlan:
+    return plan_inputs(config)
+
+
+@task(name="cached-sequences", **STAGE)
+def cached_sequences_task(
+    plan: InputPlan, config: PipelineConfig
+) -> tuple[Events, pa.Table] | None:
+    return cached_sequences(plan, config)
+
+
+@task(name="ingest-file", task_run_name="ingest-{path.name}", **IO_RETRIES, **STAGE)
+def ingest_file_task(path: Path, key: str, config: PipelineConfig) -> Partition:
+    return partition_events(path, key, config)
 
 
 @task(name="sequences", **STAGE)
-def sequences_task(events: pd.DataFrame, config: SequenceConfig) -> pa.Table:
-    return build_sequences(events, config)
+def sequences_task(
+    partitions: list[Partition], plan: InputPlan, config: PipelineConfig
+) -> tuple[Events, pa.Table]:
+    return sequences_from_partitions(partitions, plan, config)
 
 
 @task(name="split", **STAGE)
@@ -176,8 +196,15 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     QualityGateError
         When the model was published but refused by the gate (LATEST unchanged).
     """
-    events = ingest_task(config.ingest)
-    sequences = sequences_task(quote(events.frame), config.sequences)
+    plan = plan_task(config)
+    cached = cached_sequences_task(plan, config)
+    input_cached = cached is not None
+    if cached is None:
+        # One task per input file: in parallel on the task runner, each cached on its own.
+        futures = ingest_file_task.map(plan.paths, plan.partition_keys, unmapped(config))
+        partitions = [future.result() for future in futures]  # the first bad file raises here
+        cached = sequences_task(quote(partitions), plan, config)
+    events, sequences = cached
     split = split_task(quote(sequences), config.evaluate)
     vectors = train_task(quote(split), config.train)
     metrics = evaluate_task(quote(vectors), quote(split), config.evaluate)
@@ -202,6 +229,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         "metrics": metrics,
         "gate": gate,
         "counts": manifest["counts"],
+        "input_cached": input_cached,
     }
     if not gate["passed"]:
         raise QualityGateError(
@@ -212,13 +240,36 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     return result
 
 
-def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
+def run_pipeline(config: PipelineConfig, task_runner: Any = None) -> dict[str, Any]:
     """Run :func:`item2vec_run` in-process (Prefect's embedded mode unless an API URL is set).
 
-    Flow-run heartbeats are turned off: they detect crashed runs for a server-side
-    worker, and otherwise cost about a second at the end of every run.
-    """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    Parameters
+    ----------
+    config
+        Every setting of the run.
+    task_runner
+        A Prefect task runner (see :func:`flows.runners.build_task_runner`);
+        default: Prefect's thread pool.
 
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return item2vec_run(config)
+    Flow-run heartbeats are turned off: they detect crashed runs for a server-side
+    worker, and otherwise cost about a second at the end of every run. Any result
+    Prefect persists goes under the run's cache directory, never the working one.
+    """
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_LOCAL_STORAGE_PATH,
+        temporary_settings,
+    )
+
+    flow_run = item2vec_run.with_options(task_runner=task_runner) if task_runner else item2vec_run
+    settings = {
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+        PREFECT_LOCAL_STORAGE_PATH: str(result_storage_path(config)),
+    }
+    with temporary_settings(settings):
+        return flow_run(config)
+
+
+def result_storage_path(config: PipelineConfig) -> Path:
+    """Where Prefect would persist task results of this run: inside the cache directory."""
+    return (cache_root(config) / "prefect-results").resolve()

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,13 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
         ) from None
+
+
+def _iso_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD, got {text!r}") from None
 
 
 # (flag, section, field, type, help). One table drives parsing, help and the config layer.
@@ -114,6 +122,28 @@ RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
         int,
         "drop users with fewer events (iterated with --min-item-count)",
     ),
+    (
+        "--since",
+        "ingest",
+        "since",
+        _iso_day,
+        "rolling window: read only daily partitions dated on or after this day (YYYY-MM-DD)",
+    ),
+    (
+        "--window-days",
+        "ingest",
+        "window_days",
+        int,
+        "rolling window: read only the last N days of daily partitions",
+    ),
+    (
+        "--cache",
+        "ingest",
+        "cache",
+        bool,
+        "reuse validated events and sequences of unchanged input files",
+    ),
+    ("--cache-dir", "ingest", "cache_dir", str, "cache location (default: OUTPUT/.cache)"),
     (
         "--session-gap",
         "sequences",
@@ -289,6 +319,7 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_options(parser)
+    _add_runner_options(parser)
     parser.set_defaults(handler=command_run)
 
     serve = subparsers.add_parser(
@@ -302,7 +333,24 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--cron", required=True, help='schedule, e.g. "0 3 * * *" (03:00 daily)')
     serve.add_argument("--name", default="nightly", help="deployment name (default: nightly)")
     _add_run_options(serve)
+    _add_runner_options(serve)
     serve.set_defaults(handler=command_serve)
+
+
+def _add_runner_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--task-runner",
+        choices=("threads", "dask"),
+        default="threads",
+        help="where the flow's tasks run: threads in this process, or a Dask cluster "
+        "(per-file ingest, model and baseline evaluation in parallel) (default: threads)",
+    )
+    parser.add_argument(
+        "--dask-address",
+        metavar="tcp://HOST:8786",
+        help="scheduler of an existing Dask cluster; without it --task-runner dask "
+        "starts a local cluster of 2 single-threaded workers",
+    )
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -567,9 +615,10 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 def validate_inputs(config: PipelineConfig) -> None:
     """Check paths and columns before a flow run starts (raises :class:`InputError`)."""
     from item2vec.ingest import check_columns, required_columns, resolve_paths
+    from item2vec.partitions import select_window
 
     ingest = config.ingest
-    for path in resolve_paths(ingest.paths):
+    for path in select_window(resolve_paths(ingest.paths), ingest.since, ingest.window_days):
         check_columns(path, required_columns(ingest), ingest)
     if ingest.items_path:
         items = Path(ingest.items_path)
@@ -602,6 +651,8 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
         f"Gate: {'passed' if result['gate']['passed'] else 'REFUSED'} ({result['gate']['reason']})"
     )
     print(f"Published: {version_dir}")
+    if result.get("input_cached"):
+        print("Input unchanged since an earlier run: ingest and sequences came from the cache.")
     # The version already holds the items table: no need to parse the items file again.
     titles = published_titles(version_dir)
     vectors = pq.read_table(version_dir / "item_vectors.parquet", columns=["item_id", "count"])
@@ -654,12 +705,14 @@ def command_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     set_verbosity(args.quiet, args.verbose)
     from flows.pipeline import run_pipeline
+    from flows.runners import build_task_runner
 
+    runner = build_task_runner(args.task_runner, args.dask_address)
     if not args.debug:
         quiet_expected_tracebacks()
 
     try:
-        result = run_pipeline(config)
+        result = run_pipeline(config, task_runner=runner)
     except QualityGateError as exc:
         # The refused version is published: show what was measured, then the refusal.
         if exc.result is not None:
@@ -675,11 +728,13 @@ def command_serve(args: argparse.Namespace) -> int:
     validate_inputs(config)
     set_verbosity(args.quiet, args.verbose)
     from flows.deployment import build_deployment, serve
+    from flows.runners import build_task_runner
 
-    build_deployment(config, args.cron, args.name)  # refuses a bad cron before serving
+    runner = build_task_runner(args.task_runner, args.dask_address)
+    build_deployment(config, args.cron, args.name, runner)  # refuses a bad cron before serving
     if not args.debug:
         quiet_expected_tracebacks()
-    serve(config, args.cron, args.name)
+    serve(config, args.cron, args.name, runner)
     return EXIT_OK
 
 

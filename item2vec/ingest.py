@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
+from item2vec.partitions import select_window
+from item2vec.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +43,15 @@ class Events:
     ----------
     frame
         Columns ``user_id`` (str), ``item_id`` (str), ``ts`` (datetime64[ns, UTC]),
-        in input order.
+        in input order; None when the run's sequences came from the cache.
     counts
-        ``events_read``, ``events_kept`` and ``dropped`` (a dict of reason -> rows).
+        ``events_read``, ``events_kept``, ``dropped`` (a dict of reason -> rows),
+        and the distinct ``users`` and ``items`` kept.
     files
         Fingerprint of the inputs: path, bytes and SHA-256 of each file.
     """
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None
     counts: dict[str, Any]
     files: list[dict[str, Any]] = field(default_factory=list)
 
@@ -289,6 +292,83 @@ def fingerprint(paths: list[Path]) -> list[dict[str, Any]]:
     return entries
 
 
+@dataclass
+class Partition:
+    """The validated rows of one input file, before the run-wide filters.
+
+    Attributes
+    ----------
+    path
+        The file read.
+    table
+        Columns ``user_id``, ``item_id`` (strings), ``ts`` (timestamp[ns, UTC]),
+        optional ``event`` and ``weight``, and ``_drop``: 0 for a valid row, else
+        1 + the index of its reason in :data:`DROP_REASONS`. Rows in file order.
+        It round-trips through Parquet unchanged, which is how it is cached.
+    examples
+        A few raw time values that could not be parsed, for the error message.
+    """
+
+    path: Path
+    table: pa.Table
+    examples: list[str] = field(default_factory=list)
+
+
+def input_files(config: IngestConfig) -> list[Path]:
+    """The event files a run reads: paths, folders and globs resolved, then windowed.
+
+    Raises
+    ------
+    InputError
+        On a path that matches nothing, or a window that selects no partition.
+    """
+    return select_window(resolve_paths(config.paths), config.since, config.window_days)
+
+
+def read_partition(path: Path, config: IngestConfig) -> Partition:
+    """Read and validate one event file.
+
+    Raises
+    ------
+    InputError
+        If a required column is missing, or the file cannot be read as CSV or Parquet.
+    """
+    mapping = required_columns(config)
+    check_columns(path, mapping, config)
+    table = _read_table(path, list(dict.fromkeys(mapping.values())), config)
+    log.info("read %s rows from %s", f"{table.num_rows:,}", path)
+    frame, examples = _validate(table, config, path)
+    return Partition(path, pa.Table.from_pandas(frame, preserve_index=False), examples)
+
+
+def combine_partitions(
+    partitions: list[Partition], config: IngestConfig, files: list[dict[str, Any]] | None = None
+) -> Events:
+    """Validated partitions, in order, into one set of events with every drop counted.
+
+    Parameters
+    ----------
+    partitions
+        From :func:`read_partition`, in input order.
+    config
+        Filters and the tolerated share of invalid rows.
+    files
+        Fingerprints of the partitions' files; computed when not given.
+
+    Raises
+    ------
+    InputError
+        If invalid rows exceed ``max_bad_fraction``, or no event is left.
+    """
+    paths = [part.path for part in partitions]
+    frames = [part.table.to_pandas() for part in partitions]
+    combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    examples = {part.path.name: part.examples for part in partitions if part.examples}
+    events = _finish(combined, config, paths, examples)
+    events.files = files if files is not None else fingerprint(paths)
+    return events
+
+
 def read_events(config: IngestConfig) -> Events:
     """Read, validate and count the events named by ``config``.
 
@@ -308,19 +388,13 @@ def read_events(config: IngestConfig) -> Events:
         On a missing file or column, an unreadable file, a share of bad rows above
         ``max_bad_fraction``, or when no event is left.
     """
-    paths = resolve_paths(config.paths)
-    mapping = required_columns(config)
-    frames, examples = [], {}
-    for path in paths:
-        check_columns(path, mapping, config)
-        table = _read_table(path, list(dict.fromkeys(mapping.values())), config)
-        log.info("read %s rows from %s", f"{table.num_rows:,}", path)
-        frame, bad = _validate(table, config, path)
-        frames.append(frame)
-        if bad:
-            examples[path.name] = bad
-    combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return _finish(combined, config, paths, examples)
+    paths = input_files(config)
+    partitions = []
+    with Progress("ingest", total=len(paths), unit="files") as progress:
+        for path in paths:
+            partitions.append(read_partition(path, config))
+            progress.advance()
+    return combine_partitions(partitions, config)
 
 
 def required_columns(config: IngestConfig) -> dict[str, str]:
@@ -421,9 +495,15 @@ def _finish(
             f"no usable events left in {names} after dropping rows ({reasons}); "
             "relax the filters (--keep-events, --min-weight, --min-item-count, --min-user-count)"
         )
-    counts = {"events_read": read, "events_kept": len(kept), "dropped": dropped}
+    counts = {
+        "events_read": read,
+        "events_kept": len(kept),
+        "dropped": dropped,
+        "users": int(kept["user_id"].nunique()),
+        "items": int(kept["item_id"].nunique()),
+    }
     log.info("kept %s of %s events; dropped %s", f"{len(kept):,}", f"{read:,}", dropped)
-    return Events(frame=kept[["user_id", "item_id", "ts"]], counts=counts, files=fingerprint(paths))
+    return Events(frame=kept[["user_id", "item_id", "ts"]], counts=counts)
 
 
 def apply_filters(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, dict]:

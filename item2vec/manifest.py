@@ -30,12 +30,9 @@ def build_manifest(
         Keys ``input``, ``config``, ``counts``, ``metrics``, ``gate`` as in the
         manifest contract.
     """
-    frame = events.frame
     counts = {
         **events.counts,
         "dropped": {**events.counts["dropped"], **dropped_in_sequences(sequences)},
-        "users": int(frame["user_id"].nunique()),
-        "items": int(frame["item_id"].nunique()),
         "sequences": sequences.num_rows,
         "train_events": sum(len(s) for s in split.train),
         "test_users": len(split.test),

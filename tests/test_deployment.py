@@ -53,3 +53,39 @@ def test_prefect_yaml_parameters_validate():
     assert deployment["schedules"][0]["cron"] == "0 3 * * *"
     config = build_config(deployment["parameters"]["config"])
     assert config.publish.model_name == "movielens"
+
+
+def test_deployment_can_run_on_dask(prefect_harness):
+    from prefect_dask import DaskTaskRunner
+
+    from flows.deployment import build_deployment
+    from flows.runners import build_task_runner
+
+    runner = build_task_runner("dask", "tcp://scheduler.example:8786")
+    deployment = build_deployment(build_config(bundled_sample()), "0 3 * * *", task_runner=runner)
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]
+    assert isinstance(runner, DaskTaskRunner)
+
+
+@pytest.mark.parametrize(
+    ("kind", "address", "message"),
+    [
+        ("spark", None, "unknown"),
+        ("threads", "tcp://h:8786", "needs --task-runner dask"),
+        ("dask", "h:8786", "tcp://HOST:8786"),
+    ],
+)
+def test_bad_task_runner_settings_are_refused(kind, address, message):
+    from flows.runners import build_task_runner
+
+    with pytest.raises(ConfigError, match=message):
+        build_task_runner(kind, address)
+
+
+def test_cli_refuses_a_bad_dask_address_before_running(tmp_path, capsys):
+    code = main(
+        ["run", "--task-runner", "dask", "--dask-address", "h:8786", "--output", str(tmp_path)]
+    )
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR and "tcp://HOST:8786" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())

@@ -229,7 +229,9 @@ def test_cli_bad_timestamps_one_clear_message(tmp_path, prefect_home):
     assert len(errors) == 1
     assert "bad_timestamp" in errors[0] and "'timestamp'" in errors[0]
     assert "--max-bad-fraction" in errors[0]
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))
+    # Nothing is published; only the cache may keep the validated file for a re-run.
+    published = [p for p in (tmp_path / "out").rglob("*.parquet") if ".cache" not in p.parts]
+    assert published == []
 
 
 def test_second_run_checks_regression_and_stability(sample_run):
@@ -273,16 +275,16 @@ def test_transient_read_failure_is_retried(prefect_harness, tmp_path, monkeypatc
     path = tmp_path / "events.csv"
     events.to_csv(path, index=False)
     calls = []
-    real_read = pipeline.read_events
+    real_read = pipeline.partition_events
 
-    def flaky_read(config):
+    def flaky_read(path, key, config):
         calls.append(1)
         if len(calls) == 1:
             raise OSError(errno.EIO, "Input/output error (injected)")
-        return real_read(config)
+        return real_read(path, key, config)
 
-    monkeypatch.setattr(pipeline, "read_events", flaky_read)
-    monkeypatch.setattr(pipeline.ingest_task, "retry_delay_seconds", [0])
+    monkeypatch.setattr(pipeline, "partition_events", flaky_read)
+    monkeypatch.setattr(pipeline.ingest_file_task, "retry_delay_seconds", [0])
     config = build_config(
         {
             "ingest": {"paths": [str(path)]},
@@ -306,14 +308,69 @@ def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
 
     calls = []
 
-    def bad_read(config):
+    def bad_read(path, key, config):
         calls.append(1)
         raise InputError("bad input (injected)")
 
-    monkeypatch.setattr(pipeline, "read_events", bad_read)
+    monkeypatch.setattr(pipeline, "partition_events", bad_read)
+    (tmp_path / "x.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
     config = build_config(
-        {"ingest": {"paths": ["x.csv"]}, "publish": {"output": str(tmp_path / "out")}}
+        {
+            "ingest": {"paths": [str(tmp_path / "x.csv")]},
+            "publish": {"output": str(tmp_path / "out")},
+        }
     )
     with pytest.raises(InputError, match="injected"):
         pipeline.run_pipeline(config)
     assert len(calls) == 1
+
+
+def test_second_run_over_unchanged_input_uses_the_cache(sample_run):
+    from flows.pipeline import run_pipeline
+
+    _, output = sample_run
+    config = build_config(bundled_sample(), {"publish": {"output": str(output)}})
+    again = run_pipeline(config)
+    assert again["input_cached"] is True
+    assert again["counts"]["events_read"] == 100_836
+    uncached = build_config(
+        bundled_sample(), {"publish": {"output": str(output)}, "ingest": {"cache": False}}
+    )
+    assert run_pipeline(uncached)["input_cached"] is False
+
+
+def _small_deterministic_config(tmp_path: Path, output: str):
+    from item2vec.synth import planted_clusters
+
+    events, _ = planted_clusters(n_users=120, n_items=40, events_per_user=10)
+    folder = tmp_path / "logs"
+    folder.mkdir(exist_ok=True)
+    half = len(events) // 2
+    events.iloc[:half].to_csv(folder / "part-1.csv", index=False)
+    events.iloc[half:].to_csv(folder / "part-2.csv", index=False)
+    return build_config(
+        {
+            "ingest": {"paths": [str(folder)], "cache": False},
+            "train": {"epochs": 3, "deterministic": True, "min_count": 1},
+            "publish": {
+                "output": str(tmp_path / output),
+                "model_name": "m",
+                "gate_margin": 0,
+                "report": False,
+            },
+        }
+    )
+
+
+def test_dask_local_cluster_gives_the_same_metrics(prefect_harness, tmp_path):
+    from flows.pipeline import run_pipeline
+    from flows.runners import build_task_runner
+
+    on_threads = run_pipeline(_small_deterministic_config(tmp_path, "threads"))
+    on_dask = run_pipeline(
+        _small_deterministic_config(tmp_path, "dask"),
+        task_runner=build_task_runner("dask", dask_workers=2),
+    )
+    assert on_dask["metrics"]["model"] == on_threads["metrics"]["model"]
+    assert on_dask["metrics"]["baselines"] == on_threads["metrics"]["baselines"]
+    assert on_dask["counts"] == on_threads["counts"]
