@@ -38,7 +38,7 @@ from item2vec.config import (
     TrainConfig,
 )
 from item2vec.errors import QualityGateError
-from item2vec.evaluate import evaluate
+from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
 from item2vec.gate import decide_gate
 from item2vec.ingest import Events, Partition, is_transient, items_table, read_items
 from item2vec.manifest import build_manifest
@@ -134,9 +134,25 @@ def items_task(config: IngestConfig) -> pa.Table | None:
     return items_table(read_items(config.items_path, config.item_id_col, config.item_title_col))
 
 
-@task(name="evaluate", **STAGE)
-def evaluate_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict[str, Any]:
-    return evaluate(vectors, split.train, split.test, config)
+@task(name="evaluate-model", **STAGE)
+def evaluate_model_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict:
+    return evaluate_model(vectors, split.train, split.test, config)
+
+
+class Opaque:
+    """A large value handed to a submitted task without Prefect or Dask looking inside.
+
+    ``quote`` does this for Prefect, but it is a tuple, and Dask rebuilds tuples
+    as plain ones on the way to a worker, so the task would get the wrong type.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@task(name="evaluate-baselines", **STAGE)
+def evaluate_baselines_task(split: Opaque, config: EvaluateConfig) -> dict[str, dict]:
+    return evaluate_baselines(split.value.train, split.value.test, config)
 
 
 @task(name="neighbors", **STAGE)
@@ -206,8 +222,11 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         cached = sequences_task(quote(partitions), plan, config)
     events, sequences = cached
     split = split_task(quote(sequences), config.evaluate)
+    # The baselines need no model: they are evaluated while it trains.
+    baselines = evaluate_baselines_task.submit(Opaque(split), config.evaluate)
     vectors = train_task(quote(split), config.train)
-    metrics = evaluate_task(quote(vectors), quote(split), config.evaluate)
+    model_metrics = evaluate_model_task(quote(vectors), quote(split), config.evaluate)
+    metrics = combine_metrics(model_metrics, baselines.result(), split.test, config.evaluate)
     published = refit_task(quote(sequences), config.train) if config.publish.refit else vectors
     neighbors = neighbors_task(quote(published), config.publish)
     gate = gate_task(metrics, quote(neighbors), config)

@@ -105,6 +105,85 @@ def evaluate_scorer(
     return metrics
 
 
+def evaluate_model(
+    vectors: ItemVectors, train: list[list[str]], holdout: Holdout, config: EvaluateConfig
+) -> dict[str, Any]:
+    """Metrics of the model alone, with its HR curve under ``curve``.
+
+    Parameters are those of :func:`evaluate`.
+    """
+    catalogue = build_catalogue(train)
+    cases = encode_cases(holdout, catalogue, config.query_items)
+    scorer = EmbeddingScorer(vectors, catalogue, config.scoring)
+    return _evaluate_named("model", scorer, cases, len(catalogue), config)
+
+
+def evaluate_baselines(
+    train: list[list[str]], holdout: Holdout, config: EvaluateConfig
+) -> dict[str, dict[str, Any]]:
+    """Metrics of the popularity and item-kNN baselines, each with its HR curve.
+
+    They need no model, so they can run while the model trains.
+    """
+    catalogue = build_catalogue(train)
+    cases = encode_cases(holdout, catalogue, config.query_items)
+    scorers: dict[str, Scorer] = {
+        "popularity": PopularityScorer(catalogue),
+        "item_knn": ItemKNNScorer(user_item_matrix(train, catalogue)),
+    }
+    return {
+        name: _evaluate_named(name, scorer, cases, len(catalogue), config)
+        for name, scorer in scorers.items()
+    }
+
+
+def _evaluate_named(
+    name: str, scorer: Scorer, cases: Cases, catalogue_size: int, config: EvaluateConfig
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = evaluate_scorer(scorer, cases, config.k, catalogue_size, config.exclude_seen, CURVE_K)
+    log.info(
+        "evaluated %s on %s users in %.2fs: hr@%d %.4f",
+        name,
+        f"{len(cases):,}",
+        time.perf_counter() - started,
+        config.k[0],
+        result[f"hr@{config.k[0]}"],
+    )
+    return result
+
+
+def combine_metrics(
+    model: dict[str, Any],
+    baselines: dict[str, dict[str, Any]],
+    holdout: Holdout,
+    config: EvaluateConfig,
+) -> dict[str, Any]:
+    """The metrics record of a run from the model's and the baselines' results.
+
+    Returns
+    -------
+    dict
+        ``{"k": [...], "model": {...}, "baselines": {"popularity": {...}, "item_knn": {...}},
+        "users": n, "curve": {...}}``, as in the manifest.
+    """
+    results = {"model": dict(model), **{name: dict(r) for name, r in baselines.items()}}
+    return {
+        "k": list(config.k),
+        "scoring": config.scoring,
+        "query_items": config.query_items,
+        "split": config.split,
+        "exclude_seen": config.exclude_seen,
+        "users": len(holdout),
+        "curve": {
+            "k": list(range(1, CURVE_K + 1)),
+            **{n: r.pop("curve") for n, r in results.items()},
+        },
+        "model": results["model"],
+        "baselines": {"popularity": results["popularity"], "item_knn": results["item_knn"]},
+    }
+
+
 def evaluate(
     vectors: ItemVectors,
     train: list[list[str]],
@@ -127,41 +206,7 @@ def evaluate(
     Returns
     -------
     dict
-        ``{"k": [...], "model": {...}, "baselines": {"popularity": {...}, "item_knn": {...}},
-        "users": n}``, as in the manifest.
+        See :func:`combine_metrics`.
     """
-    catalogue = build_catalogue(train)
-    cases = encode_cases(holdout, catalogue, config.query_items)
-    scorers: dict[str, Scorer] = {
-        "model": EmbeddingScorer(vectors, catalogue, config.scoring),
-        "popularity": PopularityScorer(catalogue),
-        "item_knn": ItemKNNScorer(user_item_matrix(train, catalogue)),
-    }
-    results = {}
-    for name, scorer in scorers.items():
-        started = time.perf_counter()
-        results[name] = evaluate_scorer(
-            scorer, cases, config.k, len(catalogue), config.exclude_seen, CURVE_K
-        )
-        log.info(
-            "evaluated %s on %s users in %.2fs: hr@%d %.4f",
-            name,
-            f"{len(cases):,}",
-            time.perf_counter() - started,
-            config.k[0],
-            results[name][f"hr@{config.k[0]}"],
-        )
-    return {
-        "k": list(config.k),
-        "scoring": config.scoring,
-        "query_items": config.query_items,
-        "split": config.split,
-        "exclude_seen": config.exclude_seen,
-        "users": len(cases),
-        "curve": {
-            "k": list(range(1, CURVE_K + 1)),
-            **{n: r.pop("curve") for n, r in results.items()},
-        },
-        "model": results["model"],
-        "baselines": {"popularity": results["popularity"], "item_knn": results["item_knn"]},
-    }
+    model = evaluate_model(vectors, train, holdout, config)
+    return combine_metrics(model, evaluate_baselines(train, holdout, config), holdout, config)
