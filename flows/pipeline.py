@@ -48,7 +48,7 @@ from item2vec.recommend import recommend_for_users
 from item2vec.report import write_report
 from item2vec.sequences import sequence_lists
 from item2vec.split import Split, split_sequences
-from item2vec.summary import run_page
+from item2vec.summary import report_markdown, run_page
 from item2vec.train import ItemVectors, train_word2vec
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -196,6 +196,11 @@ def artifacts_task(
     create_markdown_artifact(page.markdown, key=f"{page.key}-summary", description=page.about)
     create_table_artifact(page.metrics, key=f"{page.key}-metrics", description="Model vs baselines")
     create_link_artifact(page.link, link_text=page.label, key=f"{page.key}-version")
+    report = report_markdown(version_dir)
+    if report is not None:
+        create_markdown_artifact(
+            report, key=f"{page.key}-report", description="Report: plots, counts, neighbours"
+        )
 
 
 @flow(name="item2vec-run", log_prints=True)

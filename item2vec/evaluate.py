@@ -85,6 +85,7 @@ def evaluate_scorer(
     catalogue_size: int,
     exclude_seen: bool = True,
     curve_k: int = 0,
+    name: str = "scorer",
 ) -> dict:
     """Metrics of one scorer on encoded cases (see :func:`item2vec.ranking.ranking_metrics`).
 
@@ -96,6 +97,8 @@ def evaluate_scorer(
         n_candidates=catalogue_size,
         k=max(*ks, curve_k),
         exclude=cases.seen if exclude_seen else None,
+        description=f"evaluate {name}",
+        unit="users",
     )
     targets = cases.targets
     unrankable = (targets < 0) | ~scorer.rankable[np.maximum(targets, 0)]
@@ -141,7 +144,9 @@ def _evaluate_named(
     name: str, scorer: Scorer, cases: Cases, catalogue_size: int, config: EvaluateConfig
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    result = evaluate_scorer(scorer, cases, config.k, catalogue_size, config.exclude_seen, CURVE_K)
+    result = evaluate_scorer(
+        scorer, cases, config.k, catalogue_size, config.exclude_seen, CURVE_K, name
+    )
     log.info(
         "evaluated %s on %s users in %.2fs: hr@%d %.4f",
         name,

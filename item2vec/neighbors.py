@@ -44,6 +44,8 @@ def nearest_neighbors(vectors: ItemVectors, k: int) -> pa.Table:
         n_candidates=n,
         k=min(k, max(n - 1, 0)),
         exclude=sp.identity(n, dtype=np.float32, format="csr"),
+        description="neighbours",
+        unit="items",
     )
     valid = top >= 0
     rows, ranks = np.nonzero(valid)

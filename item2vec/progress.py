@@ -2,7 +2,8 @@
 
 A bar only makes sense for a person watching a terminal. In CI, under Prefect
 or with output sent to a file, the same progress is written as ordinary INFO
-log lines, at most about ten per stage, so logs stay short and readable.
+log lines, at most about ten per stage and none for work that ends within two
+seconds, so logs stay short and readable.
 ``ITEM2VEC_PROGRESS=0`` turns the bars off, ``=1`` forces them on.
 """
 
@@ -21,6 +22,8 @@ log = logging.getLogger("item2vec.progress")
 LINE_EVERY_SHARE = 0.1
 #: ...or after this many seconds, whichever comes first.
 LINE_EVERY_SECONDS = 30.0
+#: Work that ends sooner than this writes no progress line at all.
+LINE_AFTER_SECONDS = 2.0
 
 
 def bars_enabled(stream: TextIO | None = None) -> bool:
@@ -64,6 +67,7 @@ class Progress:
         self.total = total
         self.unit = unit
         self.done = 0
+        self.stream = stream
         self.bar_shown = bars_enabled(stream)
         self._bar: Any = None
         self._task: Any = None
@@ -73,6 +77,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.bar_shown:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -91,6 +96,7 @@ class Progress:
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[status]}"),
                 transient=True,
+                console=Console(file=self.stream) if self.stream is not None else None,
             )
             self._bar.start()
             self._task = self._bar.add_task(self.description, total=self.total, status="")
@@ -110,7 +116,7 @@ class Progress:
             share - self._last_line_share >= LINE_EVERY_SHARE
             or now - self._last_line_at >= LINE_EVERY_SECONDS
         )
-        if due and not finished:
+        if due and not finished and now - self._started >= LINE_AFTER_SECONDS:
             self._line(text, now, share)
 
     def _line(self, text: str, now: float, share: float) -> None:

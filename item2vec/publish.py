@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from item2vec.errors import ConfigError, InputError
+from item2vec.progress import Progress
 from item2vec.train import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -327,12 +328,16 @@ def publish_version(
         # Each finished file is fsynced and hashed in a worker thread while the
         # next one is written: both release the GIL, so on two cores the
         # bookkeeping hides behind the writing instead of adding to it.
-        with ThreadPoolExecutor(max_workers=1) as bookkeeper:
+        with (
+            ThreadPoolExecutor(max_workers=1) as bookkeeper,
+            Progress("publish", total=len(files), unit="tables") as progress,
+        ):
             pending = {}
             for name, table in files.items():
                 path = temporary / name
                 _write_parquet(table, path, ("vector", "context_vector"))
                 pending[name] = (table.num_rows, bookkeeper.submit(_seal, path))
+                progress.advance(table=name)
             described = {
                 name: {"rows": rows, "sha256": digest.result()}
                 for name, (rows, digest) in pending.items()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
+
+from item2vec.progress import Progress
 
 #: Rows per block: small enough that a block of scores stays in cache-friendly sizes.
 BLOCK_ROWS = 512
@@ -81,6 +83,8 @@ def top_k(
     k: int,
     exclude: sp.csr_matrix | None = None,
     threads: int | None = None,
+    description: str = "rank",
+    unit: str = "rows",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k candidates for every query row.
 
@@ -103,6 +107,9 @@ def top_k(
         removed from the ranking (items already seen, or the item itself).
     threads
         Worker threads; defaults to the number of CPUs.
+    description, unit
+        Name of the work and of a query row in progress lines, e.g.
+        ``"evaluate model"`` and ``"users"``.
 
     Returns
     -------
@@ -127,13 +134,18 @@ def top_k(
 
     starts = range(0, n_rows, BLOCK_ROWS)
     workers = threads or os.cpu_count() or 1
-    if workers == 1 or len(starts) == 1:
-        for start in starts:
-            work(start)
-        return indices, scores
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        for future in [pool.submit(work, start) for start in starts]:
-            future.result()
+    with Progress(description, total=n_rows, unit=unit) as progress:
+        if workers == 1 or len(starts) == 1:
+            for start in starts:
+                work(start)
+                progress.advance(min(BLOCK_ROWS, n_rows - start))
+            return indices, scores
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            # Progress advances here, in the one thread that waits, never in the workers.
+            futures = {pool.submit(work, start): start for start in starts}
+            for future in as_completed(futures):
+                future.result()
+                progress.advance(min(BLOCK_ROWS, n_rows - futures[future]))
     return indices, scores
 
 

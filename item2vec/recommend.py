@@ -69,6 +69,8 @@ def recommend_for_users(
         n_candidates=len(catalogue),
         k=n,
         exclude=cases.seen if exclude_seen else None,
+        description="recommend",
+        unit="users",
     )
     valid = top >= 0
     rows, ranks = np.nonzero(valid)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,3 +163,34 @@ def run_page(
         link=version_dir.resolve().as_uri(),
         label=f"{manifest['model_name']}/{manifest['version']}",
     )
+
+
+#: Markdown image links to PNG files beside the report.
+_PNG_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s/]+\.png)\)")
+REPORT_FILE = "report.md"
+
+
+def report_markdown(version_dir: str | Path) -> str | None:
+    """The version's ``report.md`` with its PNGs inlined as ``data:`` URIs.
+
+    A run page cannot follow links to files on the machine that ran the flow,
+    so the plots travel inside the markdown (about 300 KB on the sample).
+
+    Returns
+    -------
+    str or None
+        None when the version has no report (``--no-report``).
+    """
+    version_dir = Path(version_dir)
+    report = version_dir / REPORT_FILE
+    if not report.is_file():
+        return None
+
+    def inline(match: re.Match[str]) -> str:
+        image = version_dir / match.group(2)
+        if not image.is_file():
+            return match.group(0)
+        data = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"![{match.group(1)}](data:image/png;base64,{data})"
+
+    return _PNG_LINK.sub(inline, report.read_text())

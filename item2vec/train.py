@@ -19,6 +19,7 @@ from gensim.models.callbacks import CallbackAny2Vec
 
 from item2vec.config import TrainConfig
 from item2vec.errors import ConfigError
+from item2vec.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,15 @@ class ItemVectors:
 
 
 class EpochLogger(CallbackAny2Vec):
-    """Logs one line per epoch: its number, duration and (when computed) its loss."""
+    """Reports each epoch to a :class:`Progress` (with its loss) and records the losses.
 
-    def __init__(self, epochs: int) -> None:
+    A debug line per epoch gives its number, duration and loss; at INFO the
+    progress shows a bar on a terminal, or a few plain lines elsewhere.
+    """
+
+    def __init__(self, epochs: int, progress: Progress | None = None) -> None:
         self.epochs = epochs
+        self.progress = progress
         self.epoch = 0
         self.started = 0.0
         self.previous_loss = 0.0
@@ -78,13 +84,15 @@ class EpochLogger(CallbackAny2Vec):
         if model.compute_loss:
             self.losses.append(float(loss))
         loss_text = f", loss {loss:,.0f}" if model.compute_loss else ""
-        log.info(
+        log.debug(
             "epoch %d/%d done in %.2fs%s",
             self.epoch,
             self.epochs,
             time.perf_counter() - self.started,
             loss_text,
         )
+        if self.progress is not None:
+            self.progress.advance(**({"loss": f"{loss:,.0f}"} if model.compute_loss else {}))
 
 
 #: gensim silently truncates sentences longer than this many tokens.
@@ -177,21 +185,22 @@ def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVecto
     )
     started = time.perf_counter()
     model = Word2Vec(**params)
-    callbacks = [EpochLogger(config.epochs)]
-    if config.corpus_file:
-        keys = _train_from_file(model, corpus, config, callbacks)
-    else:
-        model.build_vocab(corpus)
-        _check_vocabulary(model, config)
-        model.train(
-            corpus,
-            total_examples=model.corpus_count,
-            epochs=model.epochs,
-            callbacks=callbacks,
-            # train() has its own compute_loss, which overrides the constructor's.
-            compute_loss=config.compute_loss,
-        )
-        keys = list(model.wv.index_to_key)
+    with Progress("train", total=config.epochs, unit="epochs") as progress:
+        callbacks = [EpochLogger(config.epochs, progress)]
+        if config.corpus_file:
+            keys = _train_from_file(model, corpus, config, callbacks)
+        else:
+            model.build_vocab(corpus)
+            _check_vocabulary(model, config)
+            model.train(
+                corpus,
+                total_examples=model.corpus_count,
+                epochs=model.epochs,
+                callbacks=callbacks,
+                # train() has its own compute_loss, which overrides the constructor's.
+                compute_loss=config.compute_loss,
+            )
+            keys = list(model.wv.index_to_key)
     seconds = time.perf_counter() - started
     log.info("trained %s item vectors in %.1fs", f"{len(keys):,}", seconds)
     wv = model.wv

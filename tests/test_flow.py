@@ -257,6 +257,8 @@ def test_run_page_artifacts(sample_run):
         artifacts = client.read_artifacts()
     by_key = {a.key: a for a in artifacts if a.key}
     assert {"movielens-summary", "movielens-metrics", "movielens-version"} <= set(by_key)
+    report = by_key["movielens-report"].data
+    assert report.count("data:image/png;base64,") >= 3 and "Forrest Gump (1994)" in report
     summary = by_key["movielens-summary"].data
     assert "item-kNN" in summary and "Gate: passed" in summary
     assert "Forrest Gump (1994)" in summary

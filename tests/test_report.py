@@ -293,3 +293,25 @@ def test_single_epoch_loss_plot(tmp_path: Path):
 def test_labels_are_shortened_keeping_the_year(title: str, short: str):
     assert _shorten(title) == short
     assert len(_shorten(title)) <= 30
+
+
+def test_report_markdown_inlines_every_plot_for_the_run_page(full_report: Path):
+    import base64
+    import re
+
+    from item2vec.summary import report_markdown
+
+    text = report_markdown(full_report.parent)
+    assert "](hr_at_k.png)" not in text and "](embedding_map.png)" not in text
+    payloads = re.findall(r"\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", full_report.read_text())
+    assert len(payloads) == len(linked) >= 3
+    for payload in payloads:
+        assert base64.b64decode(payload)[:8] == PNG_SIGNATURE
+    assert _title(0) in text and "hr@10" in text
+
+
+def test_report_markdown_without_a_report_is_none(tmp_path: Path):
+    from item2vec.summary import report_markdown
+
+    assert report_markdown(tmp_path) is None
