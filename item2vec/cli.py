@@ -311,30 +311,84 @@ RUN_DESCRIPTION = (
 )
 
 
-def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="ingest, train, evaluate and publish (the whole pipeline)",
-        description=RUN_DESCRIPTION,
+def _subcommand(
+    subparsers: argparse._SubParsersAction, name: str, help_text: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help keeps the description's own line breaks."""
+    return subparsers.add_parser(
+        name,
+        help=help_text,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = _subcommand(
+        subparsers,
+        "run",
+        "ingest, train, evaluate and publish (the whole pipeline)",
+        RUN_DESCRIPTION,
     )
     _add_run_options(parser)
     _add_runner_options(parser)
     parser.set_defaults(handler=command_run)
 
-    serve = subparsers.add_parser(
+    serve = _subcommand(
+        subparsers,
         "serve",
-        help="serve the pipeline as a Prefect deployment on a cron schedule",
-        description="Serve a deployment of the pipeline that runs on --cron, with the "
+        "serve the pipeline as a Prefect deployment on a cron schedule",
+        "Serve a deployment of the pipeline that runs on --cron, with the "
         "run options below as its default parameters; runs execute in this process "
         "until it is stopped. " + RUN_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--cron", required=True, help='schedule, e.g. "0 3 * * *" (03:00 daily)')
     serve.add_argument("--name", default="nightly", help="deployment name (default: nightly)")
     _add_run_options(serve)
     _add_runner_options(serve)
     serve.set_defaults(handler=command_serve)
+
+
+SWEEP_DESCRIPTION = (
+    "Search Word2Vec and scoring settings (sg/CBOW, context, window, ns_exponent, "
+    "sample, negative, epochs, vector_size, min_count, scoring, query_items) with "
+    "Optuna's TPE sampler and median pruning. Trials train without the test targets "
+    "and are scored on the validation target only; the winner is then trained once "
+    "on the full training side and evaluated on the test target next to the "
+    "baselines. Writes trials.parquet, best.toml (for item2vec run --config), "
+    "sweep.json and sweep.md with plots into --output (default: sweep). The run "
+    "options below set the columns and the starting point of the search."
+)
+
+
+def _add_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
+    sweep = _subcommand(
+        subparsers,
+        "sweep",
+        "tune the model on the validation target (Optuna), write best.toml",
+        SWEEP_DESCRIPTION,
+    )
+    sweep.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=10.0,
+        help="wall-clock budget; no trial starts after it (default: 10)",
+    )
+    sweep.add_argument("--trials", type=int, default=200, help="most trials (default: 200)")
+    sweep.add_argument(
+        "--sample-users",
+        type=float,
+        default=1.0,
+        metavar="SHARE",
+        help="tune on this seeded share of users, e.g. 0.2; the winner is tested on all "
+        "(default: 1.0)",
+    )
+    sweep.add_argument(
+        "--parallel", type=int, default=2, help="trials at once, 1 thread each (default: 2)"
+    )
+    _add_run_options(sweep)
+    _add_runner_options(sweep)
+    sweep.set_defaults(handler=command_sweep)
 
 
 def _add_runner_options(parser: argparse.ArgumentParser) -> None:
@@ -407,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers)
+    _add_sweep_parser(subparsers)
     _add_reader_parsers(subparsers)
     return parser
 
@@ -736,6 +791,70 @@ def command_serve(args: argparse.Namespace) -> int:
         quiet_expected_tracebacks()
     serve(config, args.cron, args.name, runner)
     return EXIT_OK
+
+
+def command_sweep(args: argparse.Namespace) -> int:
+    """``item2vec sweep``: validate, run the sweep flow, print where the winner is."""
+    from pydantic import ValidationError
+
+    from item2vec.errors import ConfigError
+
+    if getattr(args, "publish.output") is None:
+        setattr(args, "publish.output", "sweep")
+    config = config_from_args(args)
+    seed = getattr(args, "train.seed")
+    try:
+        from item2vec.tune import SweepSettings
+
+        settings = SweepSettings(
+            budget_minutes=args.budget_minutes,
+            trials=args.trials,
+            sample_users=args.sample_users,
+            parallel=args.parallel,
+            seed=seed if seed is not None else config.train.seed,
+            output=config.publish.output,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']} "
+            f"(got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid sweep settings: {problems}") from None
+    validate_inputs(config)
+    started = time.perf_counter()
+    set_verbosity(args.quiet, args.verbose)
+    from flows.runners import build_task_runner
+    from flows.sweep import run_sweep
+
+    runner = None
+    if args.task_runner != "threads" or args.dask_address:
+        runner = build_task_runner(args.task_runner, args.dask_address)
+    if not args.debug:
+        quiet_expected_tracebacks()
+    command = "item2vec " + " ".join(sys.argv[1:]) if sys.argv[1:] else "item2vec sweep"
+    result = run_sweep(config, settings, runner, command)
+    print_sweep_summary(result, time.perf_counter() - started)
+    return EXIT_OK
+
+
+def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
+    """The winner's validation score, its test metrics beside the baselines, the files."""
+    from item2vec.summary import metrics_table
+
+    print()
+    print(
+        f"Best of {result['trials']} trials: #{result['best_trial']}, validation hr@10 "
+        f"{result['validation']['hr@10']:.4f}"
+    )
+    print("On the test target (trained once more on the full training side):")
+    print(metrics_table(result["test"]))
+    base_hr = result["base_test"]["model"]["hr@10"]
+    print(f"Starting configuration on the same split: hr@10 {base_hr:.4f}")
+    for name, path in result["paths"].items():
+        print(f"{name:>8}: {path}")
+    print(f"Run it: item2vec run --config {result['paths']['best']}")
+    print(f"Done in {seconds:.1f}s.")
 
 
 def main(argv: list[str] | None = None) -> int:

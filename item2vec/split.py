@@ -179,3 +179,42 @@ def split_sequences(sequences: pa.Table, method: str = "leave-last-out", test_da
     if method == "leave-last-out":
         return leave_last_out(sequences)
     raise ValueError(f"unknown split {method!r}; use 'leave-last-out' or 'temporal'")
+
+
+def without_test_targets(
+    sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0
+) -> pa.Table:
+    """The sequences with every test target (and, temporally, the test period) removed.
+
+    Splitting the result the same way gives a split whose test cases are the
+    validation targets of the original: this is what tuning may look at. No
+    item held out for the final test can reach a tuning run through it.
+    """
+    values, offsets = flat_items(sequences)
+    times, _ = flat_items(sequences, "times")
+    lengths = np.diff(offsets)
+    drop = np.zeros(len(values), dtype=bool)
+    if method == "temporal":
+        stamps = times.astype("datetime64[ns]").astype(np.int64)
+        if len(stamps):
+            drop = stamps > int(stamps.max()) - int(test_days * 86_400 * 1e9)
+    else:
+        eligible = lengths >= MIN_EVENTS_FOR_TEST
+        drop[offsets[1:][eligible] - 1] = True
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    new_lengths = np.bincount(owner[~drop], minlength=len(lengths))
+    keep_rows = new_lengths > 0
+    new_offsets = np.concatenate(([0], np.cumsum(new_lengths[keep_rows]))).astype(np.int32)
+    time_type = sequences.schema.field("times").type.value_type
+    table = pa.table(
+        {
+            "user_id": sequences.column("user_id").filter(pa.array(keep_rows)),
+            "items": pa.ListArray.from_arrays(
+                pa.array(new_offsets), pa.array(values[~drop], type=pa.string())
+            ),
+            "times": pa.ListArray.from_arrays(
+                pa.array(new_offsets), pa.array(times[~drop], type=time_type)
+            ),
+        }
+    )
+    return table

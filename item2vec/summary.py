@@ -170,8 +170,8 @@ _PNG_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s/]+\.png)\)")
 REPORT_FILE = "report.md"
 
 
-def report_markdown(version_dir: str | Path) -> str | None:
-    """The version's ``report.md`` with its PNGs inlined as ``data:`` URIs.
+def report_markdown(version_dir: str | Path, report_file: str = REPORT_FILE) -> str | None:
+    """The version's ``report.md`` (or ``report_file``) with its PNGs inlined as ``data:`` URIs.
 
     A run page cannot follow links to files on the machine that ran the flow,
     so the plots travel inside the markdown (about 300 KB on the sample).
@@ -182,7 +182,7 @@ def report_markdown(version_dir: str | Path) -> str | None:
         None when the version has no report (``--no-report``).
     """
     version_dir = Path(version_dir)
-    report = version_dir / REPORT_FILE
+    report = version_dir / report_file
     if not report.is_file():
         return None
 

@@ -10,6 +10,7 @@ import logging
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,9 +65,19 @@ class EpochLogger(CallbackAny2Vec):
     progress shows a bar on a terminal, or a few plain lines elsewhere.
     """
 
-    def __init__(self, epochs: int, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        epochs: int,
+        progress: Progress | None = None,
+        on_epoch: EpochHook | None = None,
+        config: TrainConfig | None = None,
+    ) -> None:
         self.epochs = epochs
         self.progress = progress
+        self.on_epoch = on_epoch
+        self.config = config
+        # Item id of each vocabulary row; corpus_file mode trains on integer codes.
+        self.keys: Callable[[Word2Vec], list[str]] = lambda model: list(model.wv.index_to_key)
         self.epoch = 0
         self.started = 0.0
         self.previous_loss = 0.0
@@ -93,6 +104,10 @@ class EpochLogger(CallbackAny2Vec):
         )
         if self.progress is not None:
             self.progress.advance(**({"loss": f"{loss:,.0f}"} if model.compute_loss else {}))
+        if self.on_epoch is not None:
+            # Raising here (e.g. a tuner pruning the trial) stops training cleanly:
+            # gensim calls this after the epoch's worker threads have finished.
+            self.on_epoch(self.epoch, lambda: snapshot(model, self.keys(model), self.config))
 
 
 #: gensim silently truncates sentences longer than this many tokens.
@@ -149,7 +164,9 @@ def gensim_parameters(config: TrainConfig, corpus: list[list[str]]) -> dict:
     return params
 
 
-def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVectors:
+def train_word2vec(
+    sequences: list[list[str]], config: TrainConfig, on_epoch: EpochHook | None = None
+) -> ItemVectors:
     """Train Word2Vec on item sequences.
 
     Parameters
@@ -159,6 +176,10 @@ def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVecto
     config
         gensim keywords and item2vec's own training options; see
         :class:`item2vec.config.TrainConfig`.
+    on_epoch
+        Called after every epoch with its number (from 1) and a function that
+        returns the vectors as they are at that point; an exception it raises
+        stops training and propagates (a tuner prunes trials this way).
 
     Returns
     -------
@@ -186,7 +207,7 @@ def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVecto
     started = time.perf_counter()
     model = Word2Vec(**params)
     with Progress("train", total=config.epochs, unit="epochs") as progress:
-        callbacks = [EpochLogger(config.epochs, progress)]
+        callbacks = [EpochLogger(config.epochs, progress, on_epoch, config)]
         if config.corpus_file:
             keys = _train_from_file(model, corpus, config, callbacks)
         else:
@@ -203,14 +224,25 @@ def train_word2vec(sequences: list[list[str]], config: TrainConfig) -> ItemVecto
             keys = list(model.wv.index_to_key)
     seconds = time.perf_counter() - started
     log.info("trained %s item vectors in %.1fs", f"{len(keys):,}", seconds)
+    vectors = snapshot(model, keys, config)
+    vectors.history = {"loss": callbacks[0].losses, "seconds": round(seconds, 3)}
+    return vectors
+
+
+#: ``on_epoch(epoch, vectors_now)`` of :func:`train_word2vec`.
+EpochHook = Callable[[int, Callable[[], ItemVectors]], None]
+
+
+def snapshot(model: Word2Vec, keys: list[str], config: TrainConfig | None) -> ItemVectors:
+    """Copies of the model's current vectors as :class:`ItemVectors`."""
     wv = model.wv
-    context = np.asarray(model.syn1neg, dtype=np.float32).copy() if config.negative > 0 else None
+    negative = config.negative if config is not None else model.negative
+    context = np.asarray(model.syn1neg, dtype=np.float32).copy() if negative > 0 else None
     return ItemVectors(
         item_ids=np.asarray(keys, dtype=object),
         vectors=np.asarray(wv.vectors, dtype=np.float32).copy(),
         context_vectors=context,
         counts=np.asarray(wv.expandos["count"], dtype=np.int64).copy(),
-        history={"loss": callbacks[0].losses, "seconds": round(seconds, 3)},
     )
 
 
@@ -239,6 +271,9 @@ def _train_from_file(
                 handle.write("\n")
         model.build_vocab(corpus_file=str(path))
         _check_vocabulary(model, config)
+        ids = np.empty(len(codes), dtype=object)
+        ids[list(codes.values())] = list(codes.keys())
+        callbacks[0].keys = lambda m: [ids[int(code)] for code in m.wv.index_to_key]
         model.train(
             corpus_file=str(path),
             total_examples=model.corpus_count,
@@ -247,6 +282,4 @@ def _train_from_file(
             callbacks=callbacks,
             compute_loss=config.compute_loss,
         )
-    ids = np.empty(len(codes), dtype=object)
-    ids[list(codes.values())] = list(codes.keys())
-    return [ids[int(code)] for code in model.wv.index_to_key]
+    return callbacks[0].keys(model)
