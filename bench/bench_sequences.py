@@ -95,7 +95,7 @@ def child_ours(path: Path) -> dict:
         started = time.perf_counter()
         events = read_events(config)
         read = time.perf_counter()
-        table = build_sequences(events.frame)
+        table = build_sequences(events.table)
         done = time.perf_counter()
         assert table.num_rows == USERS, table.num_rows
         return {"ingest": read - started, "sequences": done - read, "total": done - started}

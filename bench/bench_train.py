@@ -36,7 +36,7 @@ def timed(function) -> float:
 
 def main() -> None:
     config = build_config(bundled_sample())
-    corpus = leave_last_out(build_sequences(read_events(config.ingest).frame)).train
+    corpus = leave_last_out(build_sequences(read_events(config.ingest).table)).train
     words = sum(map(len, corpus)) * config.train.epochs
     params = config.train.model_dump(exclude=OWN_FIELDS)
     file_config = config.train.model_copy(update={"corpus_file": True})

@@ -306,7 +306,7 @@ def sequences_from_partitions(
 ) -> tuple[Events, pa.Table]:
     """Combine validated partitions into events, build their sequences, and cache both."""
     events = combine_partitions(partitions, config.ingest, plan.files)
-    sequences = build_sequences(events.frame, config.sequences)
+    sequences = build_sequences(events.table, config.sequences)
     stage_cache(config).store_sequences(plan, events, sequences)
     return events, sequences
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -41,9 +42,11 @@ class Events:
 
     Attributes
     ----------
-    frame
-        Columns ``user_id`` (str), ``item_id`` (str), ``ts`` (datetime64[ns, UTC]),
-        in input order; None when the run's sequences came from the cache.
+    table
+        Columns ``user_id`` and ``item_id`` (dictionary-encoded exact strings) and
+        ``ts`` (timestamp[ns, UTC]), sorted by user id, then time, then input order
+        (file order, then row order), which is the order sequences keep. None when
+        the run's sequences came from the cache.
     counts
         ``events_read``, ``events_kept``, ``dropped`` (a dict of reason -> rows),
         and the distinct ``users`` and ``items`` kept.
@@ -51,9 +54,22 @@ class Events:
         Fingerprint of the inputs: path, bytes and SHA-256 of each file.
     """
 
-    frame: pd.DataFrame | None
+    table: pa.Table | None
     counts: dict[str, Any]
     files: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The events as a pandas DataFrame of plain strings (for small data and tests)."""
+        if self.table is None:
+            raise ValueError("these events came from the cache and hold no rows")
+        return pd.DataFrame(
+            {
+                "user_id": self.table.column("user_id").cast(pa.string()).to_pandas(),
+                "item_id": self.table.column("item_id").cast(pa.string()).to_pandas(),
+                "ts": self.table.column("ts").to_pandas(),
+            }
+        )
 
 
 #: errno values of I/O failures that may pass on their own (network shares, busy disks).
@@ -215,23 +231,116 @@ def _read_table(path: Path, columns: list[str], config: IngestConfig | None = No
         raise InputError(f"cannot read {path} as {kind}: {exc}") from exc
 
 
-def ids_as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Cast an id column to strings without changing how the ids are written.
+def id_dictionary(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    """An id column as one dictionary array of exact strings, nulls kept.
 
-    Integers become their decimal text. Floating-point ids are refused because
-    their text is ambiguous ("17850.0" vs "17850").
+    Integers become their decimal text (only the distinct values are converted).
+    Floating-point ids are refused because their text is ambiguous ("17850.0" vs
+    "17850").
+
+    Raises
+    ------
+    InputError
+        On an id column that is neither text nor integers.
     """
     kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return column.cast(pa.string())
+    if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(kind):
+            column = column.unify_dictionaries()
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if pa.types.is_dictionary(kind):
-        return column.cast(pa.string())
-    if pa.types.is_integer(kind):
-        return column.cast(pa.string())
-    raise InputError(
+        values = kind.value_type
+        if not (_is_text(values) or pa.types.is_integer(values)):
+            raise _bad_id_type(values)
+        encoded = column
+    elif _is_text(kind) or pa.types.is_integer(kind):
+        encoded = pc.dictionary_encode(column)
+    else:
+        raise _bad_id_type(kind)
+    if not pa.types.is_string(encoded.dictionary.type):
+        encoded = pa.DictionaryArray.from_arrays(
+            encoded.indices, encoded.dictionary.cast(pa.string())
+        )
+    return encoded
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _bad_id_type(kind: pa.DataType) -> InputError:
+    return InputError(
         f"id column has type {kind}; expected strings or integers. Store ids as text "
         "so that values such as '00123' keep their exact form"
     )
+
+
+#: Nanoseconds per unit of numeric epoch times.
+UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def epoch_unit(magnitude: float) -> str:
+    """The epoch unit whose dates are plausible for a median ``magnitude``."""
+    # Epoch seconds for any date before 5138 stay below 1e11; milliseconds above it.
+    if magnitude >= 1e17:
+        return "ns"
+    if magnitude >= 1e14:
+        return "us"
+    if magnitude >= 1e11:
+        return "ms"
+    return "s"
+
+
+def times_ns(
+    column: pa.ChunkedArray | pa.Array, unit: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Event times as int64 nanoseconds since the epoch (UTC), and where they are invalid.
+
+    Native timestamps and dates are taken as they are (naive ones as UTC); numbers
+    are epoch times in ``unit`` (``auto``: chosen by magnitude); text goes through
+    :func:`parse_timestamps`.
+
+    Returns
+    -------
+    ns, bad
+        ``ns`` holds 0 where ``bad`` is True.
+    """
+    kind = column.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        if pa.types.is_date(kind):
+            column = column.cast(pa.timestamp("s"))
+        stamps = column.cast(pa.timestamp("ns", tz=getattr(column.type, "tz", None)))
+        bad = np.asarray(stamps.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        ns = pc.fill_null(stamps.cast(pa.int64()), 0).to_numpy()
+        return np.ascontiguousarray(ns, dtype=np.int64), bad
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        numbers = column.cast(pa.float64()) if pa.types.is_floating(kind) else column
+        bad = np.asarray(numbers.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        values = pc.fill_null(numbers, 0).to_numpy()
+        return _scale_epochs(np.asarray(values), bad, unit)
+    parsed = parse_timestamps(column, unit)
+    bad = parsed.isna().to_numpy()
+    ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
+    ns[bad] = 0
+    return ns, bad
+
+
+def _scale_epochs(values: np.ndarray, bad: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    if unit == "auto":
+        present = values[~bad]
+        # The median of a strided sample: the unit is the same for every row.
+        sample = present[:: max(1, len(present) // 100_000)]
+        unit = epoch_unit(float(np.median(np.abs(sample)))) if len(sample) else "s"
+    scale = UNIT_NS[unit]
+    limit = np.iinfo(np.int64).max // scale  # beyond it, nanoseconds overflow
+    if values.dtype.kind == "f":
+        bad = bad | ~np.isfinite(values) | (np.abs(values) > limit)
+        ns = np.where(bad, 0, np.round(np.where(bad, 0, values) * scale)).astype(np.int64)
+    else:
+        values = values.astype(np.int64, copy=False)
+        bad = bad | (np.abs(values) > limit)
+        ns = np.where(bad, 0, values) * scale
+    return ns, bad
 
 
 def parse_timestamps(column: pa.ChunkedArray | pa.Array, unit: str = "auto") -> pd.Series:
@@ -259,20 +368,9 @@ def parse_timestamps(column: pa.ChunkedArray | pa.Array, unit: str = "auto") -> 
 
 def epoch_to_utc(numbers: pd.Series, unit: str = "auto") -> pd.Series:
     """Epoch numbers to UTC timestamps; ``auto`` detects the unit from their magnitude."""
-    magnitude = (
-        float(np.nanmedian(np.abs(numbers.to_numpy(dtype="float64")))) if len(numbers) else 0
-    )
-    # Epoch seconds for any date before 5138 stay below 1e11; milliseconds above it.
-    if unit != "auto":
-        pass  # forced by --time-unit
-    elif magnitude >= 1e17:
-        unit = "ns"
-    elif magnitude >= 1e14:
-        unit = "us"
-    elif magnitude >= 1e11:
-        unit = "ms"
-    else:
-        unit = "s"
+    if unit == "auto":
+        values = numbers.to_numpy(dtype="float64")
+        unit = epoch_unit(float(np.nanmedian(np.abs(values)))) if len(values) else "s"
     return pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce").astype(
         "datetime64[ns, UTC]"
     )
@@ -337,8 +435,8 @@ def read_partition(path: Path, config: IngestConfig) -> Partition:
     check_columns(path, mapping, config)
     table = _read_table(path, list(dict.fromkeys(mapping.values())), config)
     log.info("read %s rows from %s", f"{table.num_rows:,}", path)
-    frame, examples = _validate(table, config, path)
-    return Partition(path, pa.Table.from_pandas(frame, preserve_index=False), examples)
+    validated, examples = _validate(table, config, path)
+    return Partition(path, validated, examples)
 
 
 def combine_partitions(
@@ -361,10 +459,10 @@ def combine_partitions(
         If invalid rows exceed ``max_bad_fraction``, or no event is left.
     """
     paths = [part.path for part in partitions]
-    frames = [part.table.to_pandas() for part in partitions]
-    combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    table = pa.concat_tables([part.table for part in partitions])
+    table = table.unify_dictionaries().combine_chunks()
     examples = {part.path.name: part.examples for part in partitions if part.examples}
-    events = _finish(combined, config, paths, examples)
+    events = _finish(table, config, paths, examples)
     events.files = files if files is not None else fingerprint(paths)
     return events
 
@@ -411,85 +509,64 @@ def required_columns(config: IngestConfig) -> dict[str, str]:
     return mapping
 
 
-def _validate(table: pa.Table, config: IngestConfig, path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Typed columns of one file, the reason each row is invalid ("" = valid), and a
+def _validate(table: pa.Table, config: IngestConfig, path: Path) -> tuple[pa.Table, list[str]]:
+    """Typed columns of one file, the reason each row is invalid (``_drop``), and a
     few examples of unparseable times."""
     try:
-        users = ids_as_strings(table.column(config.user_col))
-        items = ids_as_strings(table.column(config.item_col))
+        users = id_dictionary(table.column(config.user_col))
+        items = id_dictionary(table.column(config.item_col))
     except InputError as exc:
         raise InputError(f"{path.name}: {exc}") from exc
-    times = parse_timestamps(table.column(config.time_col), config.time_unit)
-    frame = pd.DataFrame(
-        {
-            "user_id": users.to_pandas(),
-            "item_id": items.to_pandas(),
-            "ts": times.reset_index(drop=True),
-        }
-    )
-    if config.event_col:
-        frame["event"] = table.column(config.event_col).cast(pa.string()).to_pandas()
-    if config.weight_col:
-        frame["weight"] = pd.to_numeric(
-            table.column(config.weight_col).to_pandas(), errors="coerce"
-        )
+    ns, bad_time = times_ns(table.column(config.time_col), config.time_unit)
     # A small integer per row (0 = valid, else 1 + index in DROP_REASONS), not a
-    # string column: at 20M rows strings cost seconds and a gigabyte.
-    reason = np.zeros(len(frame), dtype=np.int8)
-    # Later assignments win, so assign in reverse priority: a row counts once,
-    # under its first reason.
-    reason[frame["ts"].isna().to_numpy()] = 1 + DROP_REASONS.index("bad_timestamp")
-    reason[frame["item_id"].isna().to_numpy()] = 1 + DROP_REASONS.index("null_item")
-    reason[frame["user_id"].isna().to_numpy()] = 1 + DROP_REASONS.index("null_user")
-    frame["_drop"] = reason
-    bad_ts = reason == 1 + DROP_REASONS.index("bad_timestamp")
+    # string column: at 20M rows strings cost seconds and a gigabyte. Later
+    # assignments win, so a row counts once, under its first reason.
+    reason = np.zeros(len(ns), dtype=np.int8)
+    reason[bad_time] = 1 + DROP_REASONS.index("bad_timestamp")
+    reason[_nulls(items)] = 1 + DROP_REASONS.index("null_item")
+    reason[_nulls(users)] = 1 + DROP_REASONS.index("null_user")
+    columns = {
+        "user_id": users,
+        "item_id": items,
+        "ts": pa.array(ns, type=pa.int64()).cast(TIMESTAMP),
+    }
+    if config.event_col:
+        columns["event"] = id_dictionary(table.column(config.event_col).cast(pa.string()))
+    if config.weight_col:
+        weight = pd.to_numeric(table.column(config.weight_col).to_pandas(), errors="coerce")
+        columns["weight"] = pa.array(weight.to_numpy(dtype="float64"), type=pa.float64())
+    columns["_drop"] = pa.array(reason, type=pa.int8())
     examples = []
-    if bad_ts.any():
-        raw = table.column(config.time_col).to_pandas()[bad_ts]
-        examples = [str(v) for v in raw.head(3)]
-    return frame, examples
+    if bad_time.any():
+        raw = table.column(config.time_col).take(pa.array(np.flatnonzero(bad_time)[:3]))
+        examples = [str(value) for value in raw.to_pylist()]
+    return pa.table(columns), examples
+
+
+TIMESTAMP = pa.timestamp("ns", tz="UTC")
+
+
+def _nulls(array: pa.Array) -> np.ndarray:
+    return np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _finish(
-    frame: pd.DataFrame, config: IngestConfig, paths: list[Path], examples: dict[str, list[str]]
+    table: pa.Table, config: IngestConfig, paths: list[Path], examples: dict[str, list[str]]
 ) -> Events:
-    read = len(frame)
-    per_code = np.bincount(frame["_drop"].to_numpy(), minlength=len(DROP_REASONS) + 1)
+    read = table.num_rows
+    codes = table.column("_drop").to_numpy()
+    per_code = np.bincount(codes, minlength=len(DROP_REASONS) + 1)
     dropped = {reason: int(per_code[1 + n]) for n, reason in enumerate(DROP_REASONS)}
-    total_dropped = sum(dropped.values())
     names = ", ".join(p.name for p in paths[:3]) + (
         f" and {len(paths) - 3} more" if len(paths) > 3 else ""
     )
     if read == 0:
         raise InputError(f"{names} holds no events (header only?); nothing to train on")
-    if total_dropped / read > config.max_bad_fraction:
-        reason, rows = max(dropped.items(), key=lambda kv: kv[1])
-        column = {
-            "null_user": config.user_col,
-            "null_item": config.item_col,
-            "bad_timestamp": config.time_col,
-        }[reason]
-        share = rows / read
-        hint = {
-            "bad_timestamp": "expected epoch seconds/milliseconds or ISO-8601 text; "
-            "check --time-col",
-            "null_user": "check --user-col",
-            "null_item": "check --item-col",
-        }[reason]
-        shown = (
-            f" (examples: {next(iter(examples.values()))})"
-            if examples and reason == "bad_timestamp"
-            else ""
-        )
-        raise InputError(
-            f"{share:.1%} of rows in {names} were dropped as {reason} in column {column!r}"
-            f"{shown}, above the allowed {config.max_bad_fraction:.1%}; {hint}, "
-            f"or raise --max-bad-fraction to accept them"
-        )
-    kept = frame.loc[frame["_drop"].to_numpy() == 0].drop(columns="_drop").reset_index(drop=True)
-    kept, filtered = apply_filters(kept, config)
+    _check_bad_share(dropped, read, config, names, examples)
+    rows = EventRows.of(table, valid=codes == 0)
+    rows, filtered = apply_filters(rows, config)
     dropped.update(filtered)
-    if kept.empty:
+    if rows.size == 0:
         reasons = ", ".join(f"{k} {v:,}" for k, v in dropped.items() if v)
         raise InputError(
             f"no usable events left in {names} after dropping rows ({reasons}); "
@@ -497,49 +574,260 @@ def _finish(
         )
     counts = {
         "events_read": read,
-        "events_kept": len(kept),
+        "events_kept": rows.size,
         "dropped": dropped,
-        "users": int(kept["user_id"].nunique()),
-        "items": int(kept["item_id"].nunique()),
+        "users": rows.distinct(rows.users),
+        "items": rows.distinct(rows.items),
     }
-    log.info("kept %s of %s events; dropped %s", f"{len(kept):,}", f"{read:,}", dropped)
-    return Events(frame=kept[["user_id", "item_id", "ts"]], counts=counts)
+    log.info("kept %s of %s events; dropped %s", f"{rows.size:,}", f"{read:,}", dropped)
+    return Events(table=rows.table(), counts=counts)
 
 
-def apply_filters(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, dict]:
+def _check_bad_share(
+    dropped: dict[str, int],
+    read: int,
+    config: IngestConfig,
+    names: str,
+    examples: dict[str, list[str]],
+) -> None:
+    """Fail when invalid rows exceed ``max_bad_fraction``, naming reason, column and flag."""
+    if sum(dropped.values()) / read <= config.max_bad_fraction:
+        return
+    reason, rows = max(dropped.items(), key=lambda kv: kv[1])
+    column = {
+        "null_user": config.user_col,
+        "null_item": config.item_col,
+        "bad_timestamp": config.time_col,
+    }[reason]
+    hint = {
+        "bad_timestamp": "expected epoch seconds/milliseconds or ISO-8601 text; check --time-col",
+        "null_user": "check --user-col",
+        "null_item": "check --item-col",
+    }[reason]
+    shown = (
+        f" (examples: {next(iter(examples.values()))})"
+        if examples and reason == "bad_timestamp"
+        else ""
+    )
+    raise InputError(
+        f"{rows / read:.1%} of rows in {names} were dropped as {reason} in column {column!r}"
+        f"{shown}, above the allowed {config.max_bad_fraction:.1%}; {hint}, "
+        f"or raise --max-bad-fraction to accept them"
+    )
+
+
+@dataclass
+class EventRows:
+    """Kept events as integer arrays, in the order sequences need them.
+
+    ``position`` indexes the combined input (file order, then row order); the
+    arrays are sorted by user id, then time, then position. User codes are ranks
+    of the user ids in sorted order, so sorting codes sorts the ids.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    ts: np.ndarray
+    position: np.ndarray
+    events: np.ndarray | None
+    weights: np.ndarray | None
+    user_ids: pa.Array
+    item_ids: pa.Array
+    event_ids: pa.Array | None
+
+    @property
+    def size(self) -> int:
+        return len(self.position)
+
+    @classmethod
+    def of(cls, table: pa.Table, valid: np.ndarray) -> EventRows:
+        """The valid rows of a combined, validated table, sorted."""
+        user_column = table.column("user_id").chunk(0) if table.num_rows else None
+        item_column = table.column("item_id").chunk(0) if table.num_rows else None
+        position = np.flatnonzero(valid)
+        users = _codes(user_column)[position]
+        # Rank of every user id in sorted order: sorting ranks sorts the ids.
+        ranked = pc.sort_indices(user_column.dictionary).to_numpy()
+        rank = np.empty(len(ranked), dtype=np.int64)
+        rank[ranked] = np.arange(len(ranked))
+        users = rank[users]
+        user_ids = user_column.dictionary.take(pa.array(ranked))
+        items = _codes(item_column)[position]
+        ts = table.column("ts").chunk(0).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        ts = ts[position]
+        events = event_ids = weights = None
+        if "event" in table.column_names:
+            event_column = table.column("event").chunk(0)
+            events = _codes(event_column)[position]
+            event_ids = event_column.dictionary
+        if "weight" in table.column_names:
+            weights = table.column("weight").to_numpy()[position]
+        order = sort_user_time(users, ts)
+        rows = cls(
+            users[order],
+            items[order],
+            ts[order],
+            position[order],
+            None if events is None else events[order],
+            None if weights is None else weights[order],
+            user_ids,
+            item_column.dictionary,
+            event_ids,
+        )
+        return rows
+
+    def keep(self, mask: np.ndarray) -> EventRows:
+        """The rows where ``mask`` holds, order unchanged."""
+        pick = lambda a: None if a is None else a[mask]  # noqa: E731
+        return EventRows(
+            self.users[mask],
+            self.items[mask],
+            self.ts[mask],
+            self.position[mask],
+            pick(self.events),
+            pick(self.weights),
+            self.user_ids,
+            self.item_ids,
+            self.event_ids,
+        )
+
+    def distinct(self, codes: np.ndarray) -> int:
+        return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
+
+    def table(self) -> pa.Table:
+        """The rows as an Arrow table with dictionary-encoded ids, in sorted order."""
+        return pa.table(
+            {
+                "user_id": pa.DictionaryArray.from_arrays(
+                    pa.array(self.users.astype(np.int32)), self.user_ids
+                ),
+                "item_id": pa.DictionaryArray.from_arrays(
+                    pa.array(self.items.astype(np.int32)), self.item_ids
+                ),
+                "ts": pa.array(self.ts, type=pa.int64()).cast(TIMESTAMP),
+            }
+        ).replace_schema_metadata({SORTED_KEY: b"user_id,ts,input"})
+
+
+def _codes(column: pa.DictionaryArray) -> np.ndarray:
+    """Dictionary indices as int64, with -1 for nulls."""
+    return pc.fill_null(column.indices, -1).to_numpy().astype(np.int64, copy=False)
+
+
+#: Schema metadata of an :class:`Events` table already in sequence order.
+SORTED_KEY = b"item2vec.sorted"
+
+
+def sort_user_time(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Order of rows by user code, then time, then position (a stable sort).
+
+    One integer key when user codes and time fit in 63 bits together (epoch
+    seconds or milliseconds usually do), sorted with numpy's fast unstable sort;
+    equal keys are then put back in position order, which only touches tied rows.
+    """
+    if len(users) == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = _packed_key(users, ts)
+    if key is None:
+        return np.lexsort((ts, users))
+    order = np.argsort(key)
+    tied = np.flatnonzero(key[order][1:] == key[order][:-1])
+    if len(tied):
+        # Runs of equal keys: restore position order inside each run only.
+        members = np.unique(np.concatenate((tied, tied + 1)))
+        sorted_key = key[order[members]]
+        # A new run starts at a gap or where the key changes (two runs may touch).
+        run = np.cumsum(np.r_[True, (np.diff(members) > 1) | (np.diff(sorted_key) != 0)])
+        rows = order[members]
+        order[members] = rows[np.lexsort((rows, run))]
+    return order
+
+
+def _packed_key(users: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
+    """``user << bits | time`` in the coarsest exact unit, or None if it does not fit."""
+    low = int(ts.min())
+    span = ts - low
+    for scale in (1_000_000_000, 1_000_000, 1_000, 1):
+        if scale == 1 or not np.any(span % scale):
+            break
+    bits = max(1, int(int(span.max()) // scale).bit_length())
+    if bits + max(1, int(users.max()).bit_length()) > 62:
+        return None
+    return (users.astype(np.int64) << bits) | (span // scale)
+
+
+def apply_filters(rows: EventRows, config: IngestConfig) -> tuple[EventRows, dict[str, int]]:
     """Event-type, weight, duplicate and minimum-support filters, each drop counted.
 
     Returns
     -------
-    frame, dropped
-        The kept rows in input order, and rows dropped per reason: ``event_type``,
-        ``low_weight``, ``duplicate``, ``rare_item``, ``rare_user``.
+    rows, dropped
+        The kept rows in the same order, and rows dropped per reason:
+        ``event_type``, ``low_weight``, ``duplicate``, ``rare_item``, ``rare_user``.
     """
     dropped = dict.fromkeys(("event_type", "low_weight", "duplicate", "rare_item", "rare_user"), 0)
 
     def drop(mask: np.ndarray, reason: str) -> None:
-        nonlocal frame
+        nonlocal rows
         dropped[reason] += int(mask.sum())
-        frame = frame.loc[~mask]
+        rows = rows.keep(~mask)
 
     if config.keep_events:
-        drop(~frame["event"].isin(config.keep_events).to_numpy(), "event_type")
+        wanted = np.flatnonzero(
+            np.isin(rows.event_ids.to_numpy(zero_copy_only=False), config.keep_events)
+        )
+        drop(~np.isin(rows.events, wanted), "event_type")
     if config.min_weight is not None:
-        drop(~(frame["weight"] >= config.min_weight).to_numpy(), "low_weight")
+        with np.errstate(invalid="ignore"):
+            drop(~(rows.weights >= config.min_weight), "low_weight")
     if config.drop_duplicates:
-        key = ["user_id", "item_id", "ts"] + (["event"] if config.event_col else [])
-        drop(frame.duplicated(key, keep="first").to_numpy(), "duplicate")
+        drop(_duplicates(rows), "duplicate")
     # Dropping rare users can make items rare and back: repeat until both hold.
     while config.min_item_count > 1 or config.min_user_count > 1:
-        items = frame["item_id"].map(frame["item_id"].value_counts()).to_numpy()
-        rare_items = items < config.min_item_count
+        rare_items = np.bincount(rows.items)[rows.items] < config.min_item_count
         drop(rare_items, "rare_item")
-        users = frame["user_id"].map(frame["user_id"].value_counts()).to_numpy()
-        rare_users = users < config.min_user_count
+        rare_users = (
+            np.bincount(rows.users)[rows.users] < config.min_user_count
+            if rows.size
+            else np.zeros(0, dtype=bool)
+        )
         drop(rare_users, "rare_user")
         if not rare_items.any() and not rare_users.any():
             break
-    return frame.reset_index(drop=True), dropped
+    return rows, dropped
+
+
+def _duplicates(rows: EventRows) -> np.ndarray:
+    """Rows repeating an earlier row's user, item, time (and event type).
+
+    Rows are sorted by user and time, so duplicates sit in the same run of equal
+    (user, time); only rows in runs longer than one are compared.
+    """
+    flag = np.zeros(rows.size, dtype=bool)
+    if rows.size < 2:
+        return flag
+    same = (rows.users[1:] == rows.users[:-1]) & (rows.ts[1:] == rows.ts[:-1])
+    tied = np.flatnonzero(same)
+    if not len(tied):
+        return flag
+    members = np.unique(np.concatenate((tied, tied + 1)))
+    boundary = (
+        (np.diff(members) > 1)
+        | (np.diff(rows.users[members]) != 0)
+        | (np.diff(rows.ts[members]) != 0)
+    )
+    run = np.cumsum(np.r_[True, boundary])
+    events = rows.events[members] if rows.events is not None else np.zeros(len(members))
+    # Within a run, equal items (and events) become adjacent, earliest position first.
+    order = np.lexsort((rows.position[members], events, rows.items[members], run))
+    ordered = members[order]
+    repeat = (
+        (run[order][1:] == run[order][:-1])
+        & (rows.items[ordered][1:] == rows.items[ordered][:-1])
+        & (events[order][1:] == events[order][:-1])
+    )
+    flag[ordered[1:][repeat]] = True
+    return flag
 
 
 def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
@@ -559,7 +847,7 @@ def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
     else:
         table = _read_table(path, read_columns(path))
     frame = table.to_pandas()
-    frame[id_col] = ids_as_strings(table.column(id_col)).to_pandas()
+    frame[id_col] = id_dictionary(table.column(id_col)).cast(pa.string()).to_pandas()
     frame = frame.rename(columns={id_col: "item_id", title_col: "title"})
     return frame.drop_duplicates("item_id").reset_index(drop=True)
 

@@ -1,8 +1,9 @@
 """Sequences: one row per user (or per session), the items in time order.
 
 Ordering is by (timestamp, input order), so equal timestamps keep the order in
-which the events were read. Everything is vectorised: one stable sort, then the
-sequences are cut out of the flat item column by offsets.
+which the events were read. Ingest already delivers events in that order; the
+sequences are cut out of the flat item codes by offsets, and the item strings
+are materialised once, by one dictionary gather.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from item2vec.config import SequenceConfig, gap_seconds
+from item2vec.ingest import SORTED_KEY, TIMESTAMP, EventRows, id_dictionary
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +32,17 @@ SEQUENCE_SCHEMA = pa.schema(
 )
 
 
-def build_sequences(events: pd.DataFrame, config: SequenceConfig | None = None) -> pa.Table:
+def build_sequences(
+    events: pa.Table | pd.DataFrame, config: SequenceConfig | None = None
+) -> pa.Table:
     """Group events into time-ordered item sequences: one per user, or one per session.
 
     Parameters
     ----------
     events
-        Columns ``user_id``, ``item_id`` and ``ts`` in input order (see :mod:`item2vec.ingest`).
+        ``Events.table`` from :mod:`item2vec.ingest` (already in sequence order),
+        or any table or DataFrame with ``user_id``, ``item_id`` and ``ts`` in input
+        order.
     config
         Sessions, repeat collapsing and length limits; defaults to one whole
         sequence per user.
@@ -51,29 +57,21 @@ def build_sequences(events: pd.DataFrame, config: SequenceConfig | None = None) 
         (JSON: ``repeat``, ``truncated``, ``short_sequence``).
     """
     config = config or SequenceConfig()
-    # Sorting on integer codes, never on strings: factorize(sort=True) numbers
-    # users in id order, so the codes sort like the ids themselves.
-    user_codes, user_ids = pd.factorize(events["user_id"], sort=True)
-    item_codes, _ = pd.factorize(events["item_id"])
-    # pandas 3 keeps the resolution it parsed (s, ms, ...); the table stores ns.
-    ts_ns = events["ts"].dt.as_unit("ns").to_numpy(dtype="int64")
-    # lexsort is stable and its last key is the primary one: input order breaks time ties.
-    order = np.lexsort((ts_ns, user_codes))
-    users, ts, items = user_codes[order], ts_ns[order], item_codes[order]
-    new_sequence = np.ones(len(order), dtype=bool)
+    users, items, ts, user_ids, item_ids = _sorted_codes(events)
+    new_sequence = np.ones(len(users), dtype=bool)
     new_sequence[1:] = users[1:] != users[:-1]
     if config.session_gap is not None:
         gap = int(gap_seconds(config.session_gap) * 1e9)
         new_sequence[1:] |= np.diff(ts) > gap
     dropped = {"repeat": 0, "truncated": 0, "short_sequence": 0}
-    keep = np.ones(len(order), dtype=bool)
+    keep = np.ones(len(users), dtype=bool)
     if config.collapse_repeats:
-        repeat = np.zeros(len(order), dtype=bool)
+        repeat = np.zeros(len(users), dtype=bool)
         repeat[1:] = (items[1:] == items[:-1]) & ~new_sequence[1:]
         keep &= ~repeat
         dropped["repeat"] = int(repeat.sum())
     sequence = np.cumsum(new_sequence) - 1
-    order, users, ts, sequence = order[keep], users[keep], ts[keep], sequence[keep]
+    users, items, ts, sequence = users[keep], items[keep], ts[keep], sequence[keep]
     lengths = np.bincount(sequence, minlength=int(sequence.max(initial=-1)) + 1)
     # Position of each event counted from the end of its sequence (1 = the latest).
     from_end = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(sequence))
@@ -83,34 +81,63 @@ def build_sequences(events: pd.DataFrame, config: SequenceConfig | None = None) 
         recent = from_end <= config.max_length
         dropped["truncated"] = int((keep & ~recent).sum())
         keep &= recent
-    order, users, ts, sequence = order[keep], users[keep], ts[keep], sequence[keep]
+    if not keep.all():
+        users, items, ts, sequence = users[keep], items[keep], ts[keep], sequence[keep]
     starts = (
         np.flatnonzero(np.r_[True, sequence[1:] != sequence[:-1]])
         if len(sequence)
         else (np.zeros(0, dtype=np.int64))
     )
     # One Arrow gather of the item strings, in final order.
-    item_column = pa.array(events["item_id"], type=pa.string())
-    if isinstance(item_column, pa.ChunkedArray):  # large Arrow-backed columns come chunked
-        item_column = item_column.combine_chunks()
-    items = item_column.take(pa.array(order))
-    offsets = np.concatenate((starts, [len(sequence)])).astype(np.int32)
+    item_column = item_ids.take(pa.array(items))
+    offsets = pa.array(np.concatenate((starts, [len(sequence)])).astype(np.int32))
     stamp = pa.timestamp("ns", tz="UTC")
     table = pa.table(
         {
             "sequence_id": pa.array(np.arange(len(starts), dtype=np.int64)),
-            "user_id": pa.array(
-                np.asarray(user_ids, dtype=object)[users[starts]], type=pa.string()
-            ),
-            "items": pa.ListArray.from_arrays(pa.array(offsets), items),
-            "times": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ts, type=stamp)),
-            "start": pa.array(ts[starts], type=stamp),
-            "end": pa.array(ts[offsets[1:] - 1], type=stamp),
+            "user_id": user_ids.take(pa.array(users[starts])),
+            "items": pa.ListArray.from_arrays(offsets, item_column),
+            "times": pa.ListArray.from_arrays(offsets, pa.array(ts, type=pa.int64()).cast(stamp)),
+            "start": pa.array(ts[starts], type=pa.int64()).cast(stamp),
+            "end": pa.array(ts[offsets.to_numpy()[1:] - 1], type=pa.int64()).cast(stamp),
         },
         schema=SEQUENCE_SCHEMA.with_metadata({"item2vec.dropped": json.dumps(dropped)}),
     )
-    log.info("built %s sequences from %s events", f"{table.num_rows:,}", f"{len(events):,}")
+    log.info("built %s sequences from %s events", f"{table.num_rows:,}", f"{len(users):,}")
     return table
+
+
+def _sorted_codes(
+    events: pa.Table | pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.Array]:
+    """User codes, item codes and int64 times in sequence order, and the id of each code.
+
+    An :class:`item2vec.ingest.Events` table is already in that order; anything
+    else (a DataFrame with ``user_id``, ``item_id``, ``ts``) is encoded and sorted
+    the same way first.
+    """
+    if not isinstance(events, pa.Table) or SORTED_KEY not in (events.schema.metadata or {}):
+        if isinstance(events, pa.Table):
+            events = events.to_pandas()
+        ts = pd.to_datetime(events["ts"], utc=True).dt.as_unit("ns")
+        table = pa.table(
+            {
+                "user_id": id_dictionary(pa.array(events["user_id"], type=pa.string())),
+                "item_id": id_dictionary(pa.array(events["item_id"], type=pa.string())),
+                "ts": pa.array(ts.to_numpy(dtype="datetime64[ns]").view(np.int64)).cast(TIMESTAMP),
+            }
+        )
+        events = EventRows.of(table, valid=np.ones(table.num_rows, dtype=bool)).table()
+    users = events.column("user_id").combine_chunks()
+    items = events.column("item_id").combine_chunks()
+    ts = events.column("ts").combine_chunks().cast(pa.int64()).to_numpy()
+    return (
+        users.indices.to_numpy(),
+        items.indices.to_numpy(),
+        ts,
+        users.dictionary,
+        items.dictionary,
+    )
 
 
 def dropped_in_sequences(sequences: pa.Table) -> dict[str, int]:
