@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import sys
 import time
 from datetime import date
@@ -842,15 +843,27 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
     """The winner's validation score, its test metrics beside the baselines, the files."""
     from item2vec.summary import metrics_table
 
+    def spread(scores: list[float] | None) -> str:
+        if not scores:
+            return ""
+        return (
+            f"{statistics.mean(scores):.4f} ± {statistics.pstdev(scores):.4f} ({len(scores)} seeds)"
+        )
+
     print()
     print(
         f"Best of {result['trials']} trials: #{result['best_trial']}, validation hr@10 "
         f"{result['validation']['hr@10']:.4f}"
+        + (
+            f", over seeds {spread(result['validation_seeds'])}"
+            if result["validation_seeds"]
+            else ""
+        )
     )
-    print("On the test target (trained once more on the full training side):")
+    print("On the test target (trained again on the full training side; first seed):")
     print(metrics_table(result["test"]))
-    base_hr = result["base_test"]["model"]["hr@10"]
-    print(f"Starting configuration on the same split: hr@10 {base_hr:.4f}")
+    print(f"Test hr@10 of the winner: {spread(result['test_seeds'])}")
+    print(f"Test hr@10 of the starting configuration: {spread(result['base_test_seeds'])}")
     for name, path in result["paths"].items():
         print(f"{name:>8}: {path}")
     print(f"Run it: item2vec run --config {result['paths']['best']}")

@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 OBJECTIVE = "hr@10"
 #: Intermediate scores per trial, for the pruner.
 CHECKPOINTS = 4
+#: Share of the budget spent searching; the rest re-trains the leaders.
+SEARCH_SHARE = 0.75
+#: Extra seeds each leader is re-trained with.
+CONFIRM_SEEDS = 2
 #: Largest epoch count a trial may draw.
 MAX_EPOCHS = 150
 
@@ -276,6 +280,10 @@ class Sweep:
         self.workers = workers
         self.started = time.time()
         self.deadline = self.started + budget_minutes * 60
+        # The search stops at this share of the budget; the rest re-trains the
+        # leaders with other seeds, so that the winner is not just a lucky draw.
+        self.search_deadline = self.started + SEARCH_SHARE * budget_minutes * 60
+        self.confirmed: dict[int, list[float]] = {}
         self.study = optuna.create_study(
             direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10, multivariate=True),
@@ -291,7 +299,7 @@ class Sweep:
 
     def done(self) -> bool:
         """Whether no further trial may start."""
-        return self.asked >= self.trials or time.time() >= self.deadline
+        return self.asked >= self.trials or time.time() >= self.search_deadline
 
     def ask(self) -> tuple[optuna.trial.Trial, PipelineConfig]:
         """The next trial and its configuration."""
@@ -331,8 +339,46 @@ class Sweep:
             f" ({result.reason})" if result.reason else "",
         )
 
+    def leaders(self, seeds: int, parallel: int, most: int = 5) -> list[int]:
+        """The best complete trials worth re-training with ``seeds`` more seeds.
+
+        As many of the top ``most`` as the remaining budget allows, judged by
+        how long each took, and always the best one.
+        """
+        complete = sorted(
+            (n for n, r in self.results.items() if not r.pruned),
+            key=lambda n: (-self.results[n].value, n),
+        )
+        chosen, cost = [], 0.0
+        remaining = max(0.0, self.deadline - time.time()) * parallel
+        for number in complete[:most]:
+            cost += self.results[number].seconds * seeds
+            if chosen and cost > remaining:
+                break
+            chosen.append(number)
+        return chosen
+
+    def confirmation_runs(self, numbers: list[int], seeds: int) -> list[tuple[int, PipelineConfig]]:
+        """(trial number, configuration with another seed) for every re-training."""
+        runs = []
+        for number in numbers:
+            config = self.configs[number]
+            for offset in range(1, seeds + 1):
+                train = config.train.model_copy(update={"seed": self.seed + 1000 * offset})
+                runs.append((number, config.model_copy(update={"train": train})))
+        return runs
+
+    def record_confirmation(
+        self, runs: list[tuple[int, PipelineConfig]], results: list[TrialResult]
+    ) -> None:
+        """Keep the validation scores of the re-trainings, beside each trial's own."""
+        for (number, _), result in zip(runs, results, strict=True):
+            if result.value is not None:
+                self.confirmed.setdefault(number, [self.results[number].value]).append(result.value)
+
     def best(self) -> tuple[int, PipelineConfig]:
-        """Number and configuration of the best complete trial.
+        """Number and configuration of the best trial: best mean over its seeds when
+        leaders were re-trained, else best single score.
 
         Raises
         ------
@@ -344,6 +390,9 @@ class Sweep:
             raise ConfigError(
                 "no trial completed within the budget; raise --budget-minutes or lower --trials"
             )
+        if self.confirmed:
+            number = max(self.confirmed, key=lambda n: (float(np.mean(self.confirmed[n])), -n))
+            return number, self.configs[number]
         # Ties go to the earlier trial, so the choice does not depend on timing.
         number = max(complete, key=lambda n: (complete[n].value, -n))
         return number, self.configs[number]
@@ -366,6 +415,10 @@ class Sweep:
             row.update({f"train.{k}": getattr(config.train, k) for k in TUNED_TRAIN})
             row.update({f"evaluate.{k}": getattr(config.evaluate, k) for k in TUNED_EVALUATE})
             row.update({f"validation.{k}": v for k, v in result.metrics.items()})
+            scores = self.confirmed.get(frozen.number)
+            row["seeds_mean"] = float(np.mean(scores)) if scores else None
+            row["seeds_std"] = float(np.std(scores)) if scores else None
+            row["seeds"] = len(scores) if scores else None
             rows.append(row)
         return pa.Table.from_pylist(rows)
 
@@ -464,21 +517,30 @@ class SweepSettings(BaseModel):
     output: str = "sweep"
 
 
-def final_evaluation(best: PipelineConfig, base: PipelineConfig, data: TuningData) -> dict:
-    """The winner and the starting configuration, each trained once on the full training
-    side and evaluated on the test target, next to the baselines on the same split.
+def final_evaluation(
+    best: PipelineConfig, base: PipelineConfig, data: TuningData, seeds: int = 3
+) -> dict:
+    """The winner and the starting configuration, each trained on the full training side
+    with ``seeds`` seeds and evaluated on the test target, beside the baselines.
 
     Returns
     -------
     dict
-        ``best`` and ``base``: metrics records as :func:`item2vec.evaluate.evaluate` gives.
+        ``best`` and ``base``: the metrics record (:func:`item2vec.evaluate.evaluate`)
+        of the first seed; ``best_seeds`` and ``base_seeds``: test HR@10 per seed.
     """
     from item2vec.evaluate import evaluate
 
-    results = {}
+    results: dict[str, Any] = {}
     for name, config in (("best", best), ("base", base)):
-        vectors = train_word2vec(data.final.train, config.train)
-        results[name] = evaluate(vectors, data.final.train, data.final.test, config.evaluate)
+        scores = []
+        for offset in range(seeds):
+            train = config.train.model_copy(update={"seed": config.train.seed + offset})
+            vectors = train_word2vec(data.final.train, train)
+            metrics = evaluate(vectors, data.final.train, data.final.test, config.evaluate)
+            results.setdefault(name, metrics)
+            scores.append(float(metrics["model"][OBJECTIVE]))
+        results[f"{name}_seeds"] = scores
     return results
 
 
@@ -511,11 +573,21 @@ def write_outputs(
         **facts,
         "best_trial": best_number,
         "validation": sweep.results[best_number].metrics,
+        "validation_seeds": sweep.confirmed.get(best_number),
+        "test_seeds": final["best_seeds"],
+        "test_seeds_with_starting_config": final["base_seeds"],
         "test": final["best"],
         "test_with_starting_config": final["base"],
         "importance": importance,
     }
     json_path = folder / "sweep.json"
     write_text_atomically(json_path, json.dumps(summary, indent=2, default=str) + "\n")
-    report_path = write_sweep_report(folder, table, importance, best_number, final["best"], facts)
+    report_path = write_sweep_report(
+        folder,
+        table,
+        importance,
+        best_number,
+        {**final["best"], "best_seeds": final["best_seeds"], "base_seeds": final["base_seeds"]},
+        facts,
+    )
     return {"trials": trials_path, "best": best_path, "summary": json_path, "report": report_path}

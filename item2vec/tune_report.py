@@ -98,6 +98,9 @@ def write_sweep_report(
         "",
         metrics_markdown(final_metrics),
         "",
+        f"Test {OBJECTIVE} over seeds: winner {_spread(final_metrics.get('best_seeds'))}, "
+        f"starting configuration {_spread(final_metrics.get('base_seeds'))}.",
+        "",
     ]
     if importance:
         plot_importance(importance, folder / IMPORTANCE_PLOT)
@@ -112,3 +115,9 @@ def write_sweep_report(
     path = folder / SUMMARY_FILE
     path.write_text("\n".join(lines))
     return path
+
+
+def _spread(scores: list[float] | None) -> str:
+    if not scores:
+        return "n/a"
+    return f"{np.mean(scores):.4f} ± {np.std(scores):.4f} ({len(scores)} seeds)"
