@@ -22,6 +22,7 @@ from item2vec.cache import events_and_sequences
 from item2vec.config import PipelineConfig
 from item2vec.summary import metrics_rows, report_markdown
 from item2vec.tune import (
+    CONFIRM_SEEDS,
     Sweep,
     SweepSettings,
     TrialResult,
@@ -41,7 +42,11 @@ def prepare_task(config: PipelineConfig, settings: SweepSettings) -> TuningData:
 
 @task(name="trial", task_run_name="trial-{number}", **STAGE)
 def trial_task(
-    number: int, config: PipelineConfig, data: Opaque, hook: Opaque | None, deadline: float
+    number: int,
+    config: PipelineConfig,
+    data: Opaque,
+    hook: Opaque | None,
+    deadline: float | None,
 ) -> TrialResult:
     return run_trial(config, data.value, hook.value if hook else None, deadline)
 
@@ -94,6 +99,10 @@ def item2vec_sweep(
             running[future] = trial
         finished = next(as_completed(list(running)))
         sweep.tell(running.pop(finished), finished.result())
+    # The leaders again with other seeds: the winner is the best mean, not a lucky draw.
+    runs = sweep.confirmation_runs(sweep.leaders(CONFIRM_SEEDS, settings.parallel), CONFIRM_SEEDS)
+    confirming = [trial_task.submit(n, c, shared, None, None) for n, c in runs]
+    sweep.record_confirmation(runs, [future.result() for future in confirming])
     number, best = sweep.best()
     final = final_task(best, config, quote(data))
     facts = {
@@ -112,6 +121,9 @@ def item2vec_sweep(
         "best_trial": number,
         "trials": len(sweep.results),
         "validation": sweep.results[number].metrics,
+        "validation_seeds": sweep.confirmed.get(number),
+        "test_seeds": final["best_seeds"],
+        "base_test_seeds": final["base_seeds"],
         "test": final["best"],
         "base_test": final["base"],
         "paths": {name: str(path) for name, path in paths.items()},

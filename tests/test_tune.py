@@ -189,3 +189,24 @@ def test_sweep_flow_writes_outputs_that_run_accepts(prefect_harness, tmp_path):
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_artifacts()}
     assert {"item2vec-sweep", "item2vec-sweep-test"} <= keys
+
+
+def test_leaders_are_retrained_with_other_seeds_and_the_best_mean_wins():
+    sweep = _search(_sequences(), trials=5)
+    base = _base()
+    data = tuning_data(_sequences(), base)
+    leaders = sweep.leaders(seeds=2, parallel=1)
+    assert leaders and leaders[0] == max(
+        (n for n, r in sweep.results.items() if not r.pruned),
+        key=lambda n: (sweep.results[n].value, -n),
+    )
+    runs = sweep.confirmation_runs(leaders, seeds=2)
+    assert len(runs) == 2 * len(leaders)
+    assert {config.train.seed for _, config in runs} == {3 + 1000, 3 + 2000}
+    sweep.record_confirmation(runs, [run_trial(config, data) for _, config in runs])
+    means = {n: float(np.mean(scores)) for n, scores in sweep.confirmed.items()}
+    assert all(len(scores) == 3 for scores in sweep.confirmed.values())
+    number, _ = sweep.best()
+    assert means[number] == max(means.values())
+    row = next(r for r in sweep.trials_table().to_pylist() if r["trial"] == number)
+    assert row["seeds"] == 3 and row["seeds_mean"] == pytest.approx(means[number])
