@@ -1,13 +1,18 @@
 """The ``item2vec sweep`` flow: one task per trial, the winner tested once, outputs written.
 
 Trials run ``parallel`` at a time on the flow's task runner (threads by default,
-or Dask). On threads a trial reports intermediate scores to the study as it
-trains and is pruned at once; a trial on a Dask worker cannot reach the study,
-so it runs to its end and its scores are recorded when it returns.
+or Dask through :func:`flows.runners.build_task_runner`). On threads a trial
+reports intermediate scores to the study as it trains and is pruned at once; a
+trial on a Dask worker cannot reach the study, so it runs to its end (still
+within the budget) and its scores are recorded when it returns.
+
+The flow only orders the steps; what a trial, a selection or a final evaluation
+is lives in :mod:`item2vec.tune`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +24,29 @@ from prefect.utilities.annotations import quote
 
 from flows.pipeline import IO_RETRIES, STAGE, Opaque
 from item2vec.cache import events_and_sequences
-from item2vec.config import PipelineConfig
+from item2vec.config import EvaluateConfig, PipelineConfig
 from item2vec.summary import metrics_rows, report_markdown
 from item2vec.tune import (
     CONFIRM_SEEDS,
+    FINAL_SEEDS,
+    OBJECTIVE,
     Sweep,
     SweepSettings,
     TrialResult,
     TuningData,
-    final_evaluation,
+    combine_final,
+    final_baselines,
+    final_run,
+    gains,
+    provenance,
     run_trial,
     tuning_data,
+    validation_baselines,
     write_outputs,
 )
+
+#: Rows of the trials table artifact (the best trials).
+ARTIFACT_TRIALS = 20
 
 
 @task(name="prepare", **IO_RETRIES, **STAGE)
@@ -47,30 +62,73 @@ def trial_task(
     data: Opaque,
     hook: Opaque | None,
     deadline: float | None,
+    time_limit: float | None,
 ) -> TrialResult:
-    return run_trial(config, data.value, hook.value if hook else None, deadline)
+    return run_trial(config, data.value, hook.value if hook else None, deadline, time_limit)
 
 
-@task(name="final-evaluation", **STAGE)
-def final_task(best: PipelineConfig, base: PipelineConfig, data: TuningData) -> dict:
-    return final_evaluation(best, base, data)
+@task(name="validation-baselines", **STAGE)
+def validation_baselines_task(evaluate: EvaluateConfig, data: Opaque) -> dict[str, float]:
+    return validation_baselines(evaluate, data.value)
+
+
+@task(name="final-run", task_run_name="final-{name}-seed-{offset}", **STAGE)
+def final_run_task(name: str, offset: int, config: PipelineConfig, data: Opaque) -> dict:
+    return final_run(config, data.value, offset)
+
+
+@task(name="final-baselines", **STAGE)
+def final_baselines_task(evaluate: EvaluateConfig, data: Opaque) -> dict:
+    return final_baselines(evaluate, data.value)
 
 
 @task(name="write-outputs", **STAGE)
 def outputs_task(
-    sweep: Sweep, number: int, best: PipelineConfig, final: dict, facts: dict
+    folder: str,
+    sweep: Sweep,
+    number: int,
+    best: PipelineConfig,
+    final: dict,
+    facts: dict,
+    references: dict,
 ) -> dict[str, Path]:
-    return write_outputs(Path(facts["output"]), sweep, number, best, final, facts)
+    return write_outputs(Path(folder), sweep, number, best, final, facts, references)
 
 
 @task(name="artifacts", **STAGE)
-def artifacts_task(paths: dict[str, Path], final: dict) -> None:
+def artifacts_task(paths: dict[str, Path], final: dict, trials: list[dict]) -> None:
     create_markdown_artifact(
         report_markdown(paths["report"].parent, paths["report"].name),
         key="item2vec-sweep",
         description="Sweep: validation score over trials, importance, the winner on test",
     )
-    create_table_artifact(metrics_rows(final["best"]), key="item2vec-sweep-test")
+    create_table_artifact(
+        metrics_rows(final["best"]),
+        key="item2vec-sweep-test",
+        description=f"The winner on the test target (mean of {FINAL_SEEDS} seeds) and baselines",
+    )
+    create_table_artifact(
+        trials, key="item2vec-sweep-trials", description="Best trials on the validation target"
+    )
+
+
+def _bounded(calls: list[tuple[Callable, tuple]], parallel: int) -> list[Any]:
+    """Submit ``(task, args)`` calls, at most ``parallel`` at a time; results in order."""
+    results: list[Any] = [None] * len(calls)
+    pending = list(enumerate(calls))
+    running: dict[Any, int] = {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            index, (function, args) = pending.pop(0)
+            running[function.submit(*args)] = index
+        finished = next(as_completed(list(running)))
+        results[running.pop(finished)] = finished.result()
+    return results
+
+
+def _plain(value: Any) -> Any:
+    # Table artifacts want plain Python values: numpy float32 shows as 0.10000000149.
+    return float(value) if isinstance(value, float) else value
 
 
 @flow(name="item2vec-sweep", log_prints=True)
@@ -82,55 +140,95 @@ def item2vec_sweep(
     Returns
     -------
     dict
-        ``best_trial``, ``trials``, ``validation`` and ``test`` metrics of the winner,
-        ``base_test`` (the starting configuration on the same split), and ``paths``.
+        ``best_trial``, ``trials``, ``validation`` (metrics of the winner),
+        ``validation_seeds``, ``test`` and ``base_test`` (records of the winner and
+        the starting configuration on the test target), ``gains``, ``references``,
+        ``minutes`` and ``paths``.
     """
     data = prepare_task(config, settings)
     shared = Opaque(data)
-    in_process = isinstance(item2vec_sweep_runner(), ThreadPoolTaskRunner)
+    in_process = isinstance(_current_runner(), ThreadPoolTaskRunner)
     workers = 1 if settings.parallel > 1 else config.train.workers
-    sweep = Sweep(config, settings.budget_minutes, settings.trials, settings.seed, workers)
+    sweep = Sweep(
+        config, settings.budget_minutes, settings.trials, settings.seed, workers, settings.parallel
+    )
     running: dict[Any, Any] = {}
     while running or not sweep.done():
         while len(running) < settings.parallel and not sweep.done():
             trial, trial_config = sweep.ask()
             hook = Opaque(sweep.pruning_hook(trial)) if in_process else None
-            future = trial_task.submit(trial.number, trial_config, shared, hook, sweep.deadline)
+            future = trial_task.submit(
+                trial.number, trial_config, shared, hook, sweep.deadline, sweep.time_limit
+            )
             running[future] = trial
         finished = next(as_completed(list(running)))
         sweep.tell(running.pop(finished), finished.result())
+
     # The leaders again with other seeds: the winner is the best mean, not a lucky draw.
-    runs = sweep.confirmation_runs(sweep.leaders(CONFIRM_SEEDS, settings.parallel), CONFIRM_SEEDS)
-    confirming = [trial_task.submit(n, c, shared, None, None) for n, c in runs]
-    sweep.record_confirmation(runs, [future.result() for future in confirming])
+    runs = sweep.confirmation_runs(sweep.leaders(CONFIRM_SEEDS), CONFIRM_SEEDS)
+    deadline = sweep.confirmation_deadline()
+    results = _bounded(
+        [(trial_task, (n, c, shared, None, deadline, sweep.time_limit)) for n, c in runs],
+        settings.parallel,
+    )
+    sweep.record_confirmation(runs, results)
     number, best = sweep.best()
-    final = final_task(best, config, quote(data))
-    facts = {
-        "command": command,
-        "budget minutes": settings.budget_minutes,
-        "seed": settings.seed,
-        "trials run": len(sweep.results),
-        "users in trials": data.users,
-        "sample users": settings.sample_users,
-        "minutes": round(sweep.elapsed_minutes(), 2),
-        "output": settings.output,
+
+    # The only look at the test target: winner and starting point, FINAL_SEEDS each.
+    base = config.model_copy(
+        update={
+            "train": config.train.model_copy(update={"seed": settings.seed, "workers": workers})
+        }
+    )
+    candidates = {"best": best, "base": base}
+    calls: list[tuple[Callable, tuple]] = [
+        (final_run_task, (name, offset, candidate, shared))
+        for name, candidate in candidates.items()
+        for offset in range(FINAL_SEEDS)
+    ]
+    queries = {candidate.evaluate.query_items: candidate.evaluate for candidate in (best, base)}
+    calls += [(final_baselines_task, (evaluate, shared)) for evaluate in queries.values()]
+    calls.append((validation_baselines_task, (base.evaluate, shared)))
+    outcomes = _bounded(calls, settings.parallel)
+    baselines = dict(zip(queries, outcomes[2 * FINAL_SEEDS : -1], strict=True))
+    references = outcomes[-1]
+    final = {
+        name: combine_final(
+            outcomes[i * FINAL_SEEDS : (i + 1) * FINAL_SEEDS],
+            baselines[candidate.evaluate.query_items],
+            data,
+            candidate.evaluate,
+        )
+        for i, (name, candidate) in enumerate(candidates.items())
     }
-    paths = outputs_task(quote(sweep), number, best, final, facts)
-    artifacts_task(paths, final)
+    facts = {
+        **provenance(command, settings, data.users),
+        "trials run": len(sweep.results),
+        "minutes": round(sweep.elapsed_minutes(), 2),
+    }
+    paths = outputs_task(
+        settings.output, quote(sweep), number, best, quote(final), facts, references
+    )
+    complete = [r for r in sweep.trials_table().to_pylist() if r["state"] == "complete"]
+    complete.sort(key=lambda r: (-r["value"], r["trial"]))
+    shown = [{k: _plain(v) for k, v in r.items() if v is not None} for r in complete]
+    artifacts_task(paths, quote(final), shown[:ARTIFACT_TRIALS])
     return {
         "best_trial": number,
         "trials": len(sweep.results),
         "validation": sweep.results[number].metrics,
         "validation_seeds": sweep.confirmed.get(number),
-        "test_seeds": final["best_seeds"],
-        "base_test_seeds": final["base_seeds"],
         "test": final["best"],
         "base_test": final["base"],
+        "gains": gains(sweep, number, final),
+        "references": references,
+        "objective": OBJECTIVE,
+        "minutes": round(sweep.elapsed_minutes(), 2),
         "paths": {name: str(path) for name, path in paths.items()},
     }
 
 
-def item2vec_sweep_runner() -> Any:
+def _current_runner() -> Any:
     """The task runner of the flow run in progress."""
     from prefect.context import FlowRunContext
 
@@ -144,9 +242,30 @@ def run_sweep(
     task_runner: Any = None,
     command: str = "item2vec sweep",
 ) -> dict[str, Any]:
-    """Run :func:`item2vec_sweep` in-process (embedded Prefect unless an API URL is set)."""
+    """Run :func:`item2vec_sweep` in-process (embedded Prefect unless an API URL is set).
+
+    Parameters
+    ----------
+    config
+        Columns, split and the starting point of the search.
+    settings
+        Budget, trials, user sample, parallelism, seed and output folder.
+    task_runner
+        From :func:`flows.runners.build_task_runner`; default a thread pool of
+        ``settings.parallel`` threads.
+    command
+        The command line, recorded as provenance.
+    """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     runner = task_runner or ThreadPoolTaskRunner(max_workers=settings.parallel)
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         return item2vec_sweep.with_options(task_runner=runner)(config, settings, command)
+
+
+if __name__ == "__main__":  # a Dask task runner needs this guard (DESIGN §6)
+    import sys
+
+    from item2vec.sweep_cli import main
+
+    sys.exit(main())

@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import os
-import statistics
 import sys
 import time
 from datetime import date
@@ -350,48 +349,6 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.set_defaults(handler=command_serve)
 
 
-SWEEP_DESCRIPTION = (
-    "Search Word2Vec and scoring settings (sg/CBOW, context, window, ns_exponent, "
-    "sample, negative, epochs, vector_size, min_count, scoring, query_items) with "
-    "Optuna's TPE sampler and median pruning. Trials train without the test targets "
-    "and are scored on the validation target only; the winner is then trained once "
-    "on the full training side and evaluated on the test target next to the "
-    "baselines. Writes trials.parquet, best.toml (for item2vec run --config), "
-    "sweep.json and sweep.md with plots into --output (default: sweep). The run "
-    "options below set the columns and the starting point of the search."
-)
-
-
-def _add_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
-    sweep = _subcommand(
-        subparsers,
-        "sweep",
-        "tune the model on the validation target (Optuna), write best.toml",
-        SWEEP_DESCRIPTION,
-    )
-    sweep.add_argument(
-        "--budget-minutes",
-        type=float,
-        default=10.0,
-        help="wall-clock budget; no trial starts after it (default: 10)",
-    )
-    sweep.add_argument("--trials", type=int, default=200, help="most trials (default: 200)")
-    sweep.add_argument(
-        "--sample-users",
-        type=float,
-        default=1.0,
-        metavar="SHARE",
-        help="tune on this seeded share of users, e.g. 0.2; the winner is tested on all "
-        "(default: 1.0)",
-    )
-    sweep.add_argument(
-        "--parallel", type=int, default=2, help="trials at once, 1 thread each (default: 2)"
-    )
-    _add_run_options(sweep)
-    _add_runner_options(sweep)
-    sweep.set_defaults(handler=command_sweep)
-
-
 def _add_runner_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task-runner",
@@ -462,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers)
-    _add_sweep_parser(subparsers)
+    from item2vec.sweep_cli import add_sweep_parser  # it imports this module's helpers
+
+    add_sweep_parser(subparsers)
     _add_reader_parsers(subparsers)
     return parser
 
@@ -792,82 +751,6 @@ def command_serve(args: argparse.Namespace) -> int:
         quiet_expected_tracebacks()
     serve(config, args.cron, args.name, runner)
     return EXIT_OK
-
-
-def command_sweep(args: argparse.Namespace) -> int:
-    """``item2vec sweep``: validate, run the sweep flow, print where the winner is."""
-    from pydantic import ValidationError
-
-    from item2vec.errors import ConfigError
-
-    if getattr(args, "publish.output") is None:
-        setattr(args, "publish.output", "sweep")
-    config = config_from_args(args)
-    seed = getattr(args, "train.seed")
-    try:
-        from item2vec.tune import SweepSettings
-
-        settings = SweepSettings(
-            budget_minutes=args.budget_minutes,
-            trials=args.trials,
-            sample_users=args.sample_users,
-            parallel=args.parallel,
-            seed=seed if seed is not None else config.train.seed,
-            output=config.publish.output,
-        )
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']} "
-            f"(got {err.get('input')!r})"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid sweep settings: {problems}") from None
-    validate_inputs(config)
-    started = time.perf_counter()
-    set_verbosity(args.quiet, args.verbose)
-    from flows.runners import build_task_runner
-    from flows.sweep import run_sweep
-
-    runner = None
-    if args.task_runner != "threads" or args.dask_address:
-        runner = build_task_runner(args.task_runner, args.dask_address)
-    if not args.debug:
-        quiet_expected_tracebacks()
-    command = "item2vec " + " ".join(sys.argv[1:]) if sys.argv[1:] else "item2vec sweep"
-    result = run_sweep(config, settings, runner, command)
-    print_sweep_summary(result, time.perf_counter() - started)
-    return EXIT_OK
-
-
-def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
-    """The winner's validation score, its test metrics beside the baselines, the files."""
-    from item2vec.summary import metrics_table
-
-    def spread(scores: list[float] | None) -> str:
-        if not scores:
-            return ""
-        return (
-            f"{statistics.mean(scores):.4f} ± {statistics.pstdev(scores):.4f} ({len(scores)} seeds)"
-        )
-
-    print()
-    print(
-        f"Best of {result['trials']} trials: #{result['best_trial']}, validation hr@10 "
-        f"{result['validation']['hr@10']:.4f}"
-        + (
-            f", over seeds {spread(result['validation_seeds'])}"
-            if result["validation_seeds"]
-            else ""
-        )
-    )
-    print("On the test target (trained again on the full training side; first seed):")
-    print(metrics_table(result["test"]))
-    print(f"Test hr@10 of the winner: {spread(result['test_seeds'])}")
-    print(f"Test hr@10 of the starting configuration: {spread(result['base_test_seeds'])}")
-    for name, path in result["paths"].items():
-        print(f"{name:>8}: {path}")
-    print(f"Run it: item2vec run --config {result['paths']['best']}")
-    print(f"Done in {seconds:.1f}s.")
 
 
 def main(argv: list[str] | None = None) -> int:

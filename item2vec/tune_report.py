@@ -1,4 +1,8 @@
-"""The sweep's summary: validation score over trials, parameter importance, final test."""
+"""The sweep's summary: validation score over trials, parameter importance, final test.
+
+Figures are drawn on a bare Agg figure (see :func:`item2vec.report._figure`), so a
+sweep never touches pyplot's global state.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,31 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from item2vec.report import _figure, _save
 from item2vec.summary import metrics_markdown
-from item2vec.tune import OBJECTIVE
+from item2vec.tune import FINAL_SEEDS, OBJECTIVE
 
 TRIALS_PLOT = "sweep_trials.png"
 IMPORTANCE_PLOT = "sweep_importance.png"
 SUMMARY_FILE = "sweep.md"
+#: Colours of the baselines' reference lines.
+REFERENCE_COLOURS = {"popularity": "#7f7f7f", "item_knn": "#ff7f0e"}
 
 
-def plot_trials(trials: pa.Table, path: Path) -> Path:
-    """Validation score of every complete trial, with the best so far as a line."""
+def plot_trials(trials: pa.Table, path: Path, references: dict[str, float] | None = None) -> Path:
+    """Validation score of every trial, with the best so far as a step line.
+
+    Parameters
+    ----------
+    trials
+        :meth:`item2vec.tune.Sweep.trials_table`.
+    path
+        PNG to write.
+    references
+        Baselines' validation scores, drawn as dashed horizontal lines.
+    """
     figure = _figure()
     axes = figure.add_subplot()
     number = np.asarray(trials.column("trial").to_pylist())
@@ -27,22 +44,40 @@ def plot_trials(trials: pa.Table, path: Path) -> Path:
     axes.scatter(number[complete], value[complete], s=14, color="#1f77b4", label="trial")
     pruned = ~complete
     if pruned.any():
+        # A pruned trial has no final score: draw its last intermediate one, if any.
+        steps = [c for c in trials.column_names if c.startswith("step_")]
+        last = np.full(len(number), np.nan)
+        for column in steps:
+            values = np.asarray(
+                [np.nan if v is None else v for v in trials.column(column).to_pylist()]
+            )
+            last = np.where(np.isnan(values), last, values)
+        floor = np.nanmin(value) if complete.any() else 0.0
+        shown = np.where(np.isnan(last), floor, last)[pruned]
         axes.scatter(
             number[pruned],
-            np.full(pruned.sum(), np.nanmin(value) if complete.any() else 0),
-            s=10,
+            shown,
+            s=12,
             marker="x",
             color="#999999",
-            label="pruned (drawn at the bottom)",
+            label="pruned (last intermediate score)",
         )
     if complete.any():
         best = np.fmax.accumulate(np.where(complete, value, -np.inf))
         best[best == -np.inf] = np.nan
         axes.step(number, best, where="post", color="#d62728", label="best so far")
+    for name, score in (references or {}).items():
+        axes.axhline(
+            score,
+            linestyle="--",
+            linewidth=1,
+            color=REFERENCE_COLOURS.get(name, "#333333"),
+            label=f"{name} (validation)",
+        )
     axes.set_xlabel("trial")
     axes.set_ylabel(f"validation {OBJECTIVE}")
     axes.set_title(f"Sweep: validation {OBJECTIVE} per trial")
-    axes.legend(loc="lower right")
+    axes.legend(loc="lower right", fontsize="small")
     axes.grid(alpha=0.3)
     return _save(figure, path)
 
@@ -53,7 +88,7 @@ def plot_importance(importance: dict[str, float], path: Path) -> Path:
     axes = figure.add_subplot()
     names = list(importance)[::-1]
     axes.barh(names, [importance[n] for n in names], color="#2ca02c")
-    axes.set_xlabel("importance (Optuna, normalised to sum to 1)")
+    axes.set_xlabel("importance (Optuna fANOVA, sums to 1)")
     axes.set_title(f"Which settings mattered for validation {OBJECTIVE}")
     axes.grid(axis="x", alpha=0.3)
     return _save(figure, path)
@@ -64,42 +99,93 @@ def write_sweep_report(
     trials: pa.Table,
     importance: dict[str, float],
     best_number: int,
-    final_metrics: dict[str, Any],
+    final: dict[str, Any],
     facts: dict[str, Any],
+    gains: dict[str, Any],
+    references: dict[str, float],
 ) -> Path:
-    """Write ``sweep.md`` and its PNGs into ``folder``; return the markdown's path."""
-    plot_trials(trials, folder / TRIALS_PLOT)
+    """Write ``sweep.md`` and its PNGs into ``folder``.
+
+    Parameters
+    ----------
+    folder
+        The sweep's output folder.
+    trials
+        :meth:`item2vec.tune.Sweep.trials_table`.
+    importance
+        :meth:`item2vec.tune.Sweep.importance` (may be empty).
+    best_number
+        The winning trial.
+    final
+        ``best`` and ``base`` test records (:func:`item2vec.tune.combine_final`).
+    facts
+        Provenance lines for the top of the page.
+    gains
+        :func:`item2vec.tune.gains`.
+    references
+        Baselines' validation scores.
+
+    Returns
+    -------
+    Path
+        The markdown file.
+    """
+    plot_trials(trials, folder / TRIALS_PLOT, references)
+    states = trials.column("state").to_pylist()
     lines = [
         "# item2vec sweep",
         "",
         *(f"- {key}: {value}" for key, value in facts.items()),
+        f"- trials: {len(states)} ({states.count('complete')} complete, "
+        f"{states.count('pruned')} pruned)",
         "",
         f"## Validation {OBJECTIVE} over trials",
         "",
         f"![validation {OBJECTIVE} per trial]({TRIALS_PLOT})",
         "",
     ]
-    best = trials.filter(pa.compute.equal(trials.column("trial"), best_number)).to_pylist()[0]
+    if references:
+        lines += [
+            "Baselines on the same validation target (reference only, never used to select): "
+            + ", ".join(f"{name} {score:.4f}" for name, score in references.items()),
+            "",
+        ]
+    best = trials.filter(pc.equal(trials.column("trial"), best_number)).to_pylist()[0]
     lines += [
-        f"## Best trial: {best_number} (validation {OBJECTIVE} {best['value']:.4f})",
+        f"## Best trial: {best_number} (validation {OBJECTIVE} {best['value']:.4f}"
+        + (
+            f", {best['seeds_mean']:.4f} ± {best['seeds_std']:.4f} over {best['seeds']} seeds)"
+            if best.get("seeds")
+            else ")"
+        ),
         "",
         "| setting | value |",
         "|---|---|",
         *(
             f"| {name} | {value} |"
             for name, value in best.items()
-            if name.startswith(("train.", "evaluate."))
+            if name.startswith(("train.", "evaluate.")) and value is not None
         ),
         "",
-        "## The best configuration on the test target, next to the baselines",
+        "## On the test target, next to the baselines",
         "",
-        "Trained once more on the full training side; the only time a sweep looks at",
-        "the test target.",
+        f"The winner trained again on the full training side with {FINAL_SEEDS} seeds (model",
+        "row: their mean), the only time a sweep looks at the test target; the baselines",
+        "use the winner's query length.",
         "",
-        metrics_markdown(final_metrics),
+        metrics_markdown(final["best"]),
         "",
-        f"Test {OBJECTIVE} over seeds: winner {_spread(final_metrics.get('best_seeds'))}, "
-        f"starting configuration {_spread(final_metrics.get('base_seeds'))}.",
+        f"Test {OBJECTIVE} over seeds: winner {_spread(final['best']['seeds'])}, "
+        f"starting configuration {_spread(final['base']['seeds'])}; item-kNN "
+        f"{final['best']['baselines']['item_knn'][OBJECTIVE]:.4f}, popularity "
+        f"{final['best']['baselines']['popularity'][OBJECTIVE]:.4f} with the winner's query "
+        f"of {final['best']['query_items']} items; item-kNN "
+        f"{final['base']['baselines']['item_knn'][OBJECTIVE]:.4f} with the starting query of "
+        f"{final['base']['query_items']} items.",
+        "",
+        "## How much of the gain survives",
+        "",
+        _gain_text(gains),
         "",
     ]
     if importance:
@@ -115,6 +201,22 @@ def write_sweep_report(
     path = folder / SUMMARY_FILE
     path.write_text("\n".join(lines))
     return path
+
+
+def _gain_text(gains: dict[str, Any]) -> str:
+    if gains.get("validation_gain") is None:
+        return (
+            f"The starting configuration was not a complete trial; on test the winner "
+            f"scores {gains['test_best']:.4f} against its {gains['test_start']:.4f}."
+        )
+    survives = gains.get("survives")
+    share = f"{survives:.0%} of it survives" if survives is not None else "no gain to carry"
+    return (
+        f"Validation {OBJECTIVE}: starting configuration {gains['validation_start']:.4f}, "
+        f"winner {gains['validation_best']:.4f} (gain {gains['validation_gain']:+.4f}). "
+        f"Test {OBJECTIVE}: {gains['test_start']:.4f} and {gains['test_best']:.4f} "
+        f"(gain {gains['test_gain']:+.4f}): {share}."
+    )
 
 
 def _spread(scores: list[float] | None) -> str:

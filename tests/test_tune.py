@@ -1,9 +1,9 @@
-"""The tuner: validation-only selection, budgets, outputs, errors, and a real sweep flow."""
+"""The tuner: validation-only selection, pruning, budgets, outputs, errors, and the flow."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -13,67 +13,109 @@ import pytest
 from item2vec.config import PipelineConfig, build_config, read_toml
 from item2vec.errors import ConfigError
 from item2vec.sequences import build_sequences
+from item2vec.split import split_sequences
 from item2vec.synth import planted_clusters
-from item2vec.tune import Sweep, run_trial, sample_users, tuning_data
+from item2vec.tune import (
+    CHECKPOINTS,
+    FINAL_SEEDS,
+    TUNED_TRAIN,
+    Sweep,
+    best_toml,
+    final_evaluation,
+    gains,
+    run_trial,
+    sample_users,
+    tuning_data,
+)
 
 
-def _sequences(seed: int = 0) -> pa.Table:
+def _sequences(seed: int = 0, users: int = 150) -> pa.Table:
     events, _ = planted_clusters(
-        n_users=150, n_items=60, n_clusters=3, events_per_user=12, seed=seed
+        n_users=users, n_items=60, n_clusters=3, events_per_user=12, seed=seed
     )
     frame = events.rename(columns={"timestamp": "ts"})
     frame["ts"] = (frame["ts"] * 1_000_000_000).astype("datetime64[ns, UTC]")
     return build_sequences(frame)
 
 
-def _base() -> PipelineConfig:
-    return build_config({"train": {"workers": 1, "min_count": 1}})
+def _base(**train) -> PipelineConfig:
+    return build_config({"train": {"workers": 1, "min_count": 1, **train}})
 
 
-def _search(sequences: pa.Table, trials: int = 6) -> Sweep:
+def _search(sequences: pa.Table, trials: int = 6, budget_minutes: float = 5) -> Sweep:
     """A short serial sweep, deterministic: one training thread, fixed seeds."""
     base = _base()
     data = tuning_data(sequences, base)
-    sweep = Sweep(base, budget_minutes=5, trials=trials, seed=3, workers=1)
+    sweep = Sweep(base, budget_minutes=budget_minutes, trials=trials, seed=3, workers=1)
     while not sweep.done():
         trial, config = sweep.ask()
-        sweep.tell(trial, run_trial(config, data, sweep.pruning_hook(trial), sweep.deadline))
+        result = run_trial(
+            config, data, sweep.pruning_hook(trial), sweep.deadline, sweep.time_limit
+        )
+        sweep.tell(trial, result)
     return sweep
 
 
-def _with_random_test_targets(sequences: pa.Table, seed: int = 9) -> pa.Table:
-    """The same sequences with every user's last item (the test target) replaced."""
+def _replace_from_end(sequences: pa.Table, back: int, seed: int = 9) -> pa.Table:
+    """The same sequences with the item ``back`` places from each end replaced at random
+    (1: the test target, 2: the validation target), for users who have those targets."""
     items = sequences.column("items").combine_chunks()
     values = np.asarray(items.values.to_pylist(), dtype=object)
     offsets = items.offsets.to_numpy()
-    catalogue = np.unique(values)
     rng = np.random.default_rng(seed)
     lengths = np.diff(offsets)
-    last = offsets[1:][lengths >= 3] - 1
-    values[last] = rng.choice(catalogue, size=len(last))
+    positions = offsets[1:][lengths >= 2 + back] - back
+    values[positions] = rng.choice(np.unique(values), size=len(positions))
     replaced = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.string()))
     return sequences.set_column(sequences.schema.get_field_index("items"), "items", replaced)
 
 
+def _table(sweep: Sweep) -> pa.Table:
+    return sweep.trials_table().drop_columns(["seconds"])
+
+
 def test_selection_never_looks_at_the_test_target():
     sequences = _sequences()
-    scrambled = _with_random_test_targets(sequences)
+    scrambled = _replace_from_end(sequences, back=1)
     assert not scrambled.column("items").equals(sequences.column("items"))
     first, second = _search(sequences), _search(scrambled)
     assert first.best()[0] == second.best()[0]
     assert first.best()[1] == second.best()[1]
-    one = first.trials_table().drop_columns(["seconds"])
-    two = second.trials_table().drop_columns(["seconds"])
-    assert one.equals(two)
-    # ...while the test target itself did change what the final evaluation sees.
+    assert _table(first).equals(_table(second))
+    # ...while the test target did change what the final evaluation sees,
     base = _base()
     assert not np.array_equal(
         tuning_data(sequences, base).final.test.targets,
         tuning_data(scrambled, base).final.test.targets,
     )
+    # ...and the same search does react to the validation target: the check has teeth.
+    assert not _table(first).equals(_table(_search(_replace_from_end(sequences, back=2))))
 
 
-def test_trials_score_the_validation_target_and_the_start_is_trial_zero():
+def test_trials_score_the_validation_target_of_the_split():
+    sequences = _sequences()
+    base = _base()
+    data = tuning_data(sequences, base)
+    validation = split_sequences(sequences).validation
+    # Trials are scored on split.validation's targets (users with a target after the
+    # test target is removed), and train on nothing at or after them.
+    users = dict(zip(validation.user_ids, validation.targets, strict=True))
+    assert len(data.tuning.test) > 0
+    for user, target in zip(data.tuning.test.user_ids, data.tuning.test.targets, strict=True):
+        assert users[user] == target
+    trained = dict(zip(sequences.column("user_id").to_pylist(), data.tuning.train, strict=True))
+    full = dict(
+        zip(
+            sequences.column("user_id").to_pylist(),
+            sequences.column("items").to_pylist(),
+            strict=True,
+        )
+    )
+    for user in data.tuning.test.user_ids:
+        assert trained[user] == full[user][:-2]
+
+
+def test_the_start_is_trial_zero_and_the_best_trial_wins():
     sweep = _search(_sequences(), trials=3)
     table = sweep.trials_table().to_pylist()
     assert [row["trial"] for row in table] == [0, 1, 2]
@@ -82,23 +124,42 @@ def test_trials_score_the_validation_target_and_the_start_is_trial_zero():
     assert start.evaluate.scoring == _base().evaluate.scoring
     complete = [row for row in table if row["state"] == "complete"]
     assert complete and all(0 <= row["validation.hr@10"] <= 1 for row in complete)
-    number, best = sweep.best()
+    number, _ = sweep.best()
     assert table[number]["value"] == max(row["value"] for row in complete)
     # Planted clusters are easy: the best trial beats a random ranking by far.
     assert table[number]["value"] > 3 * 10 / 60
 
 
-def test_budget_stops_running_trials_and_starting_new_ones():
-    base = build_config({"train": {"workers": 1, "min_count": 1, "epochs": 150}})
-    data = tuning_data(_sequences(), base)
-    sweep = Sweep(base, budget_minutes=0.01, trials=100, seed=1)
-    trial, config = sweep.ask()
-    result = run_trial(config, data, None, sweep.deadline)
-    sweep.tell(trial, result)
-    assert sweep.done() and sweep.asked == 1
-    assert result.pruned and "time budget" in result.reason
-    with pytest.raises(ConfigError, match="no trial completed"):
-        sweep.best()
+def test_pruning_steps_are_shares_of_the_epochs():
+    config = _base(epochs=8)
+    data = tuning_data(_sequences(), config)
+    asked: list[int] = []
+    result = run_trial(config, data, lambda step, value: asked.append(step) or False)
+    assert asked == list(range(1, CHECKPOINTS)) == sorted(result.intermediate)
+    assert not result.pruned and result.value is not None
+    stopped = run_trial(config, data, lambda step, value: step == 2)
+    assert stopped.pruned and f"2/{CHECKPOINTS}" in stopped.reason
+    assert sorted(stopped.intermediate) == [1, 2] and stopped.value is None
+
+
+def test_a_trial_stops_when_its_pace_overruns_the_budget_or_its_limit():
+    config = _base(epochs=150)
+    data = tuning_data(_sequences(users=300), config)
+    late = run_trial(config, data, deadline=time.time())
+    assert late.pruned and "time budget" in late.reason
+    slow = run_trial(config, data, time_limit=0.001)
+    assert slow.pruned and "per-trial limit" in slow.reason
+    assert run_trial(config, data, deadline=time.time() + 600, time_limit=600).value is not None
+
+
+def test_budget_stops_starting_trials():
+    budget_minutes = 0.05
+    started = time.time()
+    sweep = _search(_sequences(), trials=10_000, budget_minutes=budget_minutes)
+    elapsed = time.time() - started
+    assert 1 <= sweep.asked < 10_000
+    longest = max(r.seconds for r in sweep.results.values())
+    assert elapsed <= budget_minutes * 60 + longest + 0.5
 
 
 @pytest.mark.parametrize(
@@ -120,8 +181,9 @@ def test_sample_share_outside_range_is_refused(share):
 def test_user_sample_is_seeded_and_keeps_whole_users():
     sequences = _sequences()
     half = sample_users(sequences, 0.5, seed=4)
-    assert half.num_rows == 75
+    assert half.num_rows == sequences.num_rows // 2
     assert half.equals(sample_users(sequences, 0.5, seed=4))
+    assert not half.equals(sample_users(sequences, 0.5, seed=5))
     original = dict(
         zip(
             sequences.column("user_id").to_pylist(),
@@ -133,19 +195,106 @@ def test_user_sample_is_seeded_and_keeps_whole_users():
         half.column("user_id").to_pylist(), half.column("items").to_pylist(), strict=True
     ):
         assert original[user] == items
+    # The final evaluation still sees everyone.
+    data = tuning_data(sequences, _base(), share=0.5, seed=4)
+    assert len(data.final.test) == len(split_sequences(sequences).test)
+    assert len(data.tuning.test) < len(data.final.test)
 
 
-def test_cli_refuses_bad_sweep_flags(capsys, tmp_path):
-    from item2vec.cli import EXIT_ERROR, main
-
-    for flags, message in (
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
         (["--trials", "0"], "--trials"),
         (["--sample-users", "1.5"], "--sample-users"),
-    ):
-        code = main(["sweep", *flags, "--output", str(tmp_path / "s")])
-        err = capsys.readouterr().err
-        assert code == EXIT_ERROR and message in err and "Traceback" not in err
+        (["--sample-users", "0"], "--sample-users"),
+        (["--budget-minutes", "0"], "--budget-minutes"),
+        (["--task-runner", "threads", "--dask-address", "tcp://x:8786"], "--dask-address"),
+    ],
+)
+def test_cli_refuses_bad_sweep_flags(capsys, tmp_path, flags, message):
+    from item2vec.cli import EXIT_ERROR
+    from item2vec.sweep_cli import main
+
+    code = main([*flags, "--output", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR and message in err and "Traceback" not in err
     assert not (tmp_path / "s").exists()
+
+
+def test_cli_refuses_a_missing_column_before_the_flow(capsys, tmp_path, clustered_log):
+    from item2vec.sweep_cli import main
+
+    path, _ = clustered_log
+    code = main([str(path), "--user-col", "visitor", "--output", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 1 and "visitor" in err and "Traceback" not in err
+
+
+def test_best_toml_runs_as_a_config_and_keeps_what_it_tuned(tmp_path):
+    config = build_config(
+        {
+            "ingest": {"paths": ["clicks.csv"], "user_col": "visitor", "item_col": "sku"},
+            "sequences": {"session_gap": "30m"},
+            "train": {"context": "set", "max_set_size": 17, "sg": 0, "epochs": 33},
+            "evaluate": {"scoring": "in-in", "query_items": 3},
+        }
+    )
+    facts = {"command": "item2vec sweep clicks.csv", "budget minutes": 2, "seed": 5}
+    path = tmp_path / "best.toml"
+    path.write_text(best_toml(config, facts))
+    text = path.read_text()
+    assert text.startswith("# command: item2vec sweep clicks.csv\n# budget minutes: 2")
+    rebuilt = build_config(read_toml(path))
+    assert rebuilt.ingest.user_col == "visitor" and rebuilt.ingest.paths == ["clicks.csv"]
+    assert rebuilt.sequences.session_gap == "30m"
+    for key in (*TUNED_TRAIN, "max_set_size"):
+        assert getattr(rebuilt.train, key) == getattr(config.train, key), key
+    assert (rebuilt.evaluate.scoring, rebuilt.evaluate.query_items) == ("in-in", 3)
+
+
+def test_leaders_are_retrained_with_other_seeds_and_the_best_mean_wins():
+    sweep = _search(_sequences(), trials=5)
+    data = tuning_data(_sequences(), _base())
+    leaders = sweep.leaders(seeds=2)
+    assert len(leaders) >= 2 and leaders[0] == max(
+        (n for n, r in sweep.results.items() if not r.pruned),
+        key=lambda n: (sweep.results[n].value, -n),
+    )
+    runs = sweep.confirmation_runs(leaders, seeds=2)
+    assert len(runs) == 2 * len(leaders)
+    assert {config.train.seed for _, config in runs} == {3 + 1000, 3 + 2000}
+    sweep.record_confirmation(runs, [run_trial(config, data) for _, config in runs])
+    means = {n: float(np.mean(scores)) for n, scores in sweep.confirmed.items()}
+    assert all(len(scores) == 3 for scores in sweep.confirmed.values())
+    number, _ = sweep.best()
+    assert means[number] == max(means.values())
+    row = next(r for r in sweep.trials_table().to_pylist() if r["trial"] == number)
+    assert row["seeds"] == 3 and row["seeds_mean"] == pytest.approx(means[number])
+
+
+def test_no_time_left_means_no_confirmation():
+    sweep = _search(_sequences(), trials=3)
+    sweep.deadline = time.time()
+    assert sweep.leaders(seeds=2) == []
+
+
+def test_final_evaluation_and_the_gain_that_survives():
+    sequences = _sequences()
+    sweep = _search(sequences, trials=4)
+    number, best = sweep.best()
+    data = tuning_data(sequences, _base())
+    final = final_evaluation(best, sweep.configs[0], data, seeds=2)
+    assert len(final["best"]["seeds"]) == 2
+    assert final["best"]["model"]["hr@10"] == pytest.approx(np.mean(final["best"]["seeds"]))
+    assert set(final["best"]["baselines"]) == {"popularity", "item_knn"}
+    assert final["best"]["users"] == len(data.final.test)
+    gain = gains(sweep, number, final)
+    assert gain["validation_start"] == sweep.results[0].value
+    assert gain["test_gain"] == pytest.approx(
+        np.mean(final["best"]["seeds"]) - np.mean(final["base"]["seeds"])
+    )
+    if gain["validation_gain"]:
+        assert gain["survives"] == pytest.approx(gain["test_gain"] / gain["validation_gain"])
 
 
 @pytest.mark.flows
@@ -168,45 +317,31 @@ def test_sweep_flow_writes_outputs_that_run_accepts(prefect_harness, tmp_path):
         }
     )
     settings = SweepSettings(budget_minutes=1, trials=4, parallel=2, output=str(tmp_path / "s"))
+    started = time.time()
     result = run_sweep(config, settings)
+    assert time.time() - started < 60 + 30  # the budget, plus Prefect's own start-up
 
-    trials = pq.read_table(tmp_path / "s" / "trials.parquet")
+    folder = tmp_path / "s"
+    trials = pq.read_table(folder / "trials.parquet")
     assert trials.num_rows == result["trials"] == 4
-    assert len(pd.read_parquet(tmp_path / "s" / "trials.parquet")) == 4
-    count = duckdb.sql(f"select count(*) from '{tmp_path / 's' / 'trials.parquet'}'").fetchall()
+    assert len(pd.read_parquet(folder / "trials.parquet")) == 4
+    count = duckdb.sql(f"select count(*) from '{folder / 'trials.parquet'}'").fetchall()
     assert count == [(4,)]
-    best = build_config(read_toml(tmp_path / "s" / "best.toml"))
+    best = build_config(read_toml(folder / "best.toml"))
     assert best.ingest.paths == [str(log)]
-    assert (tmp_path / "s" / "best.toml").read_text().startswith("# tuned by: item2vec sweep")
-    summary = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    text = (folder / "best.toml").read_text()
+    assert text.startswith("# tuned by: item2vec sweep")
+    assert all(f"# {key}:" in text for key in ("command", "budget minutes", "seed", "date"))
+    summary = json.loads((folder / "sweep.json").read_text())
     assert summary["best_trial"] == result["best_trial"]
     assert set(summary["test"]["baselines"]) == {"popularity", "item_knn"}
-    report = (tmp_path / "s" / "sweep.md").read_text()
-    assert (
-        "sweep_trials.png" in report
-        and Path(tmp_path / "s" / "sweep_trials.png").stat().st_size > 5000
-    )
+    assert len(result["test"]["seeds"]) == len(result["base_test"]["seeds"]) == FINAL_SEEDS
+    report = (folder / "sweep.md").read_text()
+    assert "sweep_trials.png" in report and (folder / "sweep_trials.png").stat().st_size > 5000
     with get_client(sync_client=True) as client:
-        keys = {a.key for a in client.read_artifacts()}
-    assert {"item2vec-sweep", "item2vec-sweep-test"} <= keys
-
-
-def test_leaders_are_retrained_with_other_seeds_and_the_best_mean_wins():
-    sweep = _search(_sequences(), trials=5)
-    base = _base()
-    data = tuning_data(_sequences(), base)
-    leaders = sweep.leaders(seeds=2, parallel=1)
-    assert leaders and leaders[0] == max(
-        (n for n, r in sweep.results.items() if not r.pruned),
-        key=lambda n: (sweep.results[n].value, -n),
-    )
-    runs = sweep.confirmation_runs(leaders, seeds=2)
-    assert len(runs) == 2 * len(leaders)
-    assert {config.train.seed for _, config in runs} == {3 + 1000, 3 + 2000}
-    sweep.record_confirmation(runs, [run_trial(config, data) for _, config in runs])
-    means = {n: float(np.mean(scores)) for n, scores in sweep.confirmed.items()}
-    assert all(len(scores) == 3 for scores in sweep.confirmed.values())
-    number, _ = sweep.best()
-    assert means[number] == max(means.values())
-    row = next(r for r in sweep.trials_table().to_pylist() if r["trial"] == number)
-    assert row["seeds"] == 3 and row["seeds_mean"] == pytest.approx(means[number])
+        artifacts = {a.key: a for a in client.read_artifacts()}
+    assert {"item2vec-sweep", "item2vec-sweep-test", "item2vec-sweep-trials"} <= set(artifacts)
+    rows = artifacts["item2vec-sweep-test"].data
+    rows = json.loads(rows) if isinstance(rows, str) else rows
+    # Plain floats, exactly the flow's own numbers (no float32 rounding on the way).
+    assert rows[0]["hr@10"] == result["test"]["model"]["hr@10"]

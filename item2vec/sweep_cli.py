@@ -1,0 +1,222 @@
+"""``item2vec sweep``: the tuner's command line.
+
+:func:`add_sweep_parser` and :func:`command_sweep` plug into :mod:`item2vec.cli`
+(``add_sweep_parser(subparsers)`` in ``build_parser``); the run options, the
+config layering and the input checks are ``item2vec run``'s own, imported from
+there. Settings are validated and the input's columns checked before the flow
+starts, so bad input ends with one line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Any
+
+from item2vec.cli import (
+    EXIT_OK,
+    _add_run_options,
+    _add_runner_options,
+    _subcommand,
+    config_from_args,
+    quiet_expected_tracebacks,
+    set_verbosity,
+    validate_inputs,
+)
+from item2vec.errors import ConfigError
+
+SWEEP_DESCRIPTION = (
+    "Search Word2Vec and scoring settings (sg/CBOW, context, window, ns_exponent, "
+    "sample, negative, epochs, vector_size, min_count, alpha, scoring, query_items) "
+    "with Optuna's TPE sampler (seeded by --seed) and median pruning. Trials train "
+    "without the test targets and are scored on the validation target only (each "
+    "user's second-to-last event); the winner is then trained on the full training "
+    "side and evaluated once on the test target, next to popularity and item-kNN.\n\n"
+    "Writes into --output (default: sweep): trials.parquet, best.toml (run it with "
+    "item2vec run --config best.toml), sweep.json, and sweep.md with its plots. The "
+    "run options below name the columns and set the starting point of the search."
+)
+
+#: Default folder of a sweep's outputs (``--output``).
+DEFAULT_OUTPUT = "sweep"
+
+
+def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``sweep`` subcommand to ``item2vec``'s subparsers.
+
+    Parameters
+    ----------
+    subparsers
+        From ``parser.add_subparsers()`` of :func:`item2vec.cli.build_parser`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The subcommand's parser (its handler is :func:`command_sweep`).
+    """
+    sweep = _subcommand(
+        subparsers,
+        "sweep",
+        "tune the model on the validation target (Optuna), write best.toml",
+        SWEEP_DESCRIPTION,
+    )
+    sweep.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=10.0,
+        metavar="M",
+        help="wall-clock budget of the whole sweep; no trial starts once the rest is "
+        "needed to finish (default: 10)",
+    )
+    sweep.add_argument(
+        "--trials", type=int, default=200, metavar="N", help="most trials (default: 200)"
+    )
+    sweep.add_argument(
+        "--sample-users",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="tune on this seeded share of users, in (0, 1], e.g. 0.2; the winner is "
+        "still tested on everyone (default: 1.0)",
+    )
+    sweep.add_argument(
+        "--parallel",
+        type=int,
+        default=2,
+        metavar="P",
+        help="trials at once, one training thread each (default: 2)",
+    )
+    _add_run_options(sweep)
+    _add_runner_options(sweep)
+    sweep.set_defaults(handler=command_sweep)
+    return sweep
+
+
+def sweep_settings(args: argparse.Namespace, output: str, seed: int) -> Any:
+    """The validated :class:`item2vec.tune.SweepSettings` of the parsed flags.
+
+    Raises
+    ------
+    ConfigError
+        Naming the flag, its allowed range and the value given.
+    """
+    from item2vec.tune import SweepSettings
+
+    checks = (
+        ("--budget-minutes", args.budget_minutes, args.budget_minutes > 0, "> 0, e.g. 10"),
+        ("--trials", args.trials, args.trials >= 1, "at least 1"),
+        ("--sample-users", args.sample_users, 0 < args.sample_users <= 1, "in (0, 1], e.g. 0.2"),
+        ("--parallel", args.parallel, args.parallel >= 1, "at least 1"),
+    )
+    for flag, value, valid, allowed in checks:
+        if not valid:
+            raise ConfigError(f"{flag} must be {allowed}; got {value}")
+    return SweepSettings(
+        budget_minutes=args.budget_minutes,
+        trials=args.trials,
+        sample_users=args.sample_users,
+        parallel=args.parallel,
+        seed=seed,
+        output=output,
+    )
+
+
+def command_sweep(args: argparse.Namespace) -> int:
+    """``item2vec sweep``: validate, run the sweep flow, print the winner and where it is.
+
+    Returns
+    -------
+    int
+        ``EXIT_OK``; errors are raised as :class:`item2vec.errors.Item2VecError`
+        for ``item2vec``'s ``main`` to print as one line.
+    """
+    # --output names the sweep's folder here, not a publish root.
+    output = getattr(args, "publish.output") or DEFAULT_OUTPUT
+    seed_flag = getattr(args, "train.seed")
+    settings = sweep_settings(args, output, seed_flag if seed_flag is not None else 0)
+    config = config_from_args(args)
+    if seed_flag is None:
+        # The starting point trains with the sweep's seed, like every trial.
+        config = config.model_copy(
+            update={"train": config.train.model_copy(update={"seed": settings.seed})}
+        )
+    validate_inputs(config)
+    from flows.runners import build_task_runner
+
+    # Build (and so check) a requested runner before the flow starts.
+    runner = None
+    if args.task_runner != "threads" or args.dask_address:
+        runner = build_task_runner(args.task_runner, args.dask_address)
+    started = time.perf_counter()
+    set_verbosity(args.quiet, args.verbose)
+    from flows.sweep import run_sweep
+
+    if not args.debug:
+        quiet_expected_tracebacks()
+    words = sys.argv[1:]
+    if words[:1] == ["sweep"]:  # run through item2vec's main, not this module's
+        words = words[1:]
+    command = " ".join(["item2vec sweep", *words])
+    result = run_sweep(config, settings, runner, command)
+    print_sweep_summary(result, time.perf_counter() - started)
+    return EXIT_OK
+
+
+def _spread(scores: list[float] | None) -> str:
+    if not scores:
+        return "n/a"
+    return f"{statistics.mean(scores):.4f} ± {statistics.pstdev(scores):.4f} ({len(scores)} seeds)"
+
+
+def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
+    """The winner's validation score, its test metrics beside the baselines, the files."""
+    from item2vec.summary import metrics_table
+
+    objective = result["objective"]
+    validation = f"{result['validation'][objective]:.4f}"
+    if result["validation_seeds"]:
+        validation += f", over seeds {_spread(result['validation_seeds'])}"
+    print()
+    print(f"Best of {result['trials']} trials: #{result['best_trial']}, validation {validation}")
+    if result["references"]:
+        print(
+            "Baselines on validation (reference only): "
+            + ", ".join(f"{n} {v:.4f}" for n, v in result["references"].items())
+        )
+    print("On the test target (trained again on the full training side; model = seed mean):")
+    print(metrics_table(result["test"]))
+    print(f"Test {objective} of the winner: {_spread(result['test']['seeds'])}")
+    start = _spread(result["base_test"]["seeds"])
+    print(f"Test {objective} of the starting configuration: {start}")
+    for name, record in (("winner's", result["test"]), ("starting", result["base_test"])):
+        baselines = record["baselines"]
+        print(
+            f"Baselines with the {name} query of {record['query_items']} items: item-kNN "
+            f"{baselines['item_knn'][objective]:.4f}, popularity "
+            f"{baselines['popularity'][objective]:.4f}"
+        )
+    gains = result["gains"]
+    if gains["validation_gain"] is not None:
+        survives = gains["survives"]
+        print(
+            f"Gain over the start: validation {gains['validation_gain']:+.4f}, test "
+            f"{gains['test_gain']:+.4f}"
+            + (f" ({survives:.0%} survives)" if survives is not None else "")
+        )
+    for name, path in result["paths"].items():
+        print(f"{name:>8}: {path}")
+    print(f"Run it: item2vec run --config {result['paths']['best']}")
+    print(f"Done in {seconds:.1f}s.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m item2vec.sweep_cli [sweep options]``: ``item2vec sweep`` on its own."""
+    from item2vec.cli import main as item2vec_main
+
+    return item2vec_main(["sweep", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
