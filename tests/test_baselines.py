@@ -51,3 +51,27 @@ def test_cases_encoding():
     assert cases.seen.toarray().tolist() == [[1, 0, 1, 0]]
     assert cases.query.toarray().tolist() == [[1, 0, 0, 0]]
     assert cases.targets.tolist() == [1]
+
+
+def test_baselines_on_the_sample_match_the_reference_figures(sample_ratings):
+    from item2vec.config import build_config
+    from item2vec.evaluate import evaluate_baselines
+    from item2vec.ingest import read_events
+    from item2vec.presets import bundled_sample
+    from item2vec.sequences import build_sequences
+    from item2vec.split import split_sequences
+
+    # DESIGN §3's reference protocol: leave-last-out, query = the last 5 items.
+    config = build_config(bundled_sample(), {"evaluate": {"query_items": 5}})
+    split = split_sequences(build_sequences(read_events(config.ingest).table))
+    metrics = evaluate_baselines(split.train, split.test, config.evaluate)
+    popularity, knn = metrics["popularity"], metrics["item_knn"]
+    # Reference: popularity HR@10 0.043, HR@20 0.069; item-kNN 0.107, 0.156.
+    # One hit is 0.0016 here; allow two hits of difference for tie-breaking.
+    for measured, reference in (
+        (popularity["hr@10"], 0.043),
+        (popularity["hr@20"], 0.069),
+        (knn["hr@10"], 0.107),
+        (knn["hr@20"], 0.156),
+    ):
+        assert abs(measured - reference) <= 0.0033

@@ -112,21 +112,20 @@ def test_duckdb_reads_the_tables(sample_run):
     assert all(rows[i][1] >= rows[i + 1][1] for i in range(19))
 
 
-def test_sample_quality_beats_popularity_and_baselines_match_reference(sample_run):
+def test_sample_quality_beats_both_baselines_in_the_same_run(sample_run):
     result, _ = sample_run
     metrics = result["metrics"]
-    popularity = metrics["baselines"]["popularity"]
-    knn = metrics["baselines"]["item_knn"]
-    # Reference (DESIGN §3): popularity HR@10 0.043, HR@20 0.069; item-kNN 0.107, 0.156.
-    # One hit is 0.0016 here; allow two hits of difference for tie-breaking.
-    assert abs(popularity["hr@10"] - 0.043) <= 0.0033
-    assert abs(popularity["hr@20"] - 0.069) <= 0.0033
-    assert abs(knn["hr@10"] - 0.107) <= 0.0033
-    assert abs(knn["hr@20"] - 0.156) <= 0.0033
-    # The default config must beat popularity. Measured over 9 runs (seeds 1-3 and
-    # the default, workers=2): HR@10 0.097-0.118 against popularity's 0.0426, i.e.
-    # 2.3-2.8x. Requiring 1.8x (0.077) leaves 0.02 (12 hits) below the lowest run.
-    assert metrics["model"]["hr@10"] > popularity["hr@10"] * 1.8
+    model = metrics["model"]["hr@10"]
+    popularity = metrics["baselines"]["popularity"]["hr@10"]
+    knn = metrics["baselines"]["item_knn"]["hr@10"]
+    # The bundled sample's tuned config (2 query items), measured over 6 runs
+    # (item2vec run --seed 1/2/3, the sweep's 3 final seeds): HR@10 0.110-0.134,
+    # against item-kNN's 0.090 and popularity's 0.043 on the same split and query.
+    # Beating item-kNN leaves 0.020 (12 hits) below the lowest run; 1.8x popularity
+    # (0.077) leaves 0.033. The reference figures of the baselines themselves are
+    # checked in test_baselines.py.
+    assert model > knn
+    assert model > popularity * 1.8
 
 
 def test_gate_refusal_fails_the_flow_and_keeps_latest(prefect_harness, tmp_path):

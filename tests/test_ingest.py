@@ -302,3 +302,39 @@ def test_transient_errors_are_told_apart_from_bad_input():
     assert not is_transient(OSError(errno.ENOENT, "missing"))
     assert not is_transient(InputError("bad column"))
     assert not is_transient(ValueError("other"))
+
+
+def _reference_order(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    return np.lexsort((np.arange(len(users)), ts, users))
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["time-ordered", "shuffled", "time-ordered blocks", "user spans blocks", "wide times"],
+)
+@pytest.mark.parametrize("n_users", [50, 70_000])
+def test_sort_user_time_is_a_stable_sort_whatever_the_layout(layout, n_users):
+    from item2vec.ingest import _by_user_if_time_ordered, sort_user_time
+
+    rng = np.random.default_rng(len(layout) + n_users)
+    size = 200_000
+    users = rng.integers(0, n_users, size).astype(np.int32)
+    # Coarse times so that many (user, time) pairs tie and input order decides.
+    ts = np.sort(rng.integers(0, 5_000, size)) * 1_000_000_000
+    if layout == "shuffled":
+        ts = rng.permutation(ts)
+    elif layout in ("time-ordered blocks", "user spans blocks"):
+        # Two blocks, each in time order; users are split between them...
+        low = users < n_users // 2
+        users, ts = np.r_[users[low], users[~low]], np.r_[ts[low], ts[~low]]
+        if layout == "user spans blocks":
+            # ...except one user whose late event sits in the first block.
+            users[0], ts[0] = users[-1], ts[-1] + 1
+    elif layout == "wide times":
+        ts = ts * 1_000 + rng.integers(0, 1_000, size)  # nanoseconds: no packed key
+        ts[::2] = np.iinfo(np.int64).max // 2 - ts[::2]
+    order = sort_user_time(users, ts)
+    assert np.array_equal(order, _reference_order(users, ts))
+    # The linear path is taken exactly where it is exact.
+    fast = _by_user_if_time_ordered(users, ts) is not None
+    assert fast == (layout in ("time-ordered", "time-ordered blocks"))

@@ -18,3 +18,19 @@ def test_bundled_sample_config_uses_the_movielens_preset(sample_ratings):
     assert config["ingest"]["paths"] == [str(sample_ratings)]
     assert config["ingest"]["user_col"] == PRESETS["movielens"]["ingest"]["user_col"]
     assert config["publish"]["model_name"] == "movielens"
+
+
+def test_bundled_sample_runs_the_tuned_settings_and_flags_override_them(sample_ratings):
+    from item2vec.cli import build_parser, config_from_args
+    from item2vec.presets import BUNDLED_SAMPLE_TUNED
+
+    config = config_from_args(build_parser().parse_args(["run"]))
+    for section, values in BUNDLED_SAMPLE_TUNED.items():
+        for key, value in values.items():
+            assert getattr(getattr(config, section), key) == value, (section, key)
+    overridden = config_from_args(build_parser().parse_args(["run", "--epochs", "3"]))
+    assert overridden.train.epochs == 3
+    assert overridden.train.window == BUNDLED_SAMPLE_TUNED["train"]["window"]
+    # Someone else's log starts from the general defaults, not the sample's tuning.
+    other = config_from_args(build_parser().parse_args(["run", str(sample_ratings)]))
+    assert other.train.epochs != BUNDLED_SAMPLE_TUNED["train"]["epochs"]
