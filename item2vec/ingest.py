@@ -792,7 +792,7 @@ def _stable_argsort_codes(codes: np.ndarray) -> np.ndarray:
     sort on 16-bit digits, which numpy sorts in linear time."""
     order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
     shift = 16
-    top = int(codes.max()) if len(codes) else 0
+    top = int(codes.max())
     while top >> shift:
         digit = ((codes[order] >> shift) & 0xFFFF).astype(np.uint16)
         order = order[np.argsort(digit, kind="stable")]

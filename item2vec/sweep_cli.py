@@ -10,7 +10,6 @@ starts, so bad input ends with one line and exit code 1.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from typing import Any
@@ -100,27 +99,29 @@ def sweep_settings(args: argparse.Namespace, output: str, seed: int) -> Any:
     Raises
     ------
     ConfigError
-        Naming the flag, its allowed range and the value given.
+        Naming the flag, what it must be and the value given.
     """
+    from pydantic import ValidationError
+
     from item2vec.tune import SweepSettings
 
-    checks = (
-        ("--budget-minutes", args.budget_minutes, args.budget_minutes > 0, "> 0, e.g. 10"),
-        ("--trials", args.trials, args.trials >= 1, "at least 1"),
-        ("--sample-users", args.sample_users, 0 < args.sample_users <= 1, "in (0, 1], e.g. 0.2"),
-        ("--parallel", args.parallel, args.parallel >= 1, "at least 1"),
-    )
-    for flag, value, valid, allowed in checks:
-        if not valid:
-            raise ConfigError(f"{flag} must be {allowed}; got {value}")
-    return SweepSettings(
-        budget_minutes=args.budget_minutes,
-        trials=args.trials,
-        sample_users=args.sample_users,
-        parallel=args.parallel,
-        seed=seed,
-        output=output,
-    )
+    try:
+        return SweepSettings(
+            budget_minutes=args.budget_minutes,
+            trials=args.trials,
+            sample_users=args.sample_users,
+            parallel=args.parallel,
+            seed=seed,
+            output=output,
+        )
+    except ValidationError as exc:
+        # The allowed ranges live once, on SweepSettings; here they get flag names.
+        problems = "; ".join(
+            f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg'].lower()}, "
+            f"got {error.get('input')!r}"
+            for error in exc.errors()
+        )
+        raise ConfigError(problems) from None
 
 
 def command_sweep(args: argparse.Namespace) -> int:
@@ -137,11 +138,6 @@ def command_sweep(args: argparse.Namespace) -> int:
     seed_flag = getattr(args, "train.seed")
     settings = sweep_settings(args, output, seed_flag if seed_flag is not None else 0)
     config = config_from_args(args)
-    if seed_flag is None:
-        # The starting point trains with the sweep's seed, like every trial.
-        config = config.model_copy(
-            update={"train": config.train.model_copy(update={"seed": settings.seed})}
-        )
     validate_inputs(config)
     from flows.runners import build_task_runner
 
@@ -164,20 +160,15 @@ def command_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _spread(scores: list[float] | None) -> str:
-    if not scores:
-        return "n/a"
-    return f"{statistics.mean(scores):.4f} ± {statistics.pstdev(scores):.4f} ({len(scores)} seeds)"
-
-
 def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
     """The winner's validation score, its test metrics beside the baselines, the files."""
     from item2vec.summary import metrics_table
+    from item2vec.tune_report import seed_spread
 
     objective = result["objective"]
     validation = f"{result['validation'][objective]:.4f}"
     if result["validation_seeds"]:
-        validation += f", over seeds {_spread(result['validation_seeds'])}"
+        validation += f", over seeds {seed_spread(result['validation_seeds'])}"
     print()
     print(f"Best of {result['trials']} trials: #{result['best_trial']}, validation {validation}")
     if result["references"]:
@@ -187,8 +178,8 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
         )
     print("On the test target (trained again on the full training side; model = seed mean):")
     print(metrics_table(result["test"]))
-    print(f"Test {objective} of the winner: {_spread(result['test']['seeds'])}")
-    start = _spread(result["base_test"]["seeds"])
+    print(f"Test {objective} of the winner: {seed_spread(result['test']['seeds'])}")
+    start = seed_spread(result["base_test"]["seeds"])
     print(f"Test {objective} of the starting configuration: {start}")
     for name, record in (("winner's", result["test"]), ("starting", result["base_test"])):
         baselines = record["baselines"]

@@ -175,8 +175,8 @@ def write_sweep_report(
         "",
         metrics_markdown(final["best"]),
         "",
-        f"Test {OBJECTIVE} over seeds: winner {_spread(final['best']['seeds'])}, "
-        f"starting configuration {_spread(final['base']['seeds'])}; item-kNN "
+        f"Test {OBJECTIVE} over seeds: winner {seed_spread(final['best']['seeds'])}, "
+        f"starting configuration {seed_spread(final['base']['seeds'])}; item-kNN "
         f"{final['best']['baselines']['item_knn'][OBJECTIVE]:.4f}, popularity "
         f"{final['best']['baselines']['popularity'][OBJECTIVE]:.4f} with the winner's query "
         f"of {final['best']['query_items']} items; item-kNN "
@@ -219,7 +219,8 @@ def _gain_text(gains: dict[str, Any]) -> str:
     )
 
 
-def _spread(scores: list[float] | None) -> str:
+def seed_spread(scores: list[float] | None) -> str:
+    """``mean ± std (n seeds)`` of scores over seeds (population std), or ``n/a``."""
     if not scores:
         return "n/a"
     return f"{np.mean(scores):.4f} ± {np.std(scores):.4f} ({len(scores)} seeds)"
