@@ -629,11 +629,10 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 
 def validate_inputs(config: PipelineConfig) -> None:
     """Check paths and columns before a flow run starts (raises :class:`InputError`)."""
-    from item2vec.ingest import check_columns, required_columns, resolve_paths
-    from item2vec.partitions import select_window
+    from item2vec.ingest import check_columns, input_files, required_columns
 
     ingest = config.ingest
-    for path in select_window(resolve_paths(ingest.paths), ingest.since, ingest.window_days):
+    for path in input_files(ingest, warn_skipped=False):
         check_columns(path, required_columns(ingest), ingest)
     if ingest.items_path:
         items = Path(ingest.items_path)

@@ -425,15 +425,57 @@ class Partition:
     examples: list[str] = field(default_factory=list)
 
 
-def input_files(config: IngestConfig) -> list[Path]:
-    """The event files a run reads: paths, folders and globs resolved, then windowed.
+def input_files(config: IngestConfig, warn_skipped: bool = True) -> list[Path]:
+    """The event files a run reads: paths, folders and globs resolved, windowed, blanks skipped.
+
+    ``warn_skipped=False`` checks without logging the skipped files, for a check
+    that runs before the read that reports them.
 
     Raises
     ------
     InputError
-        On a path that matches nothing, or a window that selects no partition.
+        On a path that matches nothing, a window that selects no partition, or
+        when every file is empty.
     """
-    return select_window(resolve_paths(config.paths), config.since, config.window_days)
+    files = select_window(resolve_paths(config.paths), config.since, config.window_days)
+    return skip_blank(files, warn=warn_skipped)
+
+
+def is_blank(path: Path) -> bool:
+    """Whether ``path`` is a text file without a single line (0 bytes, or gzip of nothing).
+
+    Parquet files always carry a schema, so they are never blank.
+    """
+    return not is_parquet(path) and not _open_text(path).strip()
+
+
+def skip_blank(paths: list[Path], warn: bool = True) -> list[Path]:
+    """``paths`` without blank files, each skipped with a warning.
+
+    Writers such as Spark leave an empty part file for an empty partition, so
+    in a folder of parts a blank file holds no events rather than being an
+    error; a header-only file is read and counts as zero events.
+
+    Raises
+    ------
+    InputError
+        If every file is blank.
+    """
+    blank = [path for path in paths if is_blank(path)]
+    if len(blank) == len(paths):
+        names = first_few([str(path) for path in paths])
+        which = f"events file {names} is" if len(paths) == 1 else f"all events files ({names}) are"
+        raise InputError(f"{which} empty (not a single line); check the export that wrote them")
+    for path in blank if warn else []:
+        log.warning("skipped %s: the file is empty (no header, no rows)", path)
+    skipped = set(blank)
+    return [path for path in paths if path not in skipped]
+
+
+def first_few(labels: list[str], shown: int = 3) -> str:
+    """``a, b, c and 4 more``: a list of files short enough for one message."""
+    rest = len(labels) - shown
+    return ", ".join(labels[:shown]) + (f" and {rest} more" if rest > 0 else "")
 
 
 def read_partition(path: Path, config: IngestConfig) -> Partition:
@@ -570,9 +612,7 @@ def _finish(
     codes = table.column("_drop").to_numpy()
     per_code = np.bincount(codes, minlength=len(DROP_REASONS) + 1)
     dropped = {reason: int(per_code[1 + n]) for n, reason in enumerate(DROP_REASONS)}
-    names = ", ".join(p.name for p in paths[:3]) + (
-        f" and {len(paths) - 3} more" if len(paths) > 3 else ""
-    )
+    names = first_few([path.name for path in paths])
     if read == 0:
         raise InputError(f"{names} holds no events (header only?); nothing to train on")
     _check_bad_share(dropped, read, config, names, examples)

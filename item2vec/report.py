@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from item2vec.errors import InputError
+from item2vec.ingest import first_few
 from item2vec.publish import ITEMS_FILE, NEIGHBORS_FILE, VECTORS_FILE
 from item2vec.reader import read_manifest, vector_matrix
 from item2vec.summary import METHODS
@@ -951,11 +952,8 @@ def write_report(
     about = [f"Created {_md(manifest['created_at'])}" if manifest.get("created_at") else None]
     files = [f for f in _as_dict(manifest.get("input")).get("files") or [] if isinstance(f, dict)]
     if files:
-        about.append(
-            "input: "
-            + ", ".join(f"`{Path(str(f.get('path', '?'))).name}`" for f in files[:5])
-            + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-        )
+        names = [f"`{Path(str(f.get('path', '?'))).name}`" for f in files]
+        about.append("input: " + first_few(names, shown=5))
     train = _as_dict(_as_dict(manifest.get("config")).get("train"))
     shown = ("sg", "vector_size", "window", "negative", "ns_exponent", "sample", "epochs")
     if train:

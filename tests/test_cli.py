@@ -77,6 +77,15 @@ def test_empty_file(capsys, tmp_path: Path):
     _assert_one_clear_line(err, "log.csv is empty")
 
 
+def test_folder_of_empty_parts(capsys, tmp_path: Path):
+    for name in ("part-0.csv", "part-1.csv"):
+        (tmp_path / "days" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "days" / name).write_text("")
+    code, err = _run(capsys, "run", str(tmp_path / "days"))
+    assert code == EXIT_ERROR
+    _assert_one_clear_line(err, "all events files (", "part-0.csv", "part-1.csv", "are empty")
+
+
 def test_nonexistent_path(capsys, tmp_path: Path):
     code, err = _run(capsys, "run", str(tmp_path / "nope.csv"))
     assert code == EXIT_ERROR

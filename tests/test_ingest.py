@@ -159,6 +159,39 @@ def test_folder_of_daily_parts_and_glob(tmp_path: Path):
         read_events(_config(Path(str(folder / "1999-*.csv"))))
 
 
+def _gzip(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def test_spark_style_export_with_empty_parts(tmp_path: Path, caplog):
+    # Spark's CSV writer: dt=... folders of headerless gzip parts, an empty part
+    # for an empty partition, _SUCCESS markers and hidden .crc checksums.
+    root = tmp_path / "clicks"
+    _gzip(root / "dt=2024-01-01/part-00000-c000.csv.gz", "001;x;2024-01-01T10:00:00.250+01:00\n")
+    _gzip(root / "dt=2024-01-01/part-00001-c000.csv.gz", "")
+    (root / "dt=2024-01-01/_SUCCESS").write_bytes(b"")
+    (root / "dt=2024-01-01/.part-00000-c000.csv.gz.crc").write_bytes(b"crc")
+    _gzip(root / "dt=2024-01-02/part-00000-c000.csv.gz", "001;y;2024-01-02T09:00:00.000Z\n")
+    config = _config(root, header=False, columns=["u", "i", "t"])
+    with caplog.at_level("WARNING", logger="item2vec.ingest"):
+        events = read_events(config)
+    assert events.frame["item_id"].tolist() == ["x", "y"]
+    assert events.frame["user_id"].tolist() == ["001", "001"]
+    assert events.frame["ts"].iloc[0] == pd.Timestamp("2024-01-01T09:00:00.250Z")
+    assert [Path(f["path"]).parent.name for f in events.files] == ["dt=2024-01-01", "dt=2024-01-02"]
+    assert "part-00001-c000.csv.gz: the file is empty" in caplog.text
+
+
+def test_only_empty_parts_is_an_error_naming_them(tmp_path: Path):
+    _gzip(tmp_path / "days/a.csv.gz", "")
+    _write(tmp_path / "days/b.csv", "")
+    with pytest.raises(InputError, match=r"all events files \(.*a.csv.gz, .*b.csv\) are empty"):
+        read_events(_config(tmp_path / "days"))
+
+
 def test_headerless_with_columns(tmp_path: Path):
     path = _write(tmp_path / "e.csv", "a;x;1600000000\nb;y;1600000001\n")
     config = IngestConfig(
