@@ -952,8 +952,8 @@ def write_report(
     about = [f"Created {_md(manifest['created_at'])}" if manifest.get("created_at") else None]
     files = [f for f in _as_dict(manifest.get("input")).get("files") or [] if isinstance(f, dict)]
     if files:
-        names = [f"`{Path(str(f.get('path', '?'))).name}`" for f in files]
-        about.append("input: " + first_few(names, shown=5))
+        file_names = [f"`{Path(str(f.get('path', '?'))).name}`" for f in files]
+        about.append("input: " + first_few(file_names, shown=5))
     train = _as_dict(_as_dict(manifest.get("config")).get("train"))
     shown = ("sg", "vector_size", "window", "negative", "ns_exponent", "sample", "epochs")
     if train:

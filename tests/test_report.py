@@ -80,6 +80,7 @@ def _publish(
             "item_knn": [0.25 * (1 - np.exp(-k / 15)) for k in ks],
         }
     manifest = {
+        "input": {"files": [{"path": f"/logs/day-{day}.csv"} for day in range(1, 8)]},
         "config": {"train": {"sg": 1, "vector_size": dim, "window": 5, "epochs": 8}},
         "counts": {
             "events_read": 12000,
@@ -155,6 +156,9 @@ def test_figures_are_sensible_images(full_report: Path, name: str):
 def test_report_holds_gate_metrics_counts_and_links(full_report: Path):
     text = full_report.read_text()
     assert text.startswith("# item2vec report: films / ")
+    assert (
+        "input: `day-1.csv`, `day-2.csv`, `day-3.csv`, `day-4.csv`, `day-5.csv` and 2 more" in text
+    )
     assert GATE_REASON in text and "Gate **passed**" in text
     for values in (MODEL, POPULARITY, ITEM_KNN):
         for name in ("hr@10", "ndcg@20", "coverage@20", "unrankable"):
