@@ -150,7 +150,14 @@ def item2vec_sweep(
     in_process = isinstance(_current_runner(), ThreadPoolTaskRunner)
     workers = 1 if settings.parallel > 1 else config.train.workers
     sweep = Sweep(
-        config, settings.budget_minutes, settings.trials, settings.seed, workers, settings.parallel
+        config,
+        settings.budget_minutes,
+        settings.trials,
+        settings.seed,
+        workers,
+        settings.parallel,
+        final_scale=data.final_scale,
+        validation_users=data.users,
     )
     running: dict[Any, Any] = {}
     while running or not sweep.done():

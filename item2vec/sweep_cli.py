@@ -163,7 +163,7 @@ def command_sweep(args: argparse.Namespace) -> int:
 def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
     """The winner's validation score, its test metrics beside the baselines, the files."""
     from item2vec.summary import metrics_table
-    from item2vec.tune_report import seed_spread
+    from item2vec.tune_report import noise_note, seed_spread, survival
 
     objective = result["objective"]
     validation = f"{result['validation'][objective]:.4f}"
@@ -190,12 +190,12 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
         )
     gains = result["gains"]
     if gains["validation_gain"] is not None:
-        survives = gains["survives"]
         print(
             f"Gain over the start: validation {gains['validation_gain']:+.4f}, test "
-            f"{gains['test_gain']:+.4f}"
-            + (f" ({survives:.0%} survives)" if survives is not None else "")
+            f"{gains['test_gain']:+.4f} ({survival(gains)})"
         )
+    if noise_note(gains):
+        print(noise_note(gains))
     for name, path in result["paths"].items():
         print(f"{name:>8}: {path}")
     print(f"Run it: item2vec run --config {result['paths']['best']}")

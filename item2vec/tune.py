@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -93,6 +94,16 @@ class TuningData:
     tuning: Split
     final: Split
     users: int
+
+    @property
+    def final_scale(self) -> float:
+        """Training events of the final fit per training event of a trial.
+
+        About 1 on all users; about 1/share with ``--sample-users``, which is what
+        the final evaluation costs more than a trial.
+        """
+        tuned = sum(len(sequence) for sequence in self.tuning.train)
+        return sum(len(sequence) for sequence in self.final.train) / max(1, tuned)
 
 
 def sample_users(sequences: pa.Table, share: float, seed: int) -> pa.Table:
@@ -374,6 +385,12 @@ class Sweep:
         Training threads per trial (trials themselves run in parallel).
     parallel
         Trials running at once; used to plan the end of the sweep.
+    final_scale
+        :attr:`TuningData.final_scale`: how much longer the final fit trains than
+        a trial of the same settings; used to reserve time for it.
+    validation_users
+        Users the trials are scored on (:attr:`TuningData.users`), for the
+        sampling error reported beside the gain.
 
     Raises
     ------
@@ -389,6 +406,8 @@ class Sweep:
         seed: int = 0,
         workers: int = 1,
         parallel: int = 1,
+        final_scale: float = 1.0,
+        validation_users: int | None = None,
     ) -> None:
         if trials < 1:
             raise ConfigError(f"--trials must be at least 1; got {trials}")
@@ -400,6 +419,8 @@ class Sweep:
         self.seed = seed
         self.workers = workers
         self.parallel = max(1, parallel)
+        self.final_scale = max(1.0, final_scale)
+        self.validation_users = validation_users
         self.budget_seconds = budget_minutes * 60
         self.started = time.time()
         self.deadline = self.started + self.budget_seconds
@@ -443,8 +464,8 @@ class Sweep:
         best = max(complete, key=lambda r: r.value).seconds
         start = self.results.get(self.start_number) if self.start_number is not None else None
         base = start.seconds if start and not start.pruned else best
-        # Full data holds one more event per user than the tuning split: ~10% margin.
-        return 1.1 * (best + base) * FINAL_SEEDS / self.parallel
+        # Trials' times scaled to the final training side, with a 10% margin.
+        return 1.1 * self.final_scale * (best + base) * FINAL_SEEDS / self.parallel
 
     def done(self) -> bool:
         """Whether no further trial may start: the count is reached, or the time left
@@ -824,8 +845,10 @@ def gains(sweep: Sweep, best_number: int, final: dict[str, Any]) -> dict[str, An
     dict
         ``validation_start``/``validation_best`` (means over seeds where re-trained;
         start is None when it was not a trial), ``test_start``/``test_best`` (means
-        over :data:`FINAL_SEEDS`), the two gains, and ``survives``: test gain over
-        validation gain (None when the validation gain is not positive).
+        over :data:`FINAL_SEEDS`), the two gains, ``survives``: test gain over
+        validation gain (None when the validation gain is not positive), and
+        ``validation_users`` with ``validation_error``: the binomial standard error
+        of the winner's validation score on that many users (None if unknown).
     """
     start = sweep.start_number
     validation_start = (
@@ -839,6 +862,12 @@ def gains(sweep: Sweep, best_number: int, final: dict[str, Any]) -> dict[str, An
     validation_gain = None if validation_start is None else validation_best - validation_start
     test_gain = test_best - test_start
     survives = test_gain / validation_gain if validation_gain and validation_gain > 0 else None
+    users = sweep.validation_users
+    error = (
+        math.sqrt(validation_best * (1 - validation_best) / users)
+        if users and 0 <= validation_best <= 1
+        else None
+    )
     return {
         "validation_start": validation_start,
         "validation_best": validation_best,
@@ -847,6 +876,8 @@ def gains(sweep: Sweep, best_number: int, final: dict[str, Any]) -> dict[str, An
         "test_best": test_best,
         "test_gain": test_gain,
         "survives": survives,
+        "validation_users": users,
+        "validation_error": error,
     }
 
 

@@ -209,14 +209,48 @@ def _gain_text(gains: dict[str, Any]) -> str:
             f"The starting configuration was not a complete trial; on test the winner "
             f"scores {gains['test_best']:.4f} against its {gains['test_start']:.4f}."
         )
-    survives = gains.get("survives")
-    share = f"{survives:.0%} of it survives" if survives is not None else "no gain to carry"
     return (
         f"Validation {OBJECTIVE}: starting configuration {gains['validation_start']:.4f}, "
         f"winner {gains['validation_best']:.4f} (gain {gains['validation_gain']:+.4f}). "
         f"Test {OBJECTIVE}: {gains['test_start']:.4f} and {gains['test_best']:.4f} "
-        f"(gain {gains['test_gain']:+.4f}): {share}."
+        f"(gain {gains['test_gain']:+.4f}): {survival(gains)}. {noise_note(gains)}"
+    ).strip()
+
+
+def survival(gains: dict[str, Any]) -> str:
+    """How much of the validation gain held on test, in words."""
+    survives = gains.get("survives")
+    if survives is None:
+        return "no validation gain to carry"
+    if survives <= 0:
+        return "none of it survives" + (
+            ": the winner scores below the start on test" if gains["test_gain"] < 0 else ""
+        )
+    return f"{survives:.0%} of it survives"
+
+
+def noise_note(gains: dict[str, Any]) -> str:
+    """How far the validation score can move by chance; empty when unknown.
+
+    The winner is the best of many noisy validation scores, so its lead is
+    inflated by luck: for the best of n equally good trials by about
+    sqrt(2 ln n) standard errors, 3 for 100 trials. A gain within three
+    standard errors may be that luck, most often on a small ``--sample-users``.
+    """
+    users, error = gains.get("validation_users"), gains.get("validation_error")
+    if not users or error is None:
+        return ""
+    note = (
+        f"Validation is scored on {users:,} users: one hit moves {OBJECTIVE} by "
+        f"{1 / users:.4f}, and the winner's score has a standard error of about {error:.4f}."
     )
+    gain = gains.get("validation_gain")
+    if gain is not None and gain < 3 * error:
+        note += (
+            f" The validation gain ({gain:+.4f}) is within three of those, so it may not "
+            "carry over to test; tune on more users for a steadier choice."
+        )
+    return note
 
 
 def seed_spread(scores: list[float] | None) -> str:

@@ -201,6 +201,19 @@ def test_user_sample_is_seeded_and_keeps_whole_users():
     assert len(data.tuning.test) < len(data.final.test)
 
 
+def test_final_fit_reserve_grows_with_the_user_sample():
+    sequences = _sequences()
+    # 12 events per user: a trial trains on 10 of them, the final fit on 11.
+    assert tuning_data(sequences, _base()).final_scale == pytest.approx(11 / 10)
+    sampled = tuning_data(sequences, _base(), share=0.2, seed=4)
+    assert sampled.final_scale == pytest.approx(150 * 11 / (30 * 10))
+    sweep = _search(sequences, trials=3)
+    reserve_all = sweep.final_seconds()
+    sweep.final_scale = sampled.final_scale
+    assert reserve_all > 0
+    assert sweep.final_seconds() == pytest.approx(reserve_all * sampled.final_scale)
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -295,6 +308,39 @@ def test_final_evaluation_and_the_gain_that_survives():
     )
     if gain["validation_gain"]:
         assert gain["survives"] == pytest.approx(gain["test_gain"] / gain["validation_gain"])
+    assert gain["validation_users"] is None and gain["validation_error"] is None
+    sweep.validation_users = data.users
+    best_score = sweep.score(number)
+    assert gains(sweep, number, final)["validation_error"] == pytest.approx(
+        np.sqrt(best_score * (1 - best_score) / data.users)
+    )
+
+
+@pytest.mark.parametrize(
+    ("survives", "test_gain", "words"),
+    [
+        (None, 0.01, "no validation gain to carry"),
+        (0.76, 0.01, "76% of it survives"),
+        (-0.45, -0.03, "none of it survives: the winner scores below the start on test"),
+    ],
+)
+def test_survival_in_words(survives, test_gain, words):
+    from item2vec.tune_report import survival
+
+    assert survival({"survives": survives, "test_gain": test_gain}) == words
+
+
+def test_noise_note_warns_when_the_gain_is_within_the_sampling_error():
+    from item2vec.tune_report import noise_note
+
+    assert noise_note({"validation_users": None, "validation_error": None}) == ""
+    small = {"validation_users": 122, "validation_error": 0.032, "validation_gain": 0.0683}
+    note = noise_note(small)
+    assert "122 users" in note and "0.0082" in note and "0.0320" in note
+    assert "may not carry over" in note
+    large = {**small, "validation_users": 2859, "validation_error": 0.0075}
+    # 0.0683 is above 3 x 0.0075 and below 3 x 0.032.
+    assert "may not carry over" not in noise_note(large)
 
 
 @pytest.mark.flows
