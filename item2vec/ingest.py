@@ -148,7 +148,7 @@ def _open_text(path: Path) -> str:
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             return handle.readline()
     except (UnicodeDecodeError, OSError, EOFError) as exc:
         raise InputError(

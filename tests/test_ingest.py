@@ -192,6 +192,18 @@ def test_only_empty_parts_is_an_error_naming_them(tmp_path: Path):
         read_events(_config(tmp_path / "days"))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_excel_export_with_byte_order_mark_and_crlf(tmp_path: Path, suffix: str):
+    # Excel's "CSV UTF-8" starts with a byte-order mark, which must not become
+    # part of the first column's name.
+    raw = "\ufeffu,i,t\r\na,x,1600000000\r\na,y,1600000001\r\n".encode()
+    path = tmp_path / f"e{suffix}"
+    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
+    frame = read_events(_config(path)).frame
+    assert frame["user_id"].tolist() == ["a", "a"]
+    assert frame["item_id"].tolist() == ["x", "y"]
+
+
 def test_headerless_with_columns(tmp_path: Path):
     path = _write(tmp_path / "e.csv", "a;x;1600000000\nb;y;1600000001\n")
     config = IngestConfig(
