@@ -152,9 +152,15 @@ def _open_text(path: Path) -> str:
             return handle.readline()
     except (UnicodeDecodeError, OSError, EOFError) as exc:
         raise InputError(
-            f"{path} is not a readable UTF-8 text (CSV) file ({exc}); "
-            "pass a CSV, TSV or Parquet file"
+            f"{path} is not a readable UTF-8 text (CSV) file ({exc}); pass a CSV, TSV or "
+            f"Parquet file, {TO_UTF8}"
         ) from exc
+
+
+#: The fix for text in another encoding (the usual one is Latin-1 / Windows-1252).
+TO_UTF8 = (
+    "converting other encodings to UTF-8 first, e.g. iconv -f latin1 -t utf-8 in.csv > out.csv"
+)
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -236,7 +242,8 @@ def _read_table(path: Path, columns: list[str], config: IngestConfig | None = No
         if is_transient(exc):
             raise  # a flaky disk or network share: worth retrying, not the input's fault
         kind = "Parquet" if is_parquet(path) else "CSV"
-        raise InputError(f"cannot read {path} as {kind}: {exc}") from exc
+        hint = f"; {TO_UTF8}" if "invalid UTF8" in str(exc) else ""
+        raise InputError(f"cannot read {path} as {kind}: {exc}{hint}") from exc
 
 
 def id_dictionary(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:

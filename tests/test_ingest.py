@@ -204,6 +204,16 @@ def test_excel_export_with_byte_order_mark_and_crlf(tmp_path: Path, suffix: str)
     assert frame["item_id"].tolist() == ["x", "y"]
 
 
+@pytest.mark.parametrize("rows_before", [0, 20_000])
+def test_latin1_text_names_the_conversion(tmp_path: Path, rows_before: int):
+    # Near the top the header reader fails; deep in the file, the CSV parser.
+    rows = "".join(f"u{n},i{n},{1600000000 + n}\n" for n in range(rows_before))
+    path = tmp_path / "e.csv"
+    path.write_bytes(("u,i,t\n" + rows + "José,café,1600000000\n").encode("latin-1"))
+    with pytest.raises(InputError, match=r"e\.csv.*iconv -f latin1 -t utf-8"):
+        read_events(_config(path))
+
+
 def test_headerless_with_columns(tmp_path: Path):
     path = _write(tmp_path / "e.csv", "a;x;1600000000\nb;y;1600000001\n")
     config = IngestConfig(
