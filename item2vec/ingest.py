@@ -717,7 +717,7 @@ class EventRows:
 
         users = rank[valid_rows(_codes(user_column))]
         ts = valid_rows(table.column("ts").chunk(0).cast(pa.int64()).to_numpy())
-        order = sort_user_time(users, ts)
+        order, sorted_users, sorted_ts = sorted_by_user_time(users, ts)
         # Each column is gathered once, straight into sorted order.
         source = order if all_valid else position[order]
         events = event_ids = weights = None
@@ -728,9 +728,9 @@ class EventRows:
         if "weight" in table.column_names:
             weights = table.column("weight").to_numpy()[source]
         return cls(
-            users[order],
+            sorted_users,
             _codes(item_column)[source],
-            ts[order],
+            sorted_ts,
             source,
             events,
             weights,
@@ -795,14 +795,30 @@ def sort_user_time(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
     with numpy's fast unstable sort, and equal keys are put back in position
     order, which only touches tied rows.
     """
+    return sorted_by_user_time(users, ts)[0]
+
+
+def sorted_by_user_time(
+    users: np.ndarray, ts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`sort_user_time`'s order, with the users and times in that order.
+
+    The sorted columns come without a gather where possible: sorted users are
+    each user code repeated by its count, and the linear path has already
+    gathered the times to check itself. At 20M rows each gather saved is
+    about 0.1 s.
+    """
     if len(users) == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = _by_user_if_time_ordered(users, ts)
-    if order is not None:
-        return order
+        return np.zeros(0, dtype=np.int64), users, ts
+    counts = np.bincount(users)
+    sorted_users = np.repeat(np.arange(len(counts), dtype=users.dtype), counts)
+    fast = _by_user_if_time_ordered(users, ts, sorted_users)
+    if fast is not None:
+        return fast[0], sorted_users, fast[1]
     key = _packed_key(users, ts)
     if key is None:
-        return np.lexsort((ts, users))
+        order = np.lexsort((ts, users))
+        return order, sorted_users, ts[order]
     order = _argsort_halves(key, users)
     tied = np.flatnonzero(key[order][1:] == key[order][:-1])
     if len(tied):
@@ -813,15 +829,18 @@ def sort_user_time(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
         run = np.cumsum(np.r_[True, (np.diff(members) > 1) | (np.diff(sorted_key) != 0)])
         rows = order[members]
         order[members] = rows[np.lexsort((rows, run))]
-    return order
+    return order, sorted_users, ts[order]
 
 
 #: Most descents in time, per row, for the input to count as mostly time-ordered.
 TIME_ORDERED_DESCENTS = 0.001
 
 
-def _by_user_if_time_ordered(users: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
-    """A stable sort by user, if that leaves every user's events in time order.
+def _by_user_if_time_ordered(
+    users: np.ndarray, ts: np.ndarray, sorted_users: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A stable sort by user and the times in its order, if that leaves every
+    user's events in time order.
 
     Only tried when time goes backwards at few rows (a time-ordered log, or a
     few time-ordered files or blocks); None when it does not apply or fails.
@@ -829,22 +848,41 @@ def _by_user_if_time_ordered(users: np.ndarray, ts: np.ndarray) -> np.ndarray | 
     if np.count_nonzero(ts[1:] < ts[:-1]) > TIME_ORDERED_DESCENTS * len(ts):
         return None
     order = _stable_argsort_codes(users)
-    sorted_users, sorted_ts = users[order], ts[order]
+    if sorted_users is None:
+        sorted_users = users[order]
+    sorted_ts = ts[order]
     backwards = (sorted_ts[1:] < sorted_ts[:-1]) & (sorted_users[1:] == sorted_users[:-1])
-    return None if backwards.any() else order
+    return None if backwards.any() else (order, sorted_ts)
+
+
+#: Codes per radix digit: numpy sorts 16-bit integers stably in linear time.
+DIGIT = 1 << 16
 
 
 def _stable_argsort_codes(codes: np.ndarray) -> np.ndarray:
-    """Stable argsort of non-negative integer codes: least-significant-digit radix
-    sort on 16-bit digits, which numpy sorts in linear time."""
-    order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
-    shift = 16
+    """Stable argsort of non-negative integer codes, by radix sort.
+
+    Most-significant digit first: rows are bucketed by ``code // 65536`` (in
+    position order), then each bucket is sorted stably on the low 16 bits,
+    two buckets at a time (numpy releases the GIL while it sorts and gathers).
+    """
     top = int(codes.max())
-    while top >> shift:
-        digit = ((codes[order] >> shift) & 0xFFFF).astype(np.uint16)
-        order = order[np.argsort(digit, kind="stable")]
-        shift += 16
-    return order
+    if top < DIGIT:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    high = codes >> 16
+    buckets = top // DIGIT + 1
+    with ThreadPoolExecutor(2) as pool:
+        if buckets <= 8:  # a few linear scans beat a sort pass
+            groups = list(pool.map(lambda b: np.flatnonzero(high == b), range(buckets)))
+        else:
+            by_high = np.argsort(high.astype(np.uint16), kind="stable")
+            bounds = np.r_[0, np.cumsum(np.bincount(high, minlength=buckets))]
+            groups = [by_high[bounds[b] : bounds[b + 1]] for b in range(buckets)]
+
+        def by_low(rows: np.ndarray) -> np.ndarray:
+            return rows[np.argsort((codes[rows] & 0xFFFF).astype(np.uint16), kind="stable")]
+
+        return np.concatenate(list(pool.map(by_low, groups)))
 
 
 def _argsort_halves(key: np.ndarray, users: np.ndarray) -> np.ndarray:

@@ -367,9 +367,10 @@ def _reference_order(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
     "layout",
     ["time-ordered", "shuffled", "time-ordered blocks", "user spans blocks", "wide times"],
 )
-@pytest.mark.parametrize("n_users", [50, 70_000])
+# One radix digit; two high-digit buckets found by scans; ten, found by a sort.
+@pytest.mark.parametrize("n_users", [50, 70_000, 600_000])
 def test_sort_user_time_is_a_stable_sort_whatever_the_layout(layout, n_users):
-    from item2vec.ingest import _by_user_if_time_ordered, sort_user_time
+    from item2vec.ingest import _by_user_if_time_ordered, sort_user_time, sorted_by_user_time
 
     rng = np.random.default_rng(len(layout) + n_users)
     size = 200_000
@@ -390,6 +391,9 @@ def test_sort_user_time_is_a_stable_sort_whatever_the_layout(layout, n_users):
         ts[::2] = np.iinfo(np.int64).max // 2 - ts[::2]
     order = sort_user_time(users, ts)
     assert np.array_equal(order, _reference_order(users, ts))
+    same_order, sorted_users, sorted_ts = sorted_by_user_time(users, ts)
+    assert np.array_equal(same_order, order)
+    assert np.array_equal(sorted_users, users[order]) and np.array_equal(sorted_ts, ts[order])
     # The linear path is taken exactly where it is exact.
     fast = _by_user_if_time_ordered(users, ts) is not None
     assert fast == (layout in ("time-ordered", "time-ordered blocks"))
