@@ -762,10 +762,10 @@ class EventRows:
         return pa.table(
             {
                 "user_id": pa.DictionaryArray.from_arrays(
-                    pa.array(self.users.astype(np.int32)), self.user_ids
+                    pa.array(self.users.astype(np.int32, copy=False)), self.user_ids
                 ),
                 "item_id": pa.DictionaryArray.from_arrays(
-                    pa.array(self.items.astype(np.int32)), self.item_ids
+                    pa.array(self.items.astype(np.int32, copy=False)), self.item_ids
                 ),
                 "ts": pa.array(self.ts, type=pa.int64()).cast(TIMESTAMP),
             }

@@ -70,27 +70,27 @@ def build_sequences(
         repeat[1:] = (items[1:] == items[:-1]) & ~new_sequence[1:]
         keep &= ~repeat
         dropped["repeat"] = int(repeat.sum())
-    sequence = np.cumsum(new_sequence) - 1
-    users, items, ts, sequence = users[keep], items[keep], ts[keep], sequence[keep]
-    lengths = np.bincount(sequence, minlength=int(sequence.max(initial=-1)) + 1)
-    # Position of each event counted from the end of its sequence (1 = the latest).
-    from_end = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(sequence))
-    keep = lengths[sequence] >= config.min_length
-    dropped["short_sequence"] = int((~keep).sum())
-    if config.max_length is not None:
-        recent = from_end <= config.max_length
-        dropped["truncated"] = int((keep & ~recent).sum())
-        keep &= recent
     if not keep.all():
-        users, items, ts, sequence = users[keep], items[keep], ts[keep], sequence[keep]
-    starts = (
-        np.flatnonzero(np.r_[True, sequence[1:] != sequence[:-1]])
-        if len(sequence)
-        else (np.zeros(0, dtype=np.int64))
-    )
+        users, items, ts, new_sequence = users[keep], items[keep], ts[keep], new_sequence[keep]
+    # Per-sequence work from here: events are only touched when some are dropped.
+    starts = np.flatnonzero(new_sequence)
+    lengths = np.diff(np.r_[starts, len(users)])
+    kept_lengths = np.where(lengths >= config.min_length, lengths, 0)
+    dropped["short_sequence"] = int((lengths - kept_lengths).sum())
+    if config.max_length is not None:
+        shorter = np.minimum(kept_lengths, config.max_length)
+        dropped["truncated"] = int((kept_lengths - shorter).sum())
+        kept_lengths = shorter
+    if not np.array_equal(kept_lengths, lengths):
+        # Each sequence keeps its last kept_lengths events: the most recent ones.
+        from_end = np.repeat(starts + lengths, lengths) - np.arange(len(users))
+        keep = from_end <= np.repeat(kept_lengths, lengths)
+        users, items, ts = users[keep], items[keep], ts[keep]
+        lengths = kept_lengths[kept_lengths > 0]
+        starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64) if len(lengths) else lengths
     # One Arrow gather of the item strings, in final order.
     item_column = item_ids.take(pa.array(items))
-    offsets = pa.array(np.concatenate((starts, [len(sequence)])).astype(np.int32))
+    offsets = pa.array(np.concatenate((starts, [len(users)])).astype(np.int32))
     stamp = pa.timestamp("ns", tz="UTC")
     table = pa.table(
         {

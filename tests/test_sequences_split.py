@@ -173,3 +173,65 @@ def test_arrow_backed_chunked_item_column():
     events["item_id"] = pd.Series(pd.arrays.ArrowExtensionArray(chunked))
     table = build_sequences(events)
     assert table.column("items").to_pylist() == [["y", "x"], ["z"]]
+
+
+def _reference_sequences(rows, gap, collapse, min_length, max_length):
+    """Sequences and drop counts by the plain definition, one event at a time."""
+    ordered = sorted(enumerate(rows), key=lambda pair: (pair[1][0], pair[1][2], pair[0]))
+    sequences, dropped = [], {"repeat": 0, "truncated": 0, "short_sequence": 0}
+    for _, (user, item, ts) in ordered:
+        current = sequences[-1] if sequences else None
+        if current is None or current[0] != user or (gap is not None and ts - current[2] > gap):
+            sequences.append([user, [], ts])
+            current = sequences[-1]
+        elif collapse and current[1][-1] == item:
+            dropped["repeat"] += 1
+            current[2] = ts
+            continue
+        current[1].append(item)
+        current[2] = ts
+    kept = []
+    for user, items, _ in sequences:
+        if len(items) < min_length:
+            dropped["short_sequence"] += len(items)
+            continue
+        if max_length is not None and len(items) > max_length:
+            dropped["truncated"] += len(items) - max_length
+            items = items[-max_length:]
+        kept.append((user, items))
+    return kept, dropped
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    event_rows,
+    st.one_of(st.none(), st.integers(1, 6)),
+    st.booleans(),
+    st.integers(1, 4),
+    st.one_of(st.none(), st.integers(1, 5)),
+)
+def test_sequences_match_their_plain_definition(rows, gap, collapse, min_length, max_length):
+    from item2vec.config import SequenceConfig
+    from item2vec.sequences import dropped_in_sequences
+
+    config = SequenceConfig(
+        session_gap=None if gap is None else str(gap),
+        collapse_repeats=collapse,
+        min_length=min_length,
+        max_length=max_length,
+    )
+    table = build_sequences(_events(rows), config)
+    expected, dropped = _reference_sequences(rows, gap, collapse, min_length, max_length)
+    got = list(
+        zip(table.column("user_id").to_pylist(), table.column("items").to_pylist(), strict=True)
+    )
+    assert got == expected
+    assert dropped_in_sequences(table) == dropped
+    assert table.column("sequence_id").to_pylist() == list(range(len(expected)))
+    for times, start, end in zip(
+        table.column("times").to_pylist(),
+        table.column("start").to_pylist(),
+        table.column("end").to_pylist(),
+        strict=True,
+    ):
+        assert times[0] == start and times[-1] == end and times == sorted(times)
