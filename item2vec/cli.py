@@ -650,14 +650,19 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from item2vec.summary import example_neighbors, metrics_table, published_titles
+    from item2vec.summary import (
+        example_neighbors,
+        items_phrase,
+        metrics_table,
+        published_titles,
+    )
 
     version_dir = Path(result["version_dir"])
     metrics = result["metrics"]
     print()
     print(
         f"Evaluation: {metrics['users']:,} test users, {metrics['split']} split, "
-        f"scoring {metrics['scoring']}, query = last {metrics['query_items']} items"
+        f"scoring {metrics['scoring']}, query = last {items_phrase(metrics['query_items'])}"
     )
     print(metrics_table(metrics))
     print()

@@ -42,7 +42,7 @@ from item2vec.errors import InputError
 from item2vec.ingest import first_few
 from item2vec.publish import ITEMS_FILE, NEIGHBORS_FILE, VECTORS_FILE
 from item2vec.reader import read_manifest, vector_matrix
-from item2vec.summary import METHODS
+from item2vec.summary import METHODS, items_phrase
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -685,7 +685,11 @@ def _metrics_section(metrics: dict[str, Any]) -> list[str]:
         f"{metrics['users']:,} test users" if isinstance(metrics.get("users"), int) else None,
         f"split {metrics['split']}" if metrics.get("split") else None,
         f"scoring {metrics['scoring']}" if metrics.get("scoring") else None,
-        f"query = last {metrics['query_items']} items" if metrics.get("query_items") else None,
+        (
+            f"query = last {items_phrase(metrics['query_items'])}"
+            if metrics.get("query_items")
+            else None
+        ),
     ]
     if any(setup):
         lines += ["Evaluation: " + ", ".join(_md(s) for s in setup if s) + ".", ""]

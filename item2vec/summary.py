@@ -19,6 +19,11 @@ from item2vec.train import ItemVectors
 METHODS = (("model", "item2vec"), ("popularity", "popularity"), ("item_knn", "item-kNN"))
 
 
+def items_phrase(n: int) -> str:
+    """``1 item`` or ``n items``: query lengths in messages and reports."""
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
 def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per method (model first, then baselines) with plain-float metric values."""
     rows = []

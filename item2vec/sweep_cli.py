@@ -162,7 +162,7 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
     """The winner's validation score, its test metrics beside the baselines, the files."""
-    from item2vec.summary import metrics_table
+    from item2vec.summary import items_phrase, metrics_table
     from item2vec.tune_report import noise_note, seed_spread, survival
 
     objective = result["objective"]
@@ -184,7 +184,7 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
     for name, record in (("winner's", result["test"]), ("starting", result["base_test"])):
         baselines = record["baselines"]
         print(
-            f"Baselines with the {name} query of {record['query_items']} items: item-kNN "
+            f"Baselines with the {name} query of {items_phrase(record['query_items'])}: item-kNN "
             f"{baselines['item_knn'][objective]:.4f}, popularity "
             f"{baselines['popularity'][objective]:.4f}"
         )

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from item2vec.report import _figure, _save
-from item2vec.summary import metrics_markdown
+from item2vec.summary import items_phrase, metrics_markdown
 from item2vec.tune import FINAL_SEEDS, OBJECTIVE
 
 TRIALS_PLOT = "sweep_trials.png"
@@ -179,9 +179,9 @@ def write_sweep_report(
         f"starting configuration {seed_spread(final['base']['seeds'])}; item-kNN "
         f"{final['best']['baselines']['item_knn'][OBJECTIVE]:.4f}, popularity "
         f"{final['best']['baselines']['popularity'][OBJECTIVE]:.4f} with the winner's query "
-        f"of {final['best']['query_items']} items; item-kNN "
+        f"of {items_phrase(final['best']['query_items'])}; item-kNN "
         f"{final['base']['baselines']['item_knn'][OBJECTIVE]:.4f} with the starting query of "
-        f"{final['base']['query_items']} items.",
+        f"{items_phrase(final['base']['query_items'])}.",
         "",
         "## How much of the gain survives",
         "",

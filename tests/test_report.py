@@ -319,3 +319,9 @@ def test_report_markdown_without_a_report_is_none(tmp_path: Path):
     from item2vec.summary import report_markdown
 
     assert report_markdown(tmp_path) is None
+
+
+def test_query_length_reads_as_words():
+    from item2vec.summary import items_phrase
+
+    assert items_phrase(1) == "1 item" and items_phrase(5) == "5 items"
