@@ -469,7 +469,7 @@ def skip_blank(paths: list[Path], warn: bool = True) -> list[Path]:
         If every file is blank.
     """
     blank = [path for path in paths if is_blank(path)]
-    if len(blank) == len(paths):
+    if paths and len(blank) == len(paths):
         names = first_few([str(path) for path in paths])
         which = f"events file {names} is" if len(paths) == 1 else f"all events files ({names}) are"
         raise InputError(f"{which} empty (not a single line); check the export that wrote them")
