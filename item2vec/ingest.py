@@ -869,20 +869,27 @@ def _stable_argsort_codes(codes: np.ndarray) -> np.ndarray:
     top = int(codes.max())
     if top < DIGIT:
         return np.argsort(codes.astype(np.uint16), kind="stable")
-    high = codes >> 16
     buckets = top // DIGIT + 1
+    # Casting to uint16 keeps the low 16 bits; every step writes as few new
+    # 20M-row arrays as it can, since fresh memory is what costs most here.
+    high = np.right_shift(codes, 16).astype(np.uint16)
     with ThreadPoolExecutor(2) as pool:
         if buckets <= 8:  # a few linear scans beat a sort pass
             groups = list(pool.map(lambda b: np.flatnonzero(high == b), range(buckets)))
         else:
-            by_high = np.argsort(high.astype(np.uint16), kind="stable")
+            by_high = np.argsort(high, kind="stable")
             bounds = np.r_[0, np.cumsum(np.bincount(high, minlength=buckets))]
             groups = [by_high[bounds[b] : bounds[b + 1]] for b in range(buckets)]
+        order = np.empty(len(codes), dtype=np.int64)
+        ends = np.cumsum([len(rows) for rows in groups])
 
-        def by_low(rows: np.ndarray) -> np.ndarray:
-            return rows[np.argsort((codes[rows] & 0xFFFF).astype(np.uint16), kind="stable")]
+        def by_low(group: int) -> None:
+            rows = groups[group]
+            low_order = np.argsort(codes[rows].astype(np.uint16), kind="stable")
+            np.take(rows, low_order, out=order[ends[group] - len(rows) : ends[group]])
 
-        return np.concatenate(list(pool.map(by_low, groups)))
+        list(pool.map(by_low, range(buckets)))
+    return order
 
 
 def _argsort_halves(key: np.ndarray, users: np.ndarray) -> np.ndarray:
