@@ -837,10 +837,10 @@ TIME_ORDERED_DESCENTS = 0.001
 
 
 def _by_user_if_time_ordered(
-    users: np.ndarray, ts: np.ndarray, sorted_users: np.ndarray | None = None
+    users: np.ndarray, ts: np.ndarray, sorted_users: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """A stable sort by user and the times in its order, if that leaves every
-    user's events in time order.
+    user's events in time order (``sorted_users``: the user codes in sorted order).
 
     Only tried when time goes backwards at few rows (a time-ordered log, or a
     few time-ordered files or blocks); None when it does not apply or fails.
@@ -848,8 +848,6 @@ def _by_user_if_time_ordered(
     if np.count_nonzero(ts[1:] < ts[:-1]) > TIME_ORDERED_DESCENTS * len(ts):
         return None
     order = _stable_argsort_codes(users)
-    if sorted_users is None:
-        sorted_users = users[order]
     sorted_ts = ts[order]
     backwards = (sorted_ts[1:] < sorted_ts[:-1]) & (sorted_users[1:] == sorted_users[:-1])
     return None if backwards.any() else (order, sorted_ts)

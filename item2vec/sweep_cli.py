@@ -194,8 +194,9 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
             f"Gain over the start: validation {gains['validation_gain']:+.4f}, test "
             f"{gains['test_gain']:+.4f} ({survival(gains)})"
         )
-    if noise_note(gains):
-        print(noise_note(gains))
+    note = noise_note(gains)
+    if note:
+        print(note)
     for name, path in result["paths"].items():
         print(f"{name:>8}: {path}")
     print(f"Run it: item2vec run --config {result['paths']['best']}")
