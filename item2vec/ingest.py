@@ -11,7 +11,6 @@ import errno
 import glob
 import hashlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
+from item2vec.grouping import CodedChunk, group_rows, identity_codes
 from item2vec.partitions import select_window
 from item2vec.progress import Progress
 
@@ -279,6 +279,20 @@ def id_dictionary(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
     return encoded
 
 
+def id_chunks(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """An id column as dictionary chunks of exact strings, nulls kept.
+
+    Text dictionaries (Parquet read with ``read_dictionary``) stay as they are,
+    one small dictionary per row group: unifying them would rewrite every row's
+    index, which :func:`item2vec.grouping.group_rows` does not need. Anything
+    else goes through :func:`id_dictionary`.
+    """
+    kind = column.type
+    if pa.types.is_dictionary(kind) and pa.types.is_string(kind.value_type):
+        return column
+    return pa.chunked_array([id_dictionary(column)])
+
+
 def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
@@ -306,19 +320,21 @@ def epoch_unit(magnitude: float) -> str:
     return "s"
 
 
-def times_ns(
+def event_times(
     column: pa.ChunkedArray | pa.Array, unit: str = "auto"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Event times as int64 nanoseconds since the epoch (UTC), and where they are invalid.
+) -> tuple[np.ndarray, str, np.ndarray]:
+    """Event times as int64 epoch values (UTC), their unit, and where they are invalid.
 
     Native timestamps and dates are taken as they are (naive ones as UTC); numbers
     are epoch times in ``unit`` (``auto``: chosen by magnitude); text goes through
-    :func:`parse_timestamps`.
+    :func:`parse_timestamps`. Integer epochs keep their unit, so that 20M rows are
+    not multiplied into a new array here; every value converts to nanoseconds
+    without overflow.
 
     Returns
     -------
-    ns, bad
-        ``ns`` holds 0 where ``bad`` is True.
+    values, unit, bad
+        ``values`` holds 0 where ``bad`` is True; ``unit`` is a key of :data:`UNIT_NS`.
     """
     kind = column.type
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
@@ -327,7 +343,7 @@ def times_ns(
         stamps = column.cast(pa.timestamp("ns", tz=getattr(column.type, "tz", None)))
         bad = np.asarray(stamps.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         ns = pc.fill_null(stamps.cast(pa.int64()), 0).to_numpy()
-        return np.ascontiguousarray(ns, dtype=np.int64), bad
+        return np.ascontiguousarray(ns, dtype=np.int64), "ns", bad
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         numbers = column.cast(pa.float64()) if pa.types.is_floating(kind) else column
         if numbers.null_count:
@@ -340,27 +356,28 @@ def times_ns(
     bad = parsed.isna().to_numpy()
     ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
     ns[bad] = 0
-    return ns, bad
+    return ns, "ns", bad
 
 
-def _scale_epochs(values: np.ndarray, bad: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray]:
+def _scale_epochs(
+    values: np.ndarray, bad: np.ndarray, unit: str
+) -> tuple[np.ndarray, str, np.ndarray]:
     if unit == "auto":
-        present = values[~bad]
         # The median of a strided sample: the unit is the same for every row.
-        sample = present[:: max(1, len(present) // 100_000)]
+        stride = max(1, len(values) // 100_000)
+        sample = values[::stride][~bad[::stride]]
         unit = epoch_unit(float(np.median(np.abs(sample)))) if len(sample) else "s"
     scale = UNIT_NS[unit]
     limit = np.iinfo(np.int64).max // scale  # beyond it, nanoseconds overflow
     if values.dtype.kind == "f":
         bad = bad | ~np.isfinite(values) | (np.abs(values) > limit)
         ns = np.where(bad, 0, np.round(np.where(bad, 0, values) * scale)).astype(np.int64)
-    else:
-        values = values.astype(np.int64, copy=False)
-        if not bad.any() and len(values) and -limit <= values.min() and values.max() <= limit:
-            return values * scale, bad  # the common case: one pass
-        bad = bad | (np.abs(values) > limit)
-        ns = np.where(bad, 0, values) * scale
-    return ns, bad
+        return ns, "ns", bad
+    values = values.astype(np.int64, copy=False)
+    if not bad.any() and len(values) and -limit <= values.min() and values.max() <= limit:
+        return values, unit, bad  # the common case: taken as they are
+    bad = bad | (np.abs(values) > limit)
+    return np.where(bad, 0, values), unit, bad
 
 
 def parse_timestamps(column: pa.ChunkedArray | pa.Array, unit: str = "auto") -> pd.Series:
@@ -419,7 +436,7 @@ class Partition:
     path
         The file read.
     table
-        Columns ``user_id``, ``item_id`` (strings), ``ts`` (timestamp[ns, UTC]),
+        Columns ``user_id``, ``item_id`` (strings), ``ts`` (timestamp, UTC, any unit),
         optional ``event`` and ``weight``, and ``_drop``: 0 for a valid row, else
         1 + the index of its reason in :data:`DROP_REASONS`. Rows in file order.
         It round-trips through Parquet unchanged, which is how it is cached.
@@ -521,12 +538,21 @@ def combine_partitions(
         If invalid rows exceed ``max_bad_fraction``, or no event is left.
     """
     paths = [part.path for part in partitions]
-    table = pa.concat_tables([part.table for part in partitions])
-    table = table.unify_dictionaries().combine_chunks()
+    tables = [part.table for part in partitions]
+    if len({table.schema.field("ts").type for table in tables}) > 1:
+        tables = [_ts_in_ns(table) for table in tables]  # files in different units
+    # Chunks and their dictionaries are kept as they are: EventRows.of maps each
+    # chunk's dictionary to run-wide codes without touching the rows.
+    table = pa.concat_tables(tables)
     examples = {part.path.name: part.examples for part in partitions if part.examples}
     events = _finish(table, config, paths, examples)
     events.files = files if files is not None else fingerprint(paths)
     return events
+
+
+def _ts_in_ns(table: pa.Table) -> pa.Table:
+    index = table.schema.get_field_index("ts")
+    return table.set_column(index, "ts", table.column("ts").cast(TIMESTAMP))
 
 
 def read_events(config: IngestConfig) -> Events:
@@ -575,22 +601,22 @@ def _validate(table: pa.Table, config: IngestConfig, path: Path) -> tuple[pa.Tab
     """Typed columns of one file, the reason each row is invalid (``_drop``), and a
     few examples of unparseable times."""
     try:
-        users = id_dictionary(table.column(config.user_col))
-        items = id_dictionary(table.column(config.item_col))
+        users = id_chunks(table.column(config.user_col))
+        items = id_chunks(table.column(config.item_col))
     except InputError as exc:
         raise InputError(f"{path.name}: {exc}") from exc
-    ns, bad_time = times_ns(table.column(config.time_col), config.time_unit)
+    times, unit, bad_time = event_times(table.column(config.time_col), config.time_unit)
     # A small integer per row (0 = valid, else 1 + index in DROP_REASONS), not a
     # string column: at 20M rows strings cost seconds and a gigabyte. Later
     # assignments win, so a row counts once, under its first reason.
-    reason = np.zeros(len(ns), dtype=np.int8)
+    reason = np.zeros(len(times), dtype=np.int8)
     reason[bad_time] = 1 + DROP_REASONS.index("bad_timestamp")
     reason[_nulls(items)] = 1 + DROP_REASONS.index("null_item")
     reason[_nulls(users)] = 1 + DROP_REASONS.index("null_user")
     columns = {
         "user_id": users,
         "item_id": items,
-        "ts": pa.array(ns, type=pa.int64()).cast(TIMESTAMP),
+        "ts": pa.array(times, type=pa.int64()).cast(pa.timestamp(unit, tz="UTC")),
     }
     if config.event_col:
         columns["event"] = id_dictionary(table.column(config.event_col).cast(pa.string()))
@@ -623,7 +649,7 @@ def _finish(
     if read == 0:
         raise InputError(f"{names} holds no events (header only?); nothing to train on")
     _check_bad_share(dropped, read, config, names, examples)
-    rows = EventRows.of(table, valid=codes == 0)
+    rows = EventRows.of(table)
     rows, filtered = apply_filters(rows, config)
     dropped.update(filtered)
     if rows.size == 0:
@@ -700,42 +726,47 @@ class EventRows:
         return len(self.position)
 
     @classmethod
-    def of(cls, table: pa.Table, valid: np.ndarray) -> EventRows:
-        """The valid rows of a combined, validated table, sorted."""
-        user_column = table.column("user_id").chunk(0) if table.num_rows else None
-        item_column = table.column("item_id").chunk(0) if table.num_rows else None
-        # Rank of every user id in sorted order: sorting ranks sorts the ids.
-        ranked = pc.sort_indices(user_column.dictionary).to_numpy()
-        rank = np.empty(len(ranked), dtype=np.int32)
-        rank[ranked] = np.arange(len(ranked), dtype=np.int32)
-        user_ids = user_column.dictionary.take(pa.array(ranked))
-        all_valid = bool(valid.all())
-        position = None if all_valid else np.flatnonzero(valid)
-
-        def valid_rows(values: np.ndarray) -> np.ndarray:
-            return values if all_valid else values[position]
-
-        users = rank[valid_rows(_codes(user_column))]
-        ts = valid_rows(table.column("ts").chunk(0).cast(pa.int64()).to_numpy())
-        order, sorted_users, sorted_ts = sorted_by_user_time(users, ts)
-        # Each column is gathered once, straight into sorted order.
-        source = order if all_valid else position[order]
+    def of(cls, table: pa.Table) -> EventRows:
+        """The rows of a validated table (those whose ``_drop`` is 0, if it has one), sorted."""
+        batches = table.to_batches()
+        users = [batch.column("user_id") for batch in batches]
+        items = [batch.column("item_id") for batch in batches]
+        user_ids, user_codes = run_codes(users, table.schema.field("user_id").type, ranked=True)
+        item_ids, item_codes = run_codes(items, table.schema.field("item_id").type)
+        chunks = [
+            CodedChunk(
+                users=_indices(users[n]),
+                user_codes=user_codes[n],
+                items=_indices(items[n]),
+                item_codes=item_codes[n],
+                ts=batch.column("ts").cast(pa.int64()).to_numpy(),
+                ts_scale=UNIT_NS[batch.schema.field("ts").type.unit],
+                drop=(
+                    batch.column("_drop").to_numpy()
+                    if "_drop" in table.column_names
+                    else np.zeros(batch.num_rows, dtype=np.int8)
+                ),
+            )
+            for n, batch in enumerate(batches)
+        ]
+        grouped = group_rows(chunks, len(user_ids))
+        source = grouped.position
         events = event_ids = weights = None
         if "event" in table.column_names:
-            event_column = table.column("event").chunk(0)
+            event_column = table.column("event").unify_dictionaries().combine_chunks()
             events = _codes(event_column)[source]
             event_ids = event_column.dictionary
         if "weight" in table.column_names:
             weights = table.column("weight").to_numpy()[source]
         return cls(
-            sorted_users,
-            _codes(item_column)[source],
-            sorted_ts,
+            grouped.users(),
+            grouped.items,
+            grouped.ts,
             source,
             events,
             weights,
             user_ids,
-            item_column.dictionary,
+            item_ids,
             event_ids,
         )
 
@@ -755,7 +786,12 @@ class EventRows:
         )
 
     def distinct(self, codes: np.ndarray) -> int:
-        return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
+        """How many different codes occur (a flag per code: no 20M-row int64 copy)."""
+        if not len(codes):
+            return 0
+        seen = np.zeros(int(codes.max()) + 1, dtype=bool)
+        seen[codes] = True
+        return int(np.count_nonzero(seen))
 
     def table(self) -> pa.Table:
         """The rows as an Arrow table with dictionary-encoded ids, in sorted order."""
@@ -780,6 +816,56 @@ def _codes(column: pa.DictionaryArray) -> np.ndarray:
     return indices.to_numpy().astype(np.int32, copy=False)
 
 
+def _indices(column: pa.DictionaryArray) -> np.ndarray:
+    """Dictionary indices as numpy, without a copy; null rows (dropped) read as 0."""
+    indices = column.indices
+    return (pc.fill_null(indices, 0) if indices.null_count else indices).to_numpy()
+
+
+def run_codes(
+    columns: list[pa.DictionaryArray], kind: pa.DataType, ranked: bool = False
+) -> tuple[pa.Array, list[np.ndarray]]:
+    """One dictionary for the whole run, and each column's map into it.
+
+    Parameters
+    ----------
+    columns
+        Dictionary chunks of one id column; chunks of one Parquet row group share
+        their dictionary, which is then encoded once.
+    kind
+        The column's type, for an empty list of chunks.
+    ranked
+        Order the run's dictionary by id, so that sorting codes sorts ids.
+
+    Returns
+    -------
+    ids, codes
+        The distinct ids, and per chunk an int32 array mapping its dictionary
+        indices to positions in ``ids``.
+    """
+    distinct: dict[tuple, int] = {}
+    which = []
+    for column in columns:
+        dictionary = column.dictionary
+        # The same buffers, offset and length hold the same values.
+        key = (*(b.address if b else 0 for b in dictionary.buffers()), dictionary.offset)
+        key = (*key, len(dictionary))
+        which.append(distinct.setdefault(key, len(distinct)))
+    dictionaries = [columns[which.index(n)].dictionary for n in range(len(distinct))]
+    if not dictionaries:
+        return pa.array([], type=kind.value_type), []
+    encoded = pc.dictionary_encode(pa.concat_arrays(dictionaries))
+    ids, codes = encoded.dictionary, encoded.indices.to_numpy().astype(np.int32)
+    if ranked:
+        ranked_ids = pc.sort_indices(ids).to_numpy()
+        rank = np.empty(len(ranked_ids), dtype=np.int32)
+        rank[ranked_ids] = np.arange(len(ranked_ids), dtype=np.int32)
+        ids, codes = ids.take(pa.array(ranked_ids)), rank[codes]
+    starts = np.cumsum([0] + [len(d) for d in dictionaries])
+    per_dictionary = [codes[starts[n] : starts[n + 1]] for n in range(len(dictionaries))]
+    return ids, [per_dictionary[n] for n in which]
+
+
 #: Schema metadata of an :class:`Events` table already in sequence order.
 SORTED_KEY = b"item2vec.sorted"
 
@@ -787,133 +873,25 @@ SORTED_KEY = b"item2vec.sorted"
 def sort_user_time(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """Order of rows by user code, then time, then position (a stable sort).
 
-    Logs are usually written in time order (appended, or one file per day, or
-    time-ordered blocks of users), and then a stable sort by user alone is the
-    answer: it is tried first, in linear time, whenever the input is mostly in
-    time order, and checked. Otherwise one integer key of user and time, when
-    both fit in 63 bits (epoch seconds or milliseconds usually do), is sorted
-    with numpy's fast unstable sort, and equal keys are put back in position
-    order, which only touches tied rows.
-    """
-    return sorted_by_user_time(users, ts)[0]
-
-
-def sorted_by_user_time(
-    users: np.ndarray, ts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`sort_user_time`'s order, with the users and times in that order.
-
-    The sorted columns come without a gather where possible: sorted users are
-    each user code repeated by its count, and the linear path has already
-    gathered the times to check itself. At 20M rows each gather saved is
-    about 0.1 s.
+    Parameters
+    ----------
+    users
+        Non-negative integer user codes.
+    ts
+        int64 times.
     """
     if len(users) == 0:
-        return np.zeros(0, dtype=np.int64), users, ts
-    counts = np.bincount(users)
-    sorted_users = np.repeat(np.arange(len(counts), dtype=users.dtype), counts)
-    fast = _by_user_if_time_ordered(users, ts, sorted_users)
-    if fast is not None:
-        return fast[0], sorted_users, fast[1]
-    key = _packed_key(users, ts)
-    if key is None:
-        order = np.lexsort((ts, users))
-        return order, sorted_users, ts[order]
-    order = _argsort_halves(key, users)
-    tied = np.flatnonzero(key[order][1:] == key[order][:-1])
-    if len(tied):
-        # Runs of equal keys: restore position order inside each run only.
-        members = np.unique(np.concatenate((tied, tied + 1)))
-        sorted_key = key[order[members]]
-        # A new run starts at a gap or where the key changes (two runs may touch).
-        run = np.cumsum(np.r_[True, (np.diff(members) > 1) | (np.diff(sorted_key) != 0)])
-        rows = order[members]
-        order[members] = rows[np.lexsort((rows, run))]
-    return order, sorted_users, ts[order]
-
-
-#: Most descents in time, per row, for the input to count as mostly time-ordered.
-TIME_ORDERED_DESCENTS = 0.001
-
-
-def _by_user_if_time_ordered(
-    users: np.ndarray, ts: np.ndarray, sorted_users: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """A stable sort by user and the times in its order, if that leaves every
-    user's events in time order (``sorted_users``: the user codes in sorted order).
-
-    Only tried when time goes backwards at few rows (a time-ordered log, or a
-    few time-ordered files or blocks); None when it does not apply or fails.
-    """
-    if np.count_nonzero(ts[1:] < ts[:-1]) > TIME_ORDERED_DESCENTS * len(ts):
-        return None
-    order = _stable_argsort_codes(users)
-    sorted_ts = ts[order]
-    backwards = (sorted_ts[1:] < sorted_ts[:-1]) & (sorted_users[1:] == sorted_users[:-1])
-    return None if backwards.any() else (order, sorted_ts)
-
-
-#: Codes per radix digit: numpy sorts 16-bit integers stably in linear time.
-DIGIT = 1 << 16
-
-
-def _stable_argsort_codes(codes: np.ndarray) -> np.ndarray:
-    """Stable argsort of non-negative integer codes, by radix sort.
-
-    Most-significant digit first: rows are bucketed by ``code // 65536`` (in
-    position order), then each bucket is sorted stably on the low 16 bits,
-    two buckets at a time (numpy releases the GIL while it sorts and gathers).
-    """
-    top = int(codes.max())
-    if top < DIGIT:
-        return np.argsort(codes.astype(np.uint16), kind="stable")
-    buckets = top // DIGIT + 1
-    # Casting to uint16 keeps the low 16 bits; every step writes as few new
-    # 20M-row arrays as it can, since fresh memory is what costs most here.
-    high = np.right_shift(codes, 16).astype(np.uint16)
-    with ThreadPoolExecutor(2) as pool:
-        if buckets <= 8:  # a few linear scans beat a sort pass
-            groups = list(pool.map(lambda b: np.flatnonzero(high == b), range(buckets)))
-        else:
-            by_high = np.argsort(high, kind="stable")
-            bounds = np.r_[0, np.cumsum(np.bincount(high, minlength=buckets))]
-            groups = [by_high[bounds[b] : bounds[b + 1]] for b in range(buckets)]
-        order = np.empty(len(codes), dtype=np.int64)
-        ends = np.cumsum([len(rows) for rows in groups])
-
-        def by_low(group: int) -> None:
-            rows = groups[group]
-            low_order = np.argsort(codes[rows].astype(np.uint16), kind="stable")
-            np.take(rows, low_order, out=order[ends[group] - len(rows) : ends[group]])
-
-        list(pool.map(by_low, range(buckets)))
-    return order
-
-
-def _argsort_halves(key: np.ndarray, users: np.ndarray) -> np.ndarray:
-    """``np.argsort(key)`` on two cores: the users below and above the middle user
-    are sorted apart, in two threads (numpy releases the GIL while sorting)."""
-    if len(key) < 1_000_000:
-        return np.argsort(key)
-    middle = (int(users.min()) + int(users.max())) // 2
-    low = users <= middle
-    halves = [np.flatnonzero(low), np.flatnonzero(~low)]
-    with ThreadPoolExecutor(2) as pool:
-        sorted_halves = list(pool.map(lambda rows: rows[np.argsort(key[rows])], halves))
-    return np.concatenate(sorted_halves)
-
-
-def _packed_key(users: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
-    """``user << bits | time`` in the coarsest exact unit, or None if it does not fit."""
-    low = int(ts.min())
-    span = ts - low
-    for scale in (1_000_000_000, 1_000_000, 1_000, 1):
-        if scale == 1 or not np.any(span % scale):
-            break
-    bits = max(1, int(int(span.max()) // scale).bit_length())
-    if bits + max(1, int(users.max()).bit_length()) > 62:
-        return None
-    return (users.astype(np.int64) << bits) | (span // scale)
+        return np.zeros(0, dtype=np.int64)
+    n_users = int(users.max()) + 1
+    chunk = CodedChunk(
+        users=users,
+        user_codes=identity_codes(n_users),
+        items=np.zeros(len(users), dtype=np.int32),
+        item_codes=identity_codes(1),
+        ts=np.ascontiguousarray(ts, dtype=np.int64),
+        drop=np.zeros(len(users), dtype=np.int8),
+    )
+    return group_rows([chunk], n_users).position
 
 
 def apply_filters(rows: EventRows, config: IngestConfig) -> tuple[EventRows, dict[str, int]]:

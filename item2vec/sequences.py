@@ -127,7 +127,7 @@ def _sorted_codes(
                 "ts": pa.array(ts.to_numpy(dtype="datetime64[ns]").view(np.int64)).cast(TIMESTAMP),
             }
         )
-        events = EventRows.of(table, valid=np.ones(table.num_rows, dtype=bool)).table()
+        events = EventRows.of(table).table()
     users = events.column("user_id").combine_chunks()
     items = events.column("item_id").combine_chunks()
     ts = events.column("ts").combine_chunks().cast(pa.int64()).to_numpy()

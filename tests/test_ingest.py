@@ -367,10 +367,9 @@ def _reference_order(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
     "layout",
     ["time-ordered", "shuffled", "time-ordered blocks", "user spans blocks", "wide times"],
 )
-# One radix digit; two high-digit buckets found by scans; ten, found by a sort.
 @pytest.mark.parametrize("n_users", [50, 70_000, 600_000])
 def test_sort_user_time_is_a_stable_sort_whatever_the_layout(layout, n_users):
-    from item2vec.ingest import _by_user_if_time_ordered, sort_user_time, sorted_by_user_time
+    from item2vec.ingest import sort_user_time
 
     rng = np.random.default_rng(len(layout) + n_users)
     size = 200_000
@@ -387,13 +386,60 @@ def test_sort_user_time_is_a_stable_sort_whatever_the_layout(layout, n_users):
             # ...except one user whose late event sits in the first block.
             users[0], ts[0] = users[-1], ts[-1] + 1
     elif layout == "wide times":
-        ts = ts * 1_000 + rng.integers(0, 1_000, size)  # nanoseconds: no packed key
+        ts = ts * 1_000 + rng.integers(0, 1_000, size)
         ts[::2] = np.iinfo(np.int64).max // 2 - ts[::2]
     order = sort_user_time(users, ts)
     assert np.array_equal(order, _reference_order(users, ts))
-    same_order, sorted_users, sorted_ts = sorted_by_user_time(users, ts)
-    assert np.array_equal(same_order, order)
-    assert np.array_equal(sorted_users, users[order]) and np.array_equal(sorted_ts, ts[order])
-    # The linear path is taken exactly where it is exact.
-    fast = _by_user_if_time_ordered(users, ts, np.sort(users)) is not None
-    assert fast == (layout in ("time-ordered", "time-ordered blocks"))
+
+
+@pytest.mark.parametrize("chunk_sizes", [[1], [7, 0, 13], [3] * 40])
+def test_group_rows_across_chunks_with_own_dictionaries(chunk_sizes):
+    """Chunks that each code ids through their own dictionary, some rows dropped,
+    across the two threads' shares: the same rows, order and codes as a plain sort."""
+    from item2vec.grouping import CodedChunk, group_rows
+
+    rng = np.random.default_rng(sum(chunk_sizes))
+    scale = 2_000 // max(1, sum(chunk_sizes))
+    sizes = [size * scale for size in chunk_sizes]
+    n_users, n_items = 30, 12
+    chunks, users, items, ts, drop = [], [], [], [], []
+    for size in sizes:
+        # A chunk's dictionary: a random subset of the run's codes, in random order.
+        user_codes = rng.permutation(n_users)[: rng.integers(1, n_users + 1)].astype(np.int32)
+        item_codes = rng.permutation(n_items)[: rng.integers(1, n_items + 1)].astype(np.int32)
+        local_users = rng.integers(0, len(user_codes), size).astype(np.int16)
+        local_items = rng.integers(0, len(item_codes), size).astype(np.int64)
+        chunk_ts = rng.integers(0, 50, size).astype(np.int64)
+        chunk_drop = (rng.random(size) < 0.2).astype(np.int8)
+        chunks.append(
+            CodedChunk(local_users, user_codes, local_items, item_codes, chunk_ts, chunk_drop)
+        )
+        users.append(user_codes[local_users])
+        items.append(item_codes[local_items])
+        ts.append(chunk_ts)
+        drop.append(chunk_drop)
+    users, items, ts, drop = (np.concatenate(a) for a in (users, items, ts, drop))
+    kept = np.flatnonzero(drop == 0)
+    expected = kept[_reference_order(users[kept], ts[kept])]
+
+    grouped = group_rows(chunks, n_users)
+
+    assert np.array_equal(grouped.position, expected)
+    assert np.array_equal(grouped.users(), users[expected])
+    assert np.array_equal(grouped.items, items[expected])
+    assert np.array_equal(grouped.ts, ts[expected])
+    assert np.array_equal(grouped.counts, np.bincount(users[kept], minlength=n_users))
+    # Shuffled times: some users needed their own sort, and it was counted.
+    assert grouped.reordered_users > 0
+
+
+def test_group_rows_leaves_time_ordered_users_alone():
+    from item2vec.grouping import CodedChunk, group_rows, identity_codes
+
+    users = np.array([2, 0, 2, 1, 0], dtype=np.int32)
+    chunk = CodedChunk(
+        users, identity_codes(3), users, identity_codes(3), np.arange(5) * 10, np.zeros(5, np.int8)
+    )
+    grouped = group_rows([chunk], 3)
+    assert grouped.reordered_users == 0
+    assert grouped.position.tolist() == [1, 4, 3, 0, 2]

@@ -1,0 +1,224 @@
+"""Group event rows by user, then time, in input order on ties: a compiled counting sort.
+
+Sequences need every user's events together and in time order. Sorting 20M rows
+with numpy means an argsort, then one gather per column, each writing a fresh
+20M-row array; at that size fresh memory, not arithmetic, is most of the cost.
+A counting sort writes each output once: one pass counts the rows of each user,
+a second writes every row straight to its slot. Rows go in position order, so
+the result is stable. Logs are mostly written in time order, so most users'
+runs come out already time-ordered; the few that do not are sorted on their own.
+
+The loops are compiled with numba (``nogil``, so two threads run at once; cached
+on disk, so only the first run after an install pays for compiling). The rows
+arrive as chunks, each with its own small dictionaries of ids (as Parquet row
+groups do), so the ids are never combined into one 20M-row array first.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+#: Threads for the counting and writing passes (numba releases the GIL).
+THREADS = 2
+
+
+@dataclass
+class CodedChunk:
+    """A slice of event rows whose ids index the slice's own dictionaries.
+
+    Attributes
+    ----------
+    users, items
+        Per-row indices into the slice's user and item dictionaries (any integer type).
+    user_codes, item_codes
+        Per-dictionary-entry global code (int32): ``user_codes[users[i]]`` is row i's
+        user. User codes must be ranks of the user ids, so that sorting codes sorts ids.
+    ts
+        Per-row int64 event time; the output holds ``ts * ts_scale``.
+    drop
+        Per-row int8: 0 keeps the row; anything else skips it (its ids are not read).
+    """
+
+    users: np.ndarray
+    user_codes: np.ndarray
+    items: np.ndarray
+    item_codes: np.ndarray
+    ts: np.ndarray
+    drop: np.ndarray
+    ts_scale: int = 1
+
+
+@dataclass
+class GroupedRows:
+    """Kept rows sorted by user code, then time, then position.
+
+    Attributes
+    ----------
+    counts
+        Rows per user code (int64), so user ``u``'s rows are
+        ``bounds[u]:bounds[u + 1]`` with ``bounds = [0, *cumsum(counts)]``.
+    items, ts
+        Item code and time of every kept row, in that order.
+    position
+        Each row's index in the input (chunks concatenated), in that order.
+    reordered_users
+        Users whose rows were not already in time order and were sorted apart.
+    """
+
+    counts: np.ndarray
+    items: np.ndarray
+    ts: np.ndarray
+    position: np.ndarray
+    reordered_users: int
+
+    def users(self) -> np.ndarray:
+        """The user code of every row (int32), in order."""
+        return np.repeat(np.arange(len(self.counts), dtype=np.int32), self.counts)
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_users(users, user_codes, drop, counts):  # pragma: no cover - compiled
+    for row in range(users.shape[0]):
+        if drop[row] == 0:
+            counts[user_codes[users[row]]] += 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _place_rows(  # pragma: no cover - compiled
+    users,
+    user_codes,
+    items,
+    item_codes,
+    ts,
+    scale,
+    drop,
+    first,
+    next_slot,
+    out_items,
+    out_ts,
+    out_pos,
+):
+    for row in range(users.shape[0]):
+        if drop[row] == 0:
+            user = user_codes[users[row]]
+            slot = next_slot[user]
+            next_slot[user] = slot + 1
+            out_items[slot] = item_codes[items[row]]
+            out_ts[slot] = ts[row] * scale
+            out_pos[slot] = first + row
+
+
+@numba.njit(nogil=True, cache=True)
+def _time_order_runs(bounds, first_user, stop_user, ts, items, position):  # pragma: no cover
+    reordered = 0
+    for user in range(first_user, stop_user):
+        start, stop = bounds[user], bounds[user + 1]
+        ordered = True
+        for slot in range(start + 1, stop):
+            if ts[slot] < ts[slot - 1]:
+                ordered = False
+                break
+        if ordered:
+            continue
+        # Mergesort is stable: equal times keep position order.
+        order = np.argsort(ts[start:stop], kind="mergesort")
+        ts[start:stop] = ts[start:stop][order]
+        items[start:stop] = items[start:stop][order]
+        position[start:stop] = position[start:stop][order]
+        reordered += 1
+    return reordered
+
+
+def group_rows(chunks: list[CodedChunk], n_users: int) -> GroupedRows:
+    """Sort the kept rows of ``chunks`` by user code, then time, then position.
+
+    Parameters
+    ----------
+    chunks
+        The rows in input order.
+    n_users
+        Number of user codes (every code is below it).
+
+    Returns
+    -------
+    GroupedRows
+        Rows whose ``drop`` is 0, in sequence order.
+    """
+    firsts = np.cumsum([0] + [len(chunk.drop) for chunk in chunks])
+    shares = _shares(firsts)
+    with ThreadPoolExecutor(THREADS) as pool:
+
+        def count(share: list[tuple[int, int, int]]) -> np.ndarray:
+            counts = np.zeros(n_users, dtype=np.int64)
+            for index, start, stop in share:
+                chunk = chunks[index]
+                rows = slice(start, stop)
+                _count_users(chunk.users[rows], chunk.user_codes, chunk.drop[rows], counts)
+            return counts
+
+        per_share = list(pool.map(count, shares))
+        counts = np.sum(per_share, axis=0) if per_share else np.zeros(n_users, dtype=np.int64)
+        bounds = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        kept = int(bounds[-1])
+        items = np.empty(kept, dtype=np.int32)
+        ts = np.empty(kept, dtype=np.int64)
+        position = np.empty(kept, dtype=np.int32 if firsts[-1] < 2**31 else np.int64)
+        # Each share writes its rows of a user after the earlier shares' rows of them.
+        next_slots, below = [], np.zeros(n_users, dtype=np.int64)
+        for share_counts in per_share:
+            next_slots.append(bounds[:-1] + below)
+            below = below + share_counts
+
+        def place(number: int) -> None:
+            for index, start, stop in shares[number]:
+                chunk = chunks[index]
+                rows = slice(start, stop)
+                _place_rows(
+                    chunk.users[rows],
+                    chunk.user_codes,
+                    chunk.items[rows],
+                    chunk.item_codes,
+                    chunk.ts[rows],
+                    chunk.ts_scale,
+                    chunk.drop[rows],
+                    firsts[index] + start,
+                    next_slots[number],
+                    items,
+                    ts,
+                    position,
+                )
+
+        list(pool.map(place, range(len(shares))))
+        users = np.linspace(0, n_users, THREADS + 1).astype(np.int64)
+        reordered = sum(
+            pool.map(
+                lambda n: _time_order_runs(bounds, users[n], users[n + 1], ts, items, position),
+                range(THREADS),
+            )
+        )
+    return GroupedRows(counts, items, ts, position, int(reordered))
+
+
+def _shares(firsts: np.ndarray) -> list[list[tuple[int, int, int]]]:
+    """The rows cut into THREADS consecutive shares of equal size, as (chunk, start,
+    stop) slices; ``firsts`` holds each chunk's first row and then the total."""
+    cuts = np.linspace(0, firsts[-1], THREADS + 1).astype(np.int64)
+    shares = []
+    for low, high in zip(cuts[:-1], cuts[1:], strict=True):
+        share = []
+        for index in range(len(firsts) - 1):
+            start, stop = max(low, firsts[index]), min(high, firsts[index + 1])
+            if start < stop:
+                share.append((index, int(start - firsts[index]), int(stop - firsts[index])))
+        shares.append(share)
+    return shares
+
+
+def identity_codes(size: int) -> np.ndarray:
+    """Codes mapping each dictionary index to itself (for ids already coded)."""
+    return np.arange(size, dtype=np.int32)
