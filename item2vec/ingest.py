@@ -322,7 +322,7 @@ def epoch_unit(magnitude: float) -> str:
 
 def event_times(
     column: pa.ChunkedArray | pa.Array, unit: str = "auto"
-) -> tuple[np.ndarray, str, np.ndarray]:
+) -> tuple[pa.ChunkedArray, str, np.ndarray | None]:
     """Event times as int64 epoch values (UTC), their unit, and where they are invalid.
 
     Native timestamps and dates are taken as they are (naive ones as UTC); numbers
@@ -334,9 +334,28 @@ def event_times(
     Returns
     -------
     values, unit, bad
-        ``values`` holds 0 where ``bad`` is True; ``unit`` is a key of :data:`UNIT_NS`.
+        int64 ``values`` hold 0 where ``bad`` is True; ``unit`` is a key of
+        :data:`UNIT_NS`; ``bad`` is None when every time is valid.
     """
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column])
+    values, unit, bad = _epoch_values(column, unit)
+    if isinstance(values, np.ndarray):
+        values = pa.chunked_array([pa.array(values, type=pa.int64())])
+    return values, unit, (bad if bad is not None and bad.any() else None)
+
+
+def _epoch_values(
+    column: pa.ChunkedArray, unit: str
+) -> tuple[np.ndarray | pa.ChunkedArray, str, np.ndarray | None]:
     kind = column.type
+    if pa.types.is_integer(kind) and not column.null_count and len(column):
+        # The usual case, kept in Arrow's chunks: no 20M-row copy is made.
+        unit = unit if unit != "auto" else _sampled_unit(column)
+        limit = np.iinfo(np.int64).max // UNIT_NS[unit]  # beyond it, nanoseconds overflow
+        bounds = pc.min_max(column)
+        if -limit <= bounds["min"].as_py() and bounds["max"].as_py() <= limit:
+            return column.cast(pa.int64()), unit, None
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         if pa.types.is_date(kind):
             column = column.cast(pa.timestamp("s"))
@@ -364,7 +383,7 @@ def _scale_epochs(
 ) -> tuple[np.ndarray, str, np.ndarray]:
     if unit == "auto":
         # The median of a strided sample: the unit is the same for every row.
-        stride = max(1, len(values) // 100_000)
+        stride = max(1, len(values) // SAMPLED_TIMES)
         sample = values[::stride][~bad[::stride]]
         unit = epoch_unit(float(np.median(np.abs(sample)))) if len(sample) else "s"
     scale = UNIT_NS[unit]
@@ -378,6 +397,18 @@ def _scale_epochs(
         return values, unit, bad  # the common case: taken as they are
     bad = bad | (np.abs(values) > limit)
     return np.where(bad, 0, values), unit, bad
+
+
+#: Rows whose median decides the unit of numeric epoch times.
+SAMPLED_TIMES = 100_000
+
+
+def _sampled_unit(column: pa.ChunkedArray) -> str:
+    """The epoch unit of a null-free integer column, from a strided sample."""
+    stride = max(1, len(column) // SAMPLED_TIMES)
+    # Strided views of each chunk: a take on the chunked column would combine it.
+    sample = np.concatenate([chunk.to_numpy()[::stride] for chunk in column.chunks])
+    return epoch_unit(float(np.median(np.abs(sample))))
 
 
 def parse_timestamps(column: pa.ChunkedArray | pa.Array, unit: str = "auto") -> pd.Series:
@@ -610,13 +641,16 @@ def _validate(table: pa.Table, config: IngestConfig, path: Path) -> tuple[pa.Tab
     # string column: at 20M rows strings cost seconds and a gigabyte. Later
     # assignments win, so a row counts once, under its first reason.
     reason = np.zeros(len(times), dtype=np.int8)
-    reason[bad_time] = 1 + DROP_REASONS.index("bad_timestamp")
-    reason[_nulls(items)] = 1 + DROP_REASONS.index("null_item")
-    reason[_nulls(users)] = 1 + DROP_REASONS.index("null_user")
+    if bad_time is not None:
+        reason[bad_time] = 1 + DROP_REASONS.index("bad_timestamp")
+    if items.null_count:
+        reason[_nulls(items)] = 1 + DROP_REASONS.index("null_item")
+    if users.null_count:
+        reason[_nulls(users)] = 1 + DROP_REASONS.index("null_user")
     columns = {
         "user_id": users,
         "item_id": items,
-        "ts": pa.array(times, type=pa.int64()).cast(pa.timestamp(unit, tz="UTC")),
+        "ts": times.cast(pa.timestamp(unit, tz="UTC")),
     }
     if config.event_col:
         columns["event"] = id_dictionary(table.column(config.event_col).cast(pa.string()))
@@ -625,7 +659,7 @@ def _validate(table: pa.Table, config: IngestConfig, path: Path) -> tuple[pa.Tab
         columns["weight"] = pa.array(weight.to_numpy(dtype="float64"), type=pa.float64())
     columns["_drop"] = pa.array(reason, type=pa.int8())
     examples = []
-    if bad_time.any():
+    if bad_time is not None:
         raw = table.column(config.time_col).take(pa.array(np.flatnonzero(bad_time)[:3]))
         examples = [str(value) for value in raw.to_pylist()]
     return pa.table(columns), examples
@@ -643,7 +677,8 @@ def _finish(
 ) -> Events:
     read = table.num_rows
     codes = table.column("_drop").to_numpy()
-    per_code = np.bincount(codes, minlength=len(DROP_REASONS) + 1)
+    # Only dropped rows are counted: a bincount of all rows would copy them to int64.
+    per_code = np.bincount(codes[codes != 0], minlength=len(DROP_REASONS) + 1)
     dropped = {reason: int(per_code[1 + n]) for n, reason in enumerate(DROP_REASONS)}
     names = first_few([path.name for path in paths])
     if read == 0:
@@ -662,7 +697,7 @@ def _finish(
         "events_read": read,
         "events_kept": rows.size,
         "dropped": dropped,
-        "users": rows.distinct(rows.users),
+        "users": rows.distinct_users(),
         "items": rows.distinct(rows.items),
     }
     log.info("kept %s of %s events; dropped %s", f"{rows.size:,}", f"{read:,}", dropped)
@@ -784,6 +819,11 @@ class EventRows:
             self.item_ids,
             self.event_ids,
         )
+
+    def distinct_users(self) -> int:
+        """How many users the rows hold (they are sorted by user)."""
+        users = self.users
+        return int(np.count_nonzero(users[1:] != users[:-1])) + 1 if len(users) else 0
 
     def distinct(self, codes: np.ndarray) -> int:
         """How many different codes occur (a flag per code: no 20M-row int64 copy)."""
