@@ -70,6 +70,48 @@ def test_parquet_with_integer_ids_and_native_times(tmp_path: Path):
     assert str(frame["ts"].dt.tz) == "UTC"
 
 
+@pytest.mark.parametrize("scale, kind", [(1, pa.int32()), (1000, pa.int64())])
+def test_parquet_integer_epochs_with_row_groups_beside_a_csv(tmp_path, scale, kind):
+    """Integer epochs keep their unit until grouping scales them; a text file in
+    the same run has nanoseconds. Every time and the order come out as from the
+    plain definition."""
+    rng = np.random.default_rng(3)
+    seconds = 1_600_000_000 + rng.integers(0, 50, 400)
+    users = rng.choice(["a", "b", "007", "ü"], 400)
+    parquet = tmp_path / "part-1.parquet"
+    table = pa.table(
+        {"u": users, "i": rng.choice(["x", "y", "z"], 400), "t": pa.array(seconds * scale, kind)}
+    )
+    pq.write_table(table, parquet, row_group_size=64)  # several dictionaries per column
+    _write(tmp_path / "part-2.csv", "u,i,t\nb,late,2030-01-01T00:00:00Z\n")
+    config = IngestConfig(
+        paths=[str(tmp_path)], user_col="u", item_col="i", time_col="t", drop_duplicates=False
+    )
+    frame = read_events(config).frame
+
+    expected = pd.DataFrame(
+        {
+            "user_id": list(users) + ["b"],
+            "item_id": table.column("i").to_pylist() + ["late"],
+            "ts": list(pd.to_datetime(seconds, unit="s", utc=True))
+            + [pd.Timestamp("2030-01-01", tz="UTC")],
+        }
+    )
+    expected = expected.sort_values(["user_id", "ts"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+
+
+def test_parquet_integer_epochs_out_of_range_or_null_are_counted(tmp_path: Path):
+    path = tmp_path / "e.parquet"
+    times = pa.array([1_600_000_000, None, 10**17, 1_600_000_001], pa.int64())
+    pq.write_table(pa.table({"u": ["a", "a", "b", "b"], "i": ["x"] * 4, "t": times}), path)
+    events = read_events(_config(path, time_unit="s", max_bad_fraction=0.6))
+    assert events.counts["dropped"]["bad_timestamp"] == 2
+    assert events.frame["ts"].tolist() == list(
+        pd.to_datetime([1_600_000_000, 1_600_000_001], unit="s", utc=True)
+    )
+
+
 def test_float_ids_in_parquet_refused(tmp_path: Path):
     path = tmp_path / "e.parquet"
     pq.write_table(pa.table({"u": [1.0], "i": ["x"], "t": [1600000000]}), path)
