@@ -11,6 +11,7 @@ import errno
 import glob
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -766,8 +767,11 @@ class EventRows:
         batches = table.to_batches()
         users = [batch.column("user_id") for batch in batches]
         items = [batch.column("item_id") for batch in batches]
-        user_ids, user_codes = run_codes(users, table.schema.field("user_id").type, ranked=True)
-        item_ids, item_codes = run_codes(items, table.schema.field("item_id").type)
+        # Two threads: Arrow hashes and sorts the ids without holding the GIL.
+        with ThreadPoolExecutor(2) as pool:
+            user_run = pool.submit(run_codes, users, table.schema.field("user_id").type, True)
+            item_ids, item_codes = run_codes(items, table.schema.field("item_id").type)
+            user_ids, user_codes = user_run.result()
         chunks = [
             CodedChunk(
                 users=_indices(users[n]),
