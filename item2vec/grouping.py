@@ -64,7 +64,8 @@ class GroupedRows:
     items, ts
         Item code and time of every kept row, in that order.
     position
-        Each row's index in the input (chunks concatenated), in that order.
+        Each row's index in the input (chunks concatenated), in that order; None
+        unless asked for.
     reordered_users
         Users whose rows were not already in time order and were sorted apart.
     """
@@ -72,7 +73,7 @@ class GroupedRows:
     counts: np.ndarray
     items: np.ndarray
     ts: np.ndarray
-    position: np.ndarray
+    position: np.ndarray | None
     reordered_users: int
 
     def users(self) -> np.ndarray:
@@ -109,7 +110,8 @@ def _place_rows(  # pragma: no cover - compiled
             next_slot[user] = slot + 1
             out_items[slot] = item_codes[items[row]]
             out_ts[slot] = ts[row] * scale
-            out_pos[slot] = first + row
+            if out_pos.shape[0]:
+                out_pos[slot] = first + row
 
 
 @numba.njit(nogil=True, cache=True)
@@ -128,12 +130,13 @@ def _time_order_runs(bounds, first_user, stop_user, ts, items, position):  # pra
         order = np.argsort(ts[start:stop], kind="mergesort")
         ts[start:stop] = ts[start:stop][order]
         items[start:stop] = items[start:stop][order]
-        position[start:stop] = position[start:stop][order]
+        if position.shape[0]:
+            position[start:stop] = position[start:stop][order]
         reordered += 1
     return reordered
 
 
-def group_rows(chunks: list[CodedChunk], n_users: int) -> GroupedRows:
+def group_rows(chunks: list[CodedChunk], n_users: int, positions: bool = True) -> GroupedRows:
     """Sort the kept rows of ``chunks`` by user code, then time, then position.
 
     Parameters
@@ -142,6 +145,9 @@ def group_rows(chunks: list[CodedChunk], n_users: int) -> GroupedRows:
         The rows in input order.
     n_users
         Number of user codes (every code is below it).
+    positions
+        Also return each row's input position (a 20M-row array at 20M rows; only
+        needed to carry further columns along).
 
     Returns
     -------
@@ -167,7 +173,9 @@ def group_rows(chunks: list[CodedChunk], n_users: int) -> GroupedRows:
         kept = int(bounds[-1])
         items = np.empty(kept, dtype=np.int32)
         ts = np.empty(kept, dtype=np.int64)
-        position = np.empty(kept, dtype=np.int32 if firsts[-1] < 2**31 else np.int64)
+        position = np.empty(
+            kept if positions else 0, dtype=np.int32 if firsts[-1] < 2**31 else np.int64
+        )
         # Each share writes its rows of a user after the earlier shares' rows of them.
         next_slots, below = [], np.zeros(n_users, dtype=np.int64)
         for share_counts in per_share:
@@ -201,7 +209,7 @@ def group_rows(chunks: list[CodedChunk], n_users: int) -> GroupedRows:
                 range(THREADS),
             )
         )
-    return GroupedRows(counts, items, ts, position, int(reordered))
+    return GroupedRows(counts, items, ts, position if positions else None, int(reordered))
 
 
 def _shares(firsts: np.ndarray) -> list[list[tuple[int, int, int]]]:

@@ -742,15 +742,14 @@ def _check_bad_share(
 class EventRows:
     """Kept events as integer arrays, in the order sequences need them.
 
-    ``position`` indexes the combined input (file order, then row order); the
-    arrays are sorted by user id, then time, then position. User codes are ranks
-    of the user ids in sorted order, so sorting codes sorts the ids.
+    The arrays are sorted by user id, then time, then input position (file
+    order, then row order). User codes are ranks of the user ids in sorted
+    order, so sorting codes sorts the ids.
     """
 
     users: np.ndarray
     items: np.ndarray
     ts: np.ndarray
-    position: np.ndarray
     events: np.ndarray | None
     weights: np.ndarray | None
     user_ids: pa.Array
@@ -759,7 +758,7 @@ class EventRows:
 
     @property
     def size(self) -> int:
-        return len(self.position)
+        return len(self.items)
 
     @classmethod
     def of(cls, table: pa.Table) -> EventRows:
@@ -788,7 +787,9 @@ class EventRows:
             )
             for n, batch in enumerate(batches)
         ]
-        grouped = group_rows(chunks, len(user_ids))
+        # Input positions are only needed to carry event types and weights along.
+        carried = "event" in table.column_names or "weight" in table.column_names
+        grouped = group_rows(chunks, len(user_ids), positions=carried)
         source = grouped.position
         events = event_ids = weights = None
         if "event" in table.column_names:
@@ -801,7 +802,6 @@ class EventRows:
             grouped.users(),
             grouped.items,
             grouped.ts,
-            source,
             events,
             weights,
             user_ids,
@@ -816,7 +816,6 @@ class EventRows:
             self.users[mask],
             self.items[mask],
             self.ts[mask],
-            self.position[mask],
             pick(self.events),
             pick(self.weights),
             self.user_ids,
@@ -1002,8 +1001,9 @@ def _duplicates(rows: EventRows) -> np.ndarray:
     )
     run = np.cumsum(np.r_[True, boundary])
     events = rows.events[members] if rows.events is not None else np.zeros(len(members))
-    # Within a run, equal items (and events) become adjacent, earliest position first.
-    order = np.lexsort((rows.position[members], events, rows.items[members], run))
+    # Within a run, equal items (and events) become adjacent, earliest first: rows
+    # of a run are in input order, so their index orders them as input position.
+    order = np.lexsort((members, events, rows.items[members], run))
     ordered = members[order]
     repeat = (
         (run[order][1:] == run[order][:-1])

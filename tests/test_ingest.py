@@ -276,6 +276,17 @@ def test_forced_time_unit(tmp_path: Path):
     assert ts == pd.Timestamp("2020-09-13T12:26:40Z")
 
 
+def test_duplicates_among_tied_times_keep_input_order(tmp_path: Path):
+    path = _write(
+        tmp_path / "e.csv",
+        "u,i,t\na,x,5\na,y,5\na,x,5\na,z,5\nb,x,5\na,y,5\na,x,6\n",
+    )
+    events = read_events(_config(path))
+    assert events.counts["dropped"]["duplicate"] == 2
+    frame = events.frame
+    assert frame[frame["user_id"] == "a"]["item_id"].tolist() == ["x", "y", "z", "x"]
+
+
 def test_event_weight_duplicate_and_support_filters(tmp_path: Path):
     rows = [
         "u,i,t,e,w",
@@ -473,6 +484,9 @@ def test_group_rows_across_chunks_with_own_dictionaries(chunk_sizes):
     assert np.array_equal(grouped.counts, np.bincount(users[kept], minlength=n_users))
     # Shuffled times: some users needed their own sort, and it was counted.
     assert grouped.reordered_users > 0
+    without = group_rows(chunks, n_users, positions=False)
+    assert without.position is None
+    assert np.array_equal(without.items, grouped.items) and np.array_equal(without.ts, grouped.ts)
 
 
 def test_group_rows_leaves_time_ordered_users_alone():
