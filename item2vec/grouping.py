@@ -227,6 +227,24 @@ def _shares(firsts: np.ndarray) -> list[list[tuple[int, int, int]]]:
     return shares
 
 
+@numba.njit(nogil=True, cache=True)
+def _count_distinct(codes, seen):  # pragma: no cover - compiled
+    distinct = 0
+    for row in range(codes.shape[0]):
+        code = codes[row]
+        if not seen[code]:
+            seen[code] = True
+            distinct += 1
+    return distinct
+
+
+def count_distinct(codes: np.ndarray) -> int:
+    """How many different values non-negative integer ``codes`` hold (one pass)."""
+    if not len(codes):
+        return 0
+    return int(_count_distinct(codes, np.zeros(int(codes.max()) + 1, dtype=np.bool_)))
+
+
 def identity_codes(size: int) -> np.ndarray:
     """Codes mapping each dictionary index to itself (for ids already coded)."""
     return np.arange(size, dtype=np.int32)

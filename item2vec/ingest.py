@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
-from item2vec.grouping import CodedChunk, group_rows, identity_codes
+from item2vec.grouping import CodedChunk, count_distinct, group_rows, identity_codes
 from item2vec.partitions import select_window
 from item2vec.progress import Progress
 
@@ -829,12 +829,8 @@ class EventRows:
         return int(np.count_nonzero(users[1:] != users[:-1])) + 1 if len(users) else 0
 
     def distinct(self, codes: np.ndarray) -> int:
-        """How many different codes occur (a flag per code: no 20M-row int64 copy)."""
-        if not len(codes):
-            return 0
-        seen = np.zeros(int(codes.max()) + 1, dtype=bool)
-        seen[codes] = True
-        return int(np.count_nonzero(seen))
+        """How many different codes occur."""
+        return count_distinct(codes)
 
     def table(self) -> pa.Table:
         """The rows as an Arrow table with dictionary-encoded ids, in sorted order."""

@@ -6,6 +6,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
@@ -499,3 +502,11 @@ def test_group_rows_leaves_time_ordered_users_alone():
     grouped = group_rows([chunk], 3)
     assert grouped.reordered_users == 0
     assert grouped.position.tolist() == [1, 4, 3, 0, 2]
+
+
+@given(hnp.arrays(np.int32, st.integers(0, 300), elements=st.integers(0, 40)))
+@settings(max_examples=50, deadline=None)
+def test_count_distinct_matches_unique(codes):
+    from item2vec.grouping import count_distinct
+
+    assert count_distinct(codes) == len(np.unique(codes))
