@@ -243,8 +243,3 @@ def count_distinct(codes: np.ndarray) -> int:
     if not len(codes):
         return 0
     return int(_count_distinct(codes, np.zeros(int(codes.max()) + 1, dtype=np.bool_)))
-
-
-def identity_codes(size: int) -> np.ndarray:
-    """Codes mapping each dictionary index to itself (for ids already coded)."""
-    return np.arange(size, dtype=np.int32)

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
-from item2vec.grouping import CodedChunk, count_distinct, group_rows, identity_codes
+from item2vec.grouping import CodedChunk, count_distinct, group_rows
 from item2vec.partitions import select_window
 from item2vec.progress import Progress
 
@@ -907,30 +907,6 @@ def run_codes(
 
 #: Schema metadata of an :class:`Events` table already in sequence order.
 SORTED_KEY = b"item2vec.sorted"
-
-
-def sort_user_time(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Order of rows by user code, then time, then position (a stable sort).
-
-    Parameters
-    ----------
-    users
-        Non-negative integer user codes.
-    ts
-        int64 times.
-    """
-    if len(users) == 0:
-        return np.zeros(0, dtype=np.int64)
-    n_users = int(users.max()) + 1
-    chunk = CodedChunk(
-        users=users,
-        user_codes=identity_codes(n_users),
-        items=np.zeros(len(users), dtype=np.int32),
-        item_codes=identity_codes(1),
-        ts=np.ascontiguousarray(ts, dtype=np.int64),
-        drop=np.zeros(len(users), dtype=np.int8),
-    )
-    return group_rows([chunk], n_users).position
 
 
 def apply_filters(rows: EventRows, config: IngestConfig) -> tuple[EventRows, dict[str, int]]:

@@ -415,6 +415,11 @@ def test_transient_errors_are_told_apart_from_bad_input():
     assert not is_transient(ValueError("other"))
 
 
+def _identity(size: int) -> np.ndarray:
+    """Dictionary codes mapping each index to itself: ids already coded."""
+    return np.arange(size, dtype=np.int32)
+
+
 def _reference_order(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(users)), ts, users))
 
@@ -424,8 +429,8 @@ def _reference_order(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
     ["time-ordered", "shuffled", "time-ordered blocks", "user spans blocks", "wide times"],
 )
 @pytest.mark.parametrize("n_users", [50, 70_000, 600_000])
-def test_sort_user_time_is_a_stable_sort_whatever_the_layout(layout, n_users):
-    from item2vec.ingest import sort_user_time
+def test_group_rows_is_a_stable_sort_whatever_the_layout(layout, n_users):
+    from item2vec.grouping import CodedChunk, group_rows
 
     rng = np.random.default_rng(len(layout) + n_users)
     size = 200_000
@@ -444,8 +449,21 @@ def test_sort_user_time_is_a_stable_sort_whatever_the_layout(layout, n_users):
     elif layout == "wide times":
         ts = ts * 1_000 + rng.integers(0, 1_000, size)
         ts[::2] = np.iinfo(np.int64).max // 2 - ts[::2]
-    order = sort_user_time(users, ts)
-    assert np.array_equal(order, _reference_order(users, ts))
+    chunk = CodedChunk(
+        users=users,
+        user_codes=_identity(n_users),
+        items=np.zeros(size, dtype=np.int32),
+        item_codes=_identity(1),
+        ts=ts,
+        drop=np.zeros(size, dtype=np.int8),
+    )
+    grouped = group_rows([chunk], n_users)
+    expected = _reference_order(users, ts)
+    assert np.array_equal(grouped.position, expected)
+    assert np.array_equal(grouped.ts, ts[expected])
+    # Time-ordered input needs no user sorted apart.
+    if layout in ("time-ordered", "time-ordered blocks"):
+        assert grouped.reordered_users == 0
 
 
 @pytest.mark.parametrize("chunk_sizes", [[1], [7, 0, 13], [3] * 40])
@@ -493,11 +511,11 @@ def test_group_rows_across_chunks_with_own_dictionaries(chunk_sizes):
 
 
 def test_group_rows_leaves_time_ordered_users_alone():
-    from item2vec.grouping import CodedChunk, group_rows, identity_codes
+    from item2vec.grouping import CodedChunk, group_rows
 
     users = np.array([2, 0, 2, 1, 0], dtype=np.int32)
     chunk = CodedChunk(
-        users, identity_codes(3), users, identity_codes(3), np.arange(5) * 10, np.zeros(5, np.int8)
+        users, _identity(3), users, _identity(3), np.arange(5) * 10, np.zeros(5, np.int8)
     )
     grouped = group_rows([chunk], 3)
     assert grouped.reordered_users == 0
