@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from item2vec.errors import InputError
 from item2vec.sequences import flat_items
 
 MIN_EVENTS_FOR_TEST = 3
@@ -172,13 +173,44 @@ def temporal(sequences: pa.Table, test_days: float) -> Split:
     return Split(train=train, test=holdouts[0], validation=holdouts[1])
 
 
-def split_sequences(sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0):
-    """Split by ``method``: ``leave-last-out`` (the protocol default) or ``temporal``."""
+def split_sequences(
+    sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0
+) -> Split:
+    """Split by ``method``: ``leave-last-out`` (the protocol default) or ``temporal``.
+
+    Raises
+    ------
+    InputError
+        When no user is left to evaluate: the run could only report zeros.
+    """
     if method == "temporal":
-        return temporal(sequences, test_days)
-    if method == "leave-last-out":
-        return leave_last_out(sequences)
-    raise ValueError(f"unknown split {method!r}; use 'leave-last-out' or 'temporal'")
+        split = temporal(sequences, test_days)
+    elif method == "leave-last-out":
+        split = leave_last_out(sequences)
+    else:
+        raise ValueError(f"unknown split {method!r}; use 'leave-last-out' or 'temporal'")
+    if not len(split.test):
+        raise InputError(_nothing_to_evaluate(sequences, method, test_days))
+    return split
+
+
+def _nothing_to_evaluate(sequences: pa.Table, method: str, test_days: float) -> str:
+    lengths = np.diff(flat_items(sequences)[1])
+    longest = int(lengths.max()) if len(lengths) else 0
+    events = "1 event" if longest == 1 else f"{longest:,} events"
+    found = f"{len(lengths):,} sequences, the longest with {events}"
+    if method == "temporal":
+        return (
+            f"no user has events both before and within the last {test_days:g} days, so "
+            f"the temporal split leaves nothing to evaluate ({found}); raise --test-days "
+            "or use --split leave-last-out"
+        )
+    return (
+        f"no sequence has the {MIN_EVENTS_FOR_TEST} events leave-last-out needs ({found}): "
+        "the last event is the test target and the earlier ones train and query; check "
+        "that --user-col names a person rather than an event, and that --session-gap, "
+        "--max-length or the filters do not cut histories that short"
+    )
 
 
 def without_test_targets(

@@ -217,17 +217,27 @@ def test_cli_on_a_log_it_has_never_seen(sample_ratings, tmp_path, prefect_home):
     assert all(len(i) == 7 for i in ids) and "0000001" in ids
 
 
-def test_cli_bad_timestamps_one_clear_message(tmp_path, prefect_home):
+@pytest.mark.parametrize(
+    "time_value, fragments",
+    [
+        # Unparseable times: dropped, and above the allowed share.
+        ("soon", ("bad_timestamp", "'timestamp'", "--max-bad-fraction")),
+        # Valid, but every user has a single event: nothing to hold out and test.
+        ("1600000000", ("20 sequences, the longest with 1 event", "--user-col")),
+    ],
+)
+def test_cli_bad_log_one_clear_message(tmp_path, prefect_home, time_value, fragments):
     path = tmp_path / "events.csv"
-    path.write_text("user_id,item_id,timestamp\n" + "".join(f"u{n},i{n},soon\n" for n in range(20)))
+    rows = "".join(f"u{n},i{n % 4},{time_value}\n" for n in range(20))
+    path.write_text("user_id,item_id,timestamp\n" + rows)
     done = _cli(["run", str(path), "--output", str(tmp_path / "out")], tmp_path, prefect_home)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()
     errors = [line for line in last if line.startswith("error: ")]
     assert len(errors) == 1
-    assert "bad_timestamp" in errors[0] and "'timestamp'" in errors[0]
-    assert "--max-bad-fraction" in errors[0]
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
     # Nothing is published; only the cache may keep the validated file for a re-run.
     published = [p for p in (tmp_path / "out").rglob("*.parquet") if ".cache" not in p.parts]
     assert published == []

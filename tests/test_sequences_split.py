@@ -1,8 +1,10 @@
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from item2vec.errors import InputError
 from item2vec.sequences import build_sequences
 from item2vec.split import MIN_EVENTS_FOR_TEST, leave_last_out, split_sequences, temporal
 
@@ -107,8 +109,6 @@ def test_temporal_split_by_cutoff():
 def test_split_dispatch_and_unknown_method():
     table = build_sequences(_events([("a", "x", 1), ("a", "y", 2), ("a", "z", 3)]))
     assert split_sequences(table).test.targets.tolist() == ["z"]
-    import pytest
-
     with pytest.raises(ValueError, match="unknown split"):
         split_sequences(table, "random")
 
@@ -235,3 +235,15 @@ def test_sequences_match_their_plain_definition(rows, gap, collapse, min_length,
         strict=True,
     ):
         assert times[0] == start and times[-1] == end and times == sorted(times)
+
+
+@pytest.mark.parametrize("method", ["leave-last-out", "temporal"])
+def test_nothing_to_evaluate_is_a_clear_error(method):
+    """Every user with one or two events: no test case, so no honest metric."""
+    rows = [("u1", "a", 0), ("u2", "b", 10), ("u2", "c", 20), ("u3", "a", 30)]
+    table = build_sequences(_events(rows))
+    with pytest.raises(InputError) as info:
+        split_sequences(table, method, test_days=1e-9)
+    message = str(info.value)
+    assert "3 sequences, the longest with 2 events" in message
+    assert ("--test-days" if method == "temporal" else "--user-col") in message
