@@ -174,14 +174,18 @@ def temporal(sequences: pa.Table, test_days: float) -> Split:
 
 
 def split_sequences(
-    sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0
+    sequences: pa.Table,
+    method: str = "leave-last-out",
+    test_days: float = 7.0,
+    require_test: bool = True,
 ) -> Split:
     """Split by ``method``: ``leave-last-out`` (the protocol default) or ``temporal``.
 
     Raises
     ------
     InputError
-        When no user is left to evaluate: the run could only report zeros.
+        When no user is left to evaluate (unless ``require_test`` is off, for a
+        caller with its own message): the run could only report zeros.
     """
     if method == "temporal":
         split = temporal(sequences, test_days)
@@ -189,7 +193,7 @@ def split_sequences(
         split = leave_last_out(sequences)
     else:
         raise ValueError(f"unknown split {method!r}; use 'leave-last-out' or 'temporal'")
-    if not len(split.test):
+    if require_test and not len(split.test):
         raise InputError(_nothing_to_evaluate(sequences, method, test_days))
     return split
 

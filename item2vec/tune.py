@@ -156,7 +156,9 @@ def tuning_data(
     """
     method, days = config.evaluate.split, config.evaluate.test_days
     sampled = sample_users(sequences, share, seed)
-    tuning = split_sequences(without_test_targets(sampled, method, days), method, days)
+    tuning = split_sequences(
+        without_test_targets(sampled, method, days), method, days, require_test=False
+    )
     if len(tuning.test) == 0:
         raise ConfigError(
             "no user has enough events for a validation target (3 after removing the test "

@@ -391,3 +391,18 @@ def test_sweep_flow_writes_outputs_that_run_accepts(prefect_harness, tmp_path):
     rows = json.loads(rows) if isinstance(rows, str) else rows
     # Plain floats, exactly the flow's own numbers (no float32 rounding on the way).
     assert rows[0]["hr@10"] == result["test"]["model"]["hr@10"]
+
+
+def test_too_short_for_a_validation_target_names_the_sweep_fix():
+    """Three events give a test target but no validation target once it is removed."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "user_id": ["a"] * 3 + ["b"] * 3,
+            "item_id": ["x", "y", "z", "y", "z", "x"],
+            "ts": pd.to_datetime([1, 2, 3, 1, 2, 3], unit="s", utc=True),
+        }
+    )
+    with pytest.raises(ConfigError, match="--sample-users"):
+        tuning_data(build_sequences(frame), _base())
