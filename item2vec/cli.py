@@ -293,6 +293,14 @@ RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
     ),
     ("--test-days", "evaluate", "test_days", float, "held-out period of --split temporal"),
     (
+        "--eval-users",
+        "evaluate",
+        "max_users",
+        int,
+        "test users evaluated; with more, every method sees the same fixed sample "
+        "(chosen by a hash of the user id); 0 evaluates all",
+    ),
+    (
         "--exclude-seen",
         "evaluate",
         "exclude_seen",
@@ -655,13 +663,14 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
         items_phrase,
         metrics_table,
         published_titles,
+        users_phrase,
     )
 
     version_dir = Path(result["version_dir"])
     metrics = result["metrics"]
     print()
     print(
-        f"Evaluation: {metrics['users']:,} test users, {metrics['split']} split, "
+        f"Evaluation: {users_phrase(metrics)}, {metrics['split']} split, "
         f"scoring {metrics['scoring']}, query = last {items_phrase(metrics['query_items'])}"
     )
     print(metrics_table(metrics))

@@ -335,6 +335,11 @@ class EvaluateConfig(_Section):
     exclude_seen
         Remove the user's training items from the ranking. Turn off for domains
         where people consume the same item again (groceries, music).
+    max_users
+        Test users evaluated. With more, every method is evaluated on the same
+        fixed sample of this many (:func:`item2vec.split.evaluation_sample`);
+        0 evaluates everyone. Exact item-kNN costs milliseconds per user on a
+        large catalogue, so 200k users would take the better part of an hour.
     """
 
     k: list[int] = Field(default_factory=lambda: [10, 20])
@@ -343,6 +348,7 @@ class EvaluateConfig(_Section):
     split: Literal["leave-last-out", "temporal"] = "leave-last-out"
     test_days: float = Field(7.0, gt=0)
     exclude_seen: bool = True
+    max_users: int = Field(20_000, ge=0)
 
     @field_validator("k")
     @classmethod

@@ -21,7 +21,7 @@ from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, 
 from item2vec.config import EvaluateConfig
 from item2vec.errors import ConfigError
 from item2vec.ranking import hit_rate_curve, ranking_metrics, top_k
-from item2vec.split import Holdout
+from item2vec.split import Holdout, evaluation_sample
 from item2vec.train import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ def evaluate_model(
 
     Parameters are those of :func:`evaluate`.
     """
+    holdout = evaluation_sample(holdout, config.max_users)
     catalogue = build_catalogue(train)
     cases = encode_cases(holdout, catalogue, config.query_items)
     scorer = EmbeddingScorer(vectors, catalogue, config.scoring)
@@ -128,6 +129,7 @@ def evaluate_baselines(
 
     They need no model, so they can run while the model trains.
     """
+    holdout = evaluation_sample(holdout, config.max_users)
     catalogue = build_catalogue(train)
     cases = encode_cases(holdout, catalogue, config.query_items)
     scorers: dict[str, Scorer] = {
@@ -170,16 +172,20 @@ def combine_metrics(
     -------
     dict
         ``{"k": [...], "model": {...}, "baselines": {"popularity": {...}, "item_knn": {...}},
-        "users": n, "curve": {...}}``, as in the manifest.
+        "users": n, "curve": {...}}``, as in the manifest. ``users`` counts the
+        users evaluated; when they are a sample, ``sampled_from`` counts all.
     """
     results = {"model": dict(model), **{name: dict(r) for name, r in baselines.items()}}
+    evaluated = len(evaluation_sample(holdout, config.max_users))
+    sample = {"sampled_from": len(holdout)} if evaluated < len(holdout) else {}
     return {
         "k": list(config.k),
         "scoring": config.scoring,
         "query_items": config.query_items,
         "split": config.split,
         "exclude_seen": config.exclude_seen,
-        "users": len(holdout),
+        "users": evaluated,
+        **sample,
         "curve": {
             "k": list(range(1, CURVE_K + 1)),
             **{n: r.pop("curve") for n, r in results.items()},

@@ -42,7 +42,7 @@ from item2vec.errors import InputError
 from item2vec.ingest import first_few
 from item2vec.publish import ITEMS_FILE, NEIGHBORS_FILE, VECTORS_FILE
 from item2vec.reader import read_manifest, vector_matrix
-from item2vec.summary import METHODS, items_phrase
+from item2vec.summary import METHODS, items_phrase, users_phrase
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -682,7 +682,7 @@ def _metrics_section(metrics: dict[str, Any]) -> list[str]:
     names = [f"{m}@{k}" for k in ks for m in ("hr", "ndcg", "mrr", "coverage")] + ["unrankable"]
     names = [name for name in names if any(name in values for _, values in rows)]
     setup = [
-        f"{metrics['users']:,} test users" if isinstance(metrics.get("users"), int) else None,
+        users_phrase(metrics) if isinstance(metrics.get("users"), int) else None,
         f"split {metrics['split']}" if metrics.get("split") else None,
         f"scoring {metrics['scoring']}" if metrics.get("scoring") else None,
         (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from item2vec.errors import InputError
@@ -84,6 +85,37 @@ def _holdout(user_ids, values, offsets, eligible, targets) -> Holdout:
         history_offsets=np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
         targets=targets,
     )
+
+
+def evaluation_sample(holdout: Holdout, max_users: int) -> Holdout:
+    """The holdout's cases, or a fixed sample of at most ``max_users`` when it has more.
+
+    Parameters
+    ----------
+    holdout
+        Test (or validation) cases: one per user, or one per session.
+    max_users
+        Most cases to keep; 0 keeps them all.
+
+    Returns
+    -------
+    Holdout
+        The cases of the users whose ids hash lowest, in their original order,
+        all of a user's sessions together. The hash depends on the id alone, so
+        a user stays in or out of the sample from run to run as the log grows,
+        and every method is evaluated on the same users.
+    """
+    if not max_users or len(holdout) <= max_users:
+        return holdout
+    users = np.asarray(holdout.user_ids, dtype=object)
+    ids, cases = np.unique(users, return_counts=True)
+    by_hash = np.argsort(pd.util.hash_array(ids), kind="stable")
+    # A prefix of the hash order, and never empty (one user may hold many sessions).
+    fits = int(np.searchsorted(np.cumsum(cases[by_hash]), max_users, side="right"))
+    taken = by_hash[: max(1, fits)]
+    keep = np.isin(users, ids[taken])
+    targets = holdout.targets[keep] if holdout.targets is not None else None
+    return _holdout(users, holdout.history_items, holdout.history_offsets, keep, targets)
 
 
 def leave_last_out(sequences: pa.Table) -> Split:

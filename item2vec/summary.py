@@ -24,6 +24,13 @@ def items_phrase(n: int) -> str:
     return f"{n} item" if n == 1 else f"{n} items"
 
 
+def users_phrase(metrics: dict[str, Any]) -> str:
+    """``610 test users``, or ``20,000 of 198,682 test users (a fixed sample)``."""
+    if metrics.get("sampled_from"):
+        return f"{metrics['users']:,} of {metrics['sampled_from']:,} test users (a fixed sample)"
+    return f"{metrics['users']:,} test users"
+
+
 def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per method (model first, then baselines) with plain-float metric values."""
     rows = []

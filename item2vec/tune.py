@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from item2vec.config import EvaluateConfig, PipelineConfig, SequenceConfig, build_config
 from item2vec.errors import ConfigError
 from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
-from item2vec.split import Split, split_sequences, without_test_targets
+from item2vec.split import Split, evaluation_sample, split_sequences, without_test_targets
 from item2vec.train import train_word2vec
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,9 @@ def tuning_data(
             "target); tune on more data or a larger --sample-users"
         )
     final = split_sequences(sequences, method, days)
-    return TuningData(tuning=tuning, final=final, users=len(tuning.test))
+    # Trials are scored on at most evaluate.max_users of them (the same fixed sample).
+    users = len(evaluation_sample(tuning.test, config.evaluate.max_users))
+    return TuningData(tuning=tuning, final=final, users=users)
 
 
 def suggest(trial: optuna.trial.Trial) -> dict[str, dict[str, Any]]:

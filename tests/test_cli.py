@@ -59,6 +59,12 @@ def test_flags_override_config_file(tmp_path: Path):
     assert config.train.epochs == 4
 
 
+def test_eval_users_flag_and_its_default():
+    assert config_from_args(build_parser().parse_args(["run"])).evaluate.max_users == 20_000
+    args = build_parser().parse_args(["run", "--eval-users", "0"])
+    assert config_from_args(args).evaluate.max_users == 0
+
+
 def test_missing_column(capsys, tmp_path: Path):
     path = tmp_path / "log.csv"
     path.write_text("visitor,product,when\na,b,1\n")

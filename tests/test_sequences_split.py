@@ -247,3 +247,53 @@ def test_nothing_to_evaluate_is_a_clear_error(method):
     message = str(info.value)
     assert "3 sequences, the longest with 2 events" in message
     assert ("--test-days" if method == "temporal" else "--user-col") in message
+
+
+def _holdout(users, lengths):
+    from item2vec.split import Holdout
+
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    items = np.array(
+        [f"{u}-{n}" for u, size in zip(users, lengths, strict=True) for n in range(size)]
+    )
+    targets = np.array([f"{u}-target" for u in users])
+    return Holdout(np.array(users, dtype=object), items, offsets, targets)
+
+
+def test_evaluation_sample_keeps_whole_cases_and_is_stable_as_the_log_grows():
+    from item2vec.split import evaluation_sample
+
+    users = [f"user{n}" for n in range(500)]
+    holdout = _holdout(users, [1 + n % 4 for n in range(500)])
+    assert evaluation_sample(holdout, 0) is holdout
+    assert evaluation_sample(holdout, 500) is holdout
+    sample = evaluation_sample(holdout, 100)
+    assert len(sample) == 100
+    # Each kept case still pairs its own history with its own target, in input order.
+    kept = [users.index(u) for u in sample.user_ids]
+    assert kept == sorted(kept)
+    for row, user in enumerate(sample.user_ids):
+        history = sample.history_items[
+            sample.history_offsets[row] : sample.history_offsets[row + 1]
+        ]
+        assert list(history) == [f"{user}-{n}" for n in range(1 + users.index(user) % 4)]
+        assert sample.targets[row] == f"{user}-target"
+    # More users: none of the old ones enters the sample, some may leave it.
+    grown = _holdout(users + [f"new{n}" for n in range(300)], [2] * 800)
+    grown_sample = set(evaluation_sample(grown, 100).user_ids)
+    assert grown_sample & set(users) <= set(sample.user_ids)
+    assert len(grown_sample) == 100
+
+
+def test_evaluation_sample_keeps_every_session_of_a_user():
+    from item2vec.split import evaluation_sample
+
+    users = ["a", "b", "a", "c", "b", "a", "d"]
+    holdout = _holdout(users, [1] * len(users))
+    sample = evaluation_sample(holdout, 4)
+    chosen = set(sample.user_ids)
+    kept = list(sample.user_ids)
+    assert all(kept.count(user) == users.count(user) for user in chosen)
+    assert 0 < len(sample) <= 4
+    # A single user with more sessions than the cap is still evaluated, not dropped.
+    assert len(evaluation_sample(holdout, 1)) >= 1

@@ -105,3 +105,24 @@ def test_history_has_loss_per_epoch(clustered):
     assert len(vectors.history["loss"]) == 3
     assert all(loss > 0 for loss in vectors.history["loss"])
     assert vectors.history["seconds"] >= 0
+
+
+def test_capped_evaluation_is_the_same_fixed_sample_for_every_method(clustered):
+    """With more test users than max_users, model and baselines are evaluated on
+    one sample, and the metrics equal those of evaluating that sample in full."""
+    from item2vec.split import evaluation_sample
+
+    split, vectors, _ = clustered
+    capped = evaluate(vectors, split.train, split.test, EvaluateConfig(k=[5], max_users=60))
+    sample = evaluation_sample(split.test, 60)
+    full = evaluate(vectors, split.train, sample, EvaluateConfig(k=[5], max_users=0))
+    assert capped["users"] == len(sample) == 60
+    assert capped["sampled_from"] == len(split.test) == 200
+    assert "sampled_from" not in full
+    for method in ("popularity", "item_knn"):
+        assert capped["baselines"][method] == full["baselines"][method]
+    assert capped["model"] == full["model"]
+    from item2vec.summary import users_phrase
+
+    assert users_phrase(capped) == "60 of 200 test users (a fixed sample)"
+    assert users_phrase(full) == "60 test users"
