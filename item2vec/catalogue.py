@@ -6,7 +6,7 @@ training, so their metrics are comparable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ class Catalogue:
 
     item_ids: np.ndarray
     counts: np.ndarray
+    _lookup: pd.Index | None = field(default=None, init=False, repr=False, compare=False)
 
     def natural_order(self) -> np.ndarray:
         """Rank of each item in natural id order: numeric ids by value first, then the rest.
@@ -43,16 +44,24 @@ class Catalogue:
         items = np.asarray(items, dtype=object)
         if len(self.item_ids) == 0 or len(items) == 0:
             return np.full(len(items), -1, dtype=np.int64)
-        position = np.searchsorted(self.item_ids, items)
-        position = np.minimum(position, len(self.item_ids) - 1)
-        return np.where(self.item_ids[position] == items, position, -1).astype(np.int64)
+        # A hash lookup: a binary search compares Python strings, about 16 times
+        # per item with 50k items, which took 11 s for 20M training events.
+        return self._index().get_indexer(items).astype(np.int64)
+
+    def _index(self) -> pd.Index:
+        if self._lookup is None:
+            self._lookup = pd.Index(self.item_ids, dtype=object)
+        return self._lookup
 
 
 def build_catalogue(train: list[list[str]]) -> Catalogue:
     """Catalogue of the training sequences: sorted distinct items with counts."""
     flat = np.fromiter((item for seq in train for item in seq), dtype=object)
-    item_ids, counts = np.unique(flat.astype(str), return_counts=True)
-    return Catalogue(item_ids=item_ids.astype(object), counts=counts.astype(np.int64))
+    # Counted by hashing, then only the distinct ids are sorted (as np.unique would).
+    counted = pd.Series(flat, dtype=object).value_counts(sort=False)
+    ids = counted.index.to_numpy(dtype=object)
+    order = np.argsort(ids.astype(str), kind="stable")
+    return Catalogue(item_ids=ids[order], counts=counted.to_numpy(dtype=np.int64)[order])
 
 
 def user_item_matrix(train: list[list[str]], catalogue: Catalogue) -> sp.csr_matrix:

@@ -37,6 +37,24 @@ def test_popularity_ties_follow_natural_id_order():
     assert [catalogue.item_ids[i] for i in np.argsort(-scores)] == ["a", "2", "10", "b"]
 
 
+def test_catalogue_codes_and_counts():
+    train = [["10", "b", "2"], ["b", "é"], ["10"]]
+    catalogue = build_catalogue(train)
+    # Sorted as strings, like the sequences' ids; each counted once per occurrence.
+    assert catalogue.item_ids.tolist() == sorted({"10", "b", "2", "é"})
+    assert dict(zip(catalogue.item_ids, catalogue.counts.tolist(), strict=True)) == {
+        "10": 2,
+        "2": 1,
+        "b": 2,
+        "é": 1,
+    }
+    items = np.array(["é", "missing", "10", "2", "b"], dtype=object)
+    codes = catalogue.codes(items)
+    assert codes[1] == -1
+    assert [catalogue.item_ids[c] for c in codes[[0, 2, 3, 4]]] == ["é", "10", "2", "b"]
+    assert catalogue.codes(np.array([], dtype=object)).tolist() == []
+
+
 def test_item_knn_by_hand():
     train, catalogue, cases = _toy()
     # Query is the last history item only: "a". Users: a in {0,1}, b in {0,1,2},
