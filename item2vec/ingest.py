@@ -577,7 +577,8 @@ def combine_partitions(
     # chunk's dictionary to run-wide codes without touching the rows.
     table = pa.concat_tables(tables)
     examples = {part.path.name: part.examples for part in partitions if part.examples}
-    events = _finish(table, config, paths, examples)
+    per_file = [(part.table.num_rows, _drop_counts(part.table)) for part in partitions]
+    events = _finish(table, config, paths, examples, per_file)
     events.files = files if files is not None else fingerprint(paths)
     return events
 
@@ -673,18 +674,28 @@ def _nulls(array: pa.Array) -> np.ndarray:
     return np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _finish(
-    table: pa.Table, config: IngestConfig, paths: list[Path], examples: dict[str, list[str]]
-) -> Events:
-    read = table.num_rows
+def _drop_counts(table: pa.Table) -> dict[str, int]:
+    """Rows of a validated table per drop reason (every reason present, maybe 0)."""
     codes = table.column("_drop").to_numpy()
     # Only dropped rows are counted: a bincount of all rows would copy them to int64.
     per_code = np.bincount(codes[codes != 0], minlength=len(DROP_REASONS) + 1)
-    dropped = {reason: int(per_code[1 + n]) for n, reason in enumerate(DROP_REASONS)}
+    return {reason: int(per_code[1 + n]) for n, reason in enumerate(DROP_REASONS)}
+
+
+def _finish(
+    table: pa.Table,
+    config: IngestConfig,
+    paths: list[Path],
+    examples: dict[str, list[str]],
+    per_file: list[tuple[int, dict[str, int]]],
+) -> Events:
+    read = table.num_rows
+    dropped = {reason: sum(counts[reason] for _, counts in per_file) for reason in DROP_REASONS}
     names = first_few([path.name for path in paths])
     if read == 0:
         raise InputError(f"{names} holds no events (header only?); nothing to train on")
     _check_bad_share(dropped, read, config, names, examples)
+    _warn_bad_files(paths, per_file, config, examples)
     rows = EventRows.of(table)
     rows, filtered = apply_filters(rows, config)
     dropped.update(filtered)
@@ -716,16 +727,7 @@ def _check_bad_share(
     if sum(dropped.values()) / read <= config.max_bad_fraction:
         return
     reason, rows = max(dropped.items(), key=lambda kv: kv[1])
-    column = {
-        "null_user": config.user_col,
-        "null_item": config.item_col,
-        "bad_timestamp": config.time_col,
-    }[reason]
-    hint = {
-        "bad_timestamp": "expected epoch seconds/milliseconds or ISO-8601 text; check --time-col",
-        "null_user": "check --user-col",
-        "null_item": "check --item-col",
-    }[reason]
+    column, hint = _reason_column(reason, config)
     shown = (
         f" (examples: {next(iter(examples.values()))})"
         if examples and reason == "bad_timestamp"
@@ -736,6 +738,53 @@ def _check_bad_share(
         f"{shown}, above the allowed {config.max_bad_fraction:.1%}; {hint}, "
         f"or raise --max-bad-fraction to accept them"
     )
+
+
+def _reason_column(reason: str, config: IngestConfig) -> tuple[str, str]:
+    """The column a drop reason is about, and what to check."""
+    return {
+        "null_user": (config.user_col, "check --user-col"),
+        "null_item": (config.item_col, "check --item-col"),
+        "bad_timestamp": (
+            config.time_col,
+            "expected epoch seconds/milliseconds or ISO-8601 text; check --time-col",
+        ),
+    }[reason]
+
+
+def _warn_bad_files(
+    paths: list[Path],
+    per_file: list[tuple[int, dict[str, int]]],
+    config: IngestConfig,
+    examples: dict[str, list[str]],
+) -> None:
+    """Warn about each file whose own share of invalid rows is above ``max_bad_fraction``.
+
+    The run as a whole is within the limit (it was checked first), so it goes on;
+    but one broken daily partition among many good ones would otherwise pass
+    unnoticed, hidden in the run-wide count.
+    """
+    if len(paths) < 2:
+        return  # one file: the run-wide check already said everything
+    for path, (rows, counts) in zip(paths, per_file, strict=True):
+        bad = sum(counts.values())
+        if not rows or bad / rows <= config.max_bad_fraction:
+            continue
+        reason = max(counts, key=counts.__getitem__)
+        column, hint = _reason_column(reason, config)
+        shown = examples.get(path.name) if reason == "bad_timestamp" else None
+        log.warning(
+            "%s: %s of its %s rows (%.1f%%) were dropped, mostly as %s in column %r%s; "
+            "the run goes on because the whole input stays within --max-bad-fraction; %s",
+            path,
+            f"{bad:,}",
+            f"{rows:,}",
+            100 * bad / rows,
+            reason,
+            column,
+            f" (examples: {shown})" if shown else "",
+            hint,
+        )
 
 
 @dataclass

@@ -360,6 +360,31 @@ def test_two_percent_bad_timestamps_are_counted_not_fatal(tmp_path: Path):
     assert events.counts["events_kept"] == 98
 
 
+def test_one_broken_part_among_good_ones_is_named_in_a_warning(tmp_path: Path, caplog):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = [f"u{n % 7},i{n % 11},{1600000000 + n}" for n in range(200)]
+    _write(logs / "day-1.csv", "u,i,t\n" + "\n".join(good) + "\n")
+    _write(logs / "day-2.csv", "u,i,t\nu1,i1,yesterday\nu2,i2,soon\nu3,i3,2020-09-13 12:26:40\n")
+    with caplog.at_level("WARNING", logger="item2vec.ingest"):
+        events = read_events(_config(logs))
+    # 2 bad of 203 rows is within the default 5%, so the run goes on...
+    assert events.counts["dropped"]["bad_timestamp"] == 2
+    # ...but the part where 2 of 3 rows are bad is named, with its column and examples.
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "day-2.csv: 2 of its 3 rows" in warnings[0]
+    assert "bad_timestamp in column 't'" in warnings[0] and "yesterday" in warnings[0]
+
+
+def test_a_single_file_with_a_few_bad_rows_does_not_warn(tmp_path: Path, caplog):
+    rows = [f"u{n % 7},i{n % 11},{1600000000 + n}" for n in range(98)] + ["a,b,x"]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
+    with caplog.at_level("WARNING", logger="item2vec.ingest"):
+        read_events(_config(path))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 def test_every_user_with_a_single_event_trains_but_has_no_test_case(tmp_path: Path):
     from item2vec.sequences import build_sequences
     from item2vec.split import leave_last_out
