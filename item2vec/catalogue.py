@@ -7,6 +7,7 @@ training, so their metrics are comparable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ class Catalogue:
 
 def build_catalogue(train: list[list[str]]) -> Catalogue:
     """Catalogue of the training sequences: sorted distinct items with counts."""
-    flat = np.fromiter((item for seq in train for item in seq), dtype=object)
+    flat = np.fromiter(chain.from_iterable(train), dtype=object)
     # Counted by hashing, then only the distinct ids are sorted (as np.unique would).
     counted = pd.Series(flat, dtype=object).value_counts(sort=False)
     ids = counted.index.to_numpy(dtype=object)
@@ -67,7 +68,7 @@ def build_catalogue(train: list[list[str]]) -> Catalogue:
 def user_item_matrix(train: list[list[str]], catalogue: Catalogue) -> sp.csr_matrix:
     """Binary ``(training sequences, catalogue)`` matrix of who has which item."""
     lengths = np.fromiter((len(seq) for seq in train), dtype=np.int64, count=len(train))
-    flat = np.fromiter((item for seq in train for item in seq), dtype=object, count=lengths.sum())
+    flat = np.fromiter(chain.from_iterable(train), dtype=object, count=lengths.sum())
     rows = np.repeat(np.arange(len(train)), lengths)
     matrix = sp.csr_matrix(
         (np.ones(len(flat), dtype=np.float32), (rows, catalogue.codes(flat))),

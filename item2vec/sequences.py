@@ -14,6 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from item2vec.config import SequenceConfig, gap_seconds
 from item2vec.ingest import SORTED_KEY, TIMESTAMP, EventRows, id_dictionary
@@ -150,10 +151,25 @@ def flat_items(sequences: pa.Table, column_name: str = "items") -> tuple[np.ndar
     """The flat values and the int64 offsets of a list column (``items`` or ``times``)."""
     column = sequences.column(column_name).combine_chunks()
     offsets = column.offsets.to_numpy().astype(np.int64)
-    values = column.values.to_numpy(zero_copy_only=False)
     # Sliced list arrays keep their parent's values; rebase on the first offset.
-    values = values[offsets[0] : offsets[-1]]
-    return values, offsets - offsets[0]
+    values = column.values.slice(offsets[0], offsets[-1] - offsets[0])
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return shared_strings(values), offsets - offsets[0]
+    return values.to_numpy(zero_copy_only=False), offsets - offsets[0]
+
+
+def shared_strings(values: pa.Array) -> np.ndarray:
+    """Text values as an object array holding one Python string per distinct value.
+
+    Every occurrence of an id points at the same string object. At 20M events
+    and 50k items that is 50k strings instead of 20M (about 1 GB less), and
+    Python caches each string's hash, so the lookups that follow (catalogue
+    codes, gensim's vocabulary) hash each id once.
+    """
+    encoded = pc.dictionary_encode(values)
+    if encoded.indices.null_count:
+        return values.to_numpy(zero_copy_only=False)
+    return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
 
 
 def sequence_lists(sequences: pa.Table) -> list[list[str]]:

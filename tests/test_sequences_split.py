@@ -297,3 +297,19 @@ def test_evaluation_sample_keeps_every_session_of_a_user():
     assert 0 < len(sample) <= 4
     # A single user with more sessions than the cap is still evaluated, not dropped.
     assert len(evaluation_sample(holdout, 1)) >= 1
+
+
+def test_flat_items_share_one_string_per_id_and_respect_slices():
+    import pyarrow as pa
+
+    from item2vec.sequences import flat_items, shared_strings
+
+    table = build_sequences(
+        _events([("a", "x", 1), ("a", "ÿ", 2), ("b", "x", 1), ("b", "007", 2), ("c", "x", 5)])
+    )
+    values, offsets = flat_items(table.slice(1))  # b and c: values rebased on the slice
+    assert values.tolist() == ["x", "007", "x"] and offsets.tolist() == [0, 2, 3]
+    # Both occurrences of "x" are one object: ids are stored once, hashed once.
+    assert values[0] is values[2]
+    nulls = shared_strings(pa.array(["p", None, "p"]))
+    assert nulls.tolist() == ["p", None, "p"]
