@@ -6,11 +6,13 @@ training, so their metrics are comparable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from item2vec.split import Holdout
@@ -22,7 +24,6 @@ class Catalogue:
 
     item_ids: np.ndarray
     counts: np.ndarray
-    _lookup: pd.Index | None = field(default=None, init=False, repr=False, compare=False)
 
     def natural_order(self) -> np.ndarray:
         """Rank of each item in natural id order: numeric ids by value first, then the rest.
@@ -41,18 +42,17 @@ class Catalogue:
         return len(self.item_ids)
 
     def codes(self, items: np.ndarray) -> np.ndarray:
-        """Catalogue index of each item, -1 for items not in the catalogue."""
+        """Catalogue index of each item id (text), -1 for items not in the catalogue."""
         items = np.asarray(items, dtype=object)
         if len(self.item_ids) == 0 or len(items) == 0:
             return np.full(len(items), -1, dtype=np.int64)
-        # A hash lookup: a binary search compares Python strings, about 16 times
-        # per item with 50k items, which took 11 s for 20M training events.
-        return self._index().get_indexer(items).astype(np.int64)
-
-    def _index(self) -> pd.Index:
-        if self._lookup is None:
-            self._lookup = pd.Index(self.item_ids, dtype=object)
-        return self._lookup
+        # Arrow hashes the ids in C++: 1.2 s for 20M training events, against
+        # 4-5 s for a pandas index lookup and 11 s for a binary search of
+        # Python strings.
+        found = pc.index_in(
+            pa.array(items, type=pa.string()), value_set=pa.array(self.item_ids, type=pa.string())
+        )
+        return found.fill_null(-1).to_numpy().astype(np.int64)
 
 
 def build_catalogue(train: list[list[str]]) -> Catalogue:
@@ -69,12 +69,15 @@ def user_item_matrix(train: list[list[str]], catalogue: Catalogue) -> sp.csr_mat
     """Binary ``(training sequences, catalogue)`` matrix of who has which item."""
     lengths = np.fromiter((len(seq) for seq in train), dtype=np.int64, count=len(train))
     flat = np.fromiter(chain.from_iterable(train), dtype=object, count=lengths.sum())
-    rows = np.repeat(np.arange(len(train)), lengths)
+    # Sequences are rows already: the row pointers are their running lengths.
+    indptr = np.zeros(len(train) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
     matrix = sp.csr_matrix(
-        (np.ones(len(flat), dtype=np.float32), (rows, catalogue.codes(flat))),
+        (np.ones(len(flat), dtype=np.float32), catalogue.codes(flat), indptr),
         shape=(len(train), len(catalogue)),
     )
-    matrix.data[:] = 1.0  # duplicates were summed; the matrix is binary
+    matrix.sum_duplicates()  # also sorts each row's items
+    matrix.data[:] = 1.0  # repeats were summed; the matrix is binary
     return matrix
 
 

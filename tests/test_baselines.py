@@ -93,3 +93,11 @@ def test_baselines_on_the_sample_match_the_reference_figures(sample_ratings):
         (knn["hr@20"], 0.156),
     ):
         assert abs(measured - reference) <= 0.0033
+
+
+def test_user_item_matrix_is_binary_with_repeats():
+    train = [["b", "a", "b", "b"], ["c"], ["a", "c", "a"]]
+    catalogue = build_catalogue(train)
+    matrix = user_item_matrix(train, catalogue)
+    assert matrix.toarray().tolist() == [[1, 1, 0], [0, 0, 1], [1, 0, 1]]
+    assert matrix.has_sorted_indices and matrix.nnz == 5
