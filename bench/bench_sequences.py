@@ -34,8 +34,9 @@ USERS = int(os.environ.get("BENCH_USERS", 200_000))
 ITEMS = int(os.environ.get("BENCH_ITEMS", 50_000))
 CLUSTERS = int(os.environ.get("BENCH_CLUSTERS", 20))
 SEED = 0
-# Five, not three: on this kind of machine the kernel's huge-page compaction makes
-# single runs of a memory-heavy stage vary by 2x, most often the first ones.
+# Five, not three: on this kind of machine the first touch of fresh memory (huge
+# pages the hypervisor took back after an earlier free) makes single runs of a
+# memory-heavy stage vary by 2-3x, most often the first ones in a process.
 REPEATS = int(os.environ.get("BENCH_REPEATS", 5))
 BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", 300))
 PANDAS_EVENTS = int(os.environ.get("BENCH_PANDAS_EVENTS", 2_000_000))
