@@ -220,7 +220,7 @@ def _read_table(path: Path, columns: list[str], config: IngestConfig | None = No
             schema = pq.read_schema(path)
             ids = (config.user_col, config.item_col, config.event_col) if config else ()
             dictionary = [
-                name for name in ids if name in columns and _is_text(schema.field(name).type)
+                name for name in ids if name in columns and is_text(schema.field(name).type)
             ]
             return pq.read_table(path, columns=columns, read_dictionary=dictionary or None)
         header_line = _open_text(path)
@@ -266,10 +266,10 @@ def id_dictionary(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if pa.types.is_dictionary(kind):
         values = kind.value_type
-        if not (_is_text(values) or pa.types.is_integer(values)):
+        if not (is_text(values) or pa.types.is_integer(values)):
             raise _bad_id_type(values)
         encoded = column
-    elif _is_text(kind) or pa.types.is_integer(kind):
+    elif is_text(kind) or pa.types.is_integer(kind):
         encoded = pc.dictionary_encode(column)
     else:
         raise _bad_id_type(kind)
@@ -294,7 +294,8 @@ def id_chunks(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([id_dictionary(column)])
 
 
-def _is_text(kind: pa.DataType) -> bool:
+def is_text(kind: pa.DataType) -> bool:
+    """Whether ``kind`` is Arrow text (string or large_string)."""
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 

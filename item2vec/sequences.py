@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from item2vec.config import SequenceConfig, gap_seconds
-from item2vec.ingest import SORTED_KEY, TIMESTAMP, EventRows, id_dictionary
+from item2vec.ingest import SORTED_KEY, TIMESTAMP, EventRows, id_dictionary, is_text
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def flat_items(sequences: pa.Table, column_name: str = "items") -> tuple[np.ndar
     offsets = column.offsets.to_numpy().astype(np.int64)
     # Sliced list arrays keep their parent's values; rebase on the first offset.
     values = column.values.slice(offsets[0], offsets[-1] - offsets[0])
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    if is_text(values.type):
         return shared_strings(values), offsets - offsets[0]
     return values.to_numpy(zero_copy_only=False), offsets - offsets[0]
 
