@@ -243,3 +243,28 @@ def count_distinct(codes: np.ndarray) -> int:
     if not len(codes):
         return 0
     return int(_count_distinct(codes, np.zeros(int(codes.max()) + 1, dtype=np.bool_)))
+
+
+@numba.njit(nogil=True, cache=True)
+def _tied_rows(users, ts, out):  # pragma: no cover - compiled
+    found = 0
+    for row in range(1, users.shape[0]):
+        if users[row] == users[row - 1] and ts[row] == ts[row - 1]:
+            if out.shape[0]:
+                out[found] = row
+            found += 1
+    return found
+
+
+def tied_rows(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Rows whose user and time equal the previous row's (int64 indices, ascending).
+
+    Two passes (count, then fill) instead of comparing whole columns: at 20M rows
+    each comparison would write a fresh 20 MB mask, and only the few tied rows
+    are of interest.
+    """
+    if len(users) < 2:
+        return np.zeros(0, dtype=np.int64)
+    out = np.empty(_tied_rows(users, ts, np.empty(0, dtype=np.int64)), dtype=np.int64)
+    _tied_rows(users, ts, out)
+    return out

@@ -23,9 +23,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from item2vec.chunks import single_array
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
-from item2vec.grouping import CodedChunk, count_distinct, group_rows
+from item2vec.grouping import CodedChunk, count_distinct, group_rows, tied_rows
 from item2vec.partitions import select_window
 from item2vec.progress import Progress
 
@@ -222,7 +223,12 @@ def _read_table(path: Path, columns: list[str], config: IngestConfig | None = No
             dictionary = [
                 name for name in ids if name in columns and is_text(schema.field(name).type)
             ]
-            return pq.read_table(path, columns=columns, read_dictionary=dictionary or None)
+            # pre_buffer reads each column chunk whole into fresh memory before
+            # decoding it; page by page, the first read of a 20M-row file took
+            # 0.65-0.86 s instead of 0.92-1.16 s, at 80 MB less peak memory.
+            return pq.read_table(
+                path, columns=columns, read_dictionary=dictionary or None, pre_buffer=False
+            )
         header_line = _open_text(path)
         delimiter = (config.sep if config else None) or detect_delimiter(header_line)
         read_options = pacsv.ReadOptions()
@@ -263,7 +269,7 @@ def id_dictionary(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
     if isinstance(column, pa.ChunkedArray):
         if pa.types.is_dictionary(kind):
             column = column.unify_dictionaries()
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        column = single_array(column)
     if pa.types.is_dictionary(kind):
         values = kind.value_type
         if not (is_text(values) or pa.types.is_integer(values)):
@@ -610,11 +616,15 @@ def read_events(config: IngestConfig) -> Events:
     """
     paths = input_files(config)
     partitions = []
-    with Progress("ingest", total=len(paths), unit="files") as progress:
-        for path in paths:
-            partitions.append(read_partition(path, config))
-            progress.advance()
-    return combine_partitions(partitions, config)
+    # Hashing the files (for the manifest) releases the GIL: it runs beside the
+    # reading instead of after it.
+    with ThreadPoolExecutor(1) as pool:
+        files = pool.submit(fingerprint, paths)
+        with Progress("ingest", total=len(paths), unit="files") as progress:
+            for path in paths:
+                partitions.append(read_partition(path, config))
+                progress.advance()
+        return combine_partitions(partitions, config, files.result())
 
 
 def required_columns(config: IngestConfig) -> dict[str, str]:
@@ -678,6 +688,8 @@ def _nulls(array: pa.Array) -> np.ndarray:
 def _drop_counts(table: pa.Table) -> dict[str, int]:
     """Rows of a validated table per drop reason (every reason present, maybe 0)."""
     codes = table.column("_drop").to_numpy()
+    if not np.count_nonzero(codes):  # the usual case, without a 20M-row mask
+        return dict.fromkeys(DROP_REASONS, 0)
     # Only dropped rows are counted: a bincount of all rows would copy them to int64.
     per_code = np.bincount(codes[codes != 0], minlength=len(DROP_REASONS) + 1)
     return {reason: int(per_code[1 + n]) for n, reason in enumerate(DROP_REASONS)}
@@ -843,7 +855,7 @@ class EventRows:
         source = grouped.position
         events = event_ids = weights = None
         if "event" in table.column_names:
-            event_column = table.column("event").unify_dictionaries().combine_chunks()
+            event_column = single_array(table.column("event").unify_dictionaries())
             events = _codes(event_column)[source]
             event_ids = event_column.dictionary
         if "weight" in table.column_names:
@@ -874,9 +886,8 @@ class EventRows:
         )
 
     def distinct_users(self) -> int:
-        """How many users the rows hold (they are sorted by user)."""
-        users = self.users
-        return int(np.count_nonzero(users[1:] != users[:-1])) + 1 if len(users) else 0
+        """How many users the rows hold."""
+        return count_distinct(self.users)
 
     def distinct(self, codes: np.ndarray) -> int:
         """How many different codes occur."""
@@ -1009,13 +1020,10 @@ def _duplicates(rows: EventRows) -> np.ndarray:
     (user, time); only rows in runs longer than one are compared.
     """
     flag = np.zeros(rows.size, dtype=bool)
-    if rows.size < 2:
-        return flag
-    same = (rows.users[1:] == rows.users[:-1]) & (rows.ts[1:] == rows.ts[:-1])
-    tied = np.flatnonzero(same)
+    tied = tied_rows(rows.users, rows.ts)
     if not len(tied):
         return flag
-    members = np.unique(np.concatenate((tied, tied + 1)))
+    members = np.unique(np.concatenate((tied - 1, tied)))
     boundary = (
         (np.diff(members) > 1)
         | (np.diff(rows.users[members]) != 0)

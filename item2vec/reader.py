@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from item2vec.chunks import single_array
 from item2vec.errors import ConfigError, InputError
 from item2vec.publish import (
     LATEST,
@@ -443,7 +444,7 @@ def _read_table(path: Path, model: str, version: str) -> pa.Table:
 
 def vector_matrix(column: pa.ChunkedArray, n: int, path: Path, name: str) -> np.ndarray:
     """A float32 ``(n, dim)`` view of a fixed-size-list column (a copy only across chunks)."""
-    array = column.combine_chunks()
+    array = single_array(column)
     if pa.types.is_fixed_size_list(array.type):
         dim = array.type.list_size
     elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type):

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from item2vec.chunks import single_array
 from item2vec.config import SequenceConfig, gap_seconds
 from item2vec.ingest import SORTED_KEY, TIMESTAMP, EventRows, id_dictionary, is_text
 
@@ -129,9 +130,9 @@ def _sorted_codes(
             }
         )
         events = EventRows.of(table).table()
-    users = events.column("user_id").combine_chunks()
-    items = events.column("item_id").combine_chunks()
-    ts = events.column("ts").combine_chunks().cast(pa.int64()).to_numpy()
+    users = single_array(events.column("user_id"))
+    items = single_array(events.column("item_id"))
+    ts = single_array(events.column("ts")).cast(pa.int64()).to_numpy()
     return (
         users.indices.to_numpy(),
         items.indices.to_numpy(),
@@ -149,7 +150,7 @@ def dropped_in_sequences(sequences: pa.Table) -> dict[str, int]:
 
 def flat_items(sequences: pa.Table, column_name: str = "items") -> tuple[np.ndarray, np.ndarray]:
     """The flat values and the int64 offsets of a list column (``items`` or ``times``)."""
-    column = sequences.column(column_name).combine_chunks()
+    column = single_array(sequences.column(column_name))
     offsets = column.offsets.to_numpy().astype(np.int64)
     # Sliced list arrays keep their parent's values; rebase on the first offset.
     values = column.values.slice(offsets[0], offsets[-1] - offsets[0])

@@ -553,3 +553,53 @@ def test_count_distinct_matches_unique(codes):
     from item2vec.grouping import count_distinct
 
     assert count_distinct(codes) == len(np.unique(codes))
+
+
+@given(
+    hnp.arrays(np.int32, st.integers(0, 200), elements=st.integers(0, 3)),
+    st.integers(0, 2**31),
+)
+@settings(max_examples=50, deadline=None)
+def test_tied_rows_are_the_rows_equal_to_their_predecessor(users, seed):
+    from item2vec.grouping import tied_rows
+
+    ts = np.random.default_rng(seed).integers(0, 3, len(users)).astype(np.int64)
+    expected = [n for n in range(1, len(users)) if (users[n], ts[n]) == (users[n - 1], ts[n - 1])]
+    assert tied_rows(users, ts).tolist() == expected
+
+
+def test_single_array_copies_only_across_chunks():
+    from item2vec.chunks import single_array
+
+    one = pa.chunked_array([pa.array([1, 2, 3])])
+    whole = single_array(one)
+    # The very buffer of the only chunk: no copy was made.
+    assert whole.buffers()[1].address == one.chunk(0).buffers()[1].address
+    two = pa.chunked_array([pa.array([1, 2]), pa.array([3])])
+    assert single_array(two).to_pylist() == [1, 2, 3]
+    assert single_array(pa.chunked_array([], type=pa.int64())).to_pylist() == []
+    array = pa.array(["a"])
+    assert single_array(array) is array
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "0"), ("1", "1")])
+def test_arrow_allocator_commits_on_demand_unless_the_user_chose(preset, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "MIMALLOC_ARENA_EAGER_COMMIT"}
+    if preset is not None:
+        env["MIMALLOC_ARENA_EAGER_COMMIT"] = preset
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, item2vec; print(os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == expected
