@@ -582,24 +582,31 @@ def test_single_array_copies_only_across_chunks():
     assert single_array(array) is array
 
 
+@pytest.mark.parametrize("variable", ["MIMALLOC_ARENA_EAGER_COMMIT", "NUMPY_MADVISE_HUGEPAGE"])
 @pytest.mark.parametrize(("preset", "expected"), [(None, "0"), ("1", "1")])
-def test_arrow_allocator_commits_on_demand_unless_the_user_chose(preset, expected):
+def test_memory_settings_default_to_small_pages_unless_the_user_chose(variable, preset, expected):
     import os
     import subprocess
     import sys
 
-    env = {key: value for key, value in os.environ.items() if key != "MIMALLOC_ARENA_EAGER_COMMIT"}
+    env = {key: value for key, value in os.environ.items() if key != variable}
     if preset is not None:
-        env["MIMALLOC_ARENA_EAGER_COMMIT"] = preset
+        env[variable] = preset
     shown = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import os, item2vec; print(os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])",
-        ],
+        [sys.executable, "-c", f"import os, item2vec; print(os.environ[{variable!r}])"],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
     assert shown.stdout.strip() == expected
+
+
+def test_scatter_target_is_a_writable_array_of_the_asked_size():
+    from item2vec.grouping import scatter_target
+
+    for n, dtype in [(0, np.int32), (5, np.int32), (3_000_000, np.int64)]:
+        target = scatter_target(n, dtype)
+        assert target.shape == (n,) and target.dtype == dtype
+        target[::-1] = np.arange(n, dtype=dtype)
+        assert target[:3].tolist() == list(range(n - 1, n - 4, -1))[: min(n, 3)]
