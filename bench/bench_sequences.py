@@ -27,6 +27,11 @@ import sys
 import time
 from pathlib import Path
 
+# Taken before item2vec is imported (it sets its memory defaults in the
+# environment): each contender starts from this, so DuckDB and pandas run with
+# their own defaults, not ours.
+CONTENDER_ENV = dict(os.environ)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", 20_000_000))
@@ -34,9 +39,9 @@ USERS = int(os.environ.get("BENCH_USERS", 200_000))
 ITEMS = int(os.environ.get("BENCH_ITEMS", 50_000))
 CLUSTERS = int(os.environ.get("BENCH_CLUSTERS", 20))
 SEED = 0
-# Five, not three: on this kind of machine the first touch of fresh memory (huge
-# pages the hypervisor took back after an earlier free) makes single runs of a
-# memory-heavy stage vary by 2-3x, most often the first ones in a process.
+# Five, not three: on this kind of machine the first touch of fresh memory (pages
+# the hypervisor took back after an earlier free) makes the first run in a process
+# 1.5-2x slower than the rest, and a later one now and then.
 REPEATS = int(os.environ.get("BENCH_REPEATS", 5))
 BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", 300))
 PANDAS_EVENTS = int(os.environ.get("BENCH_PANDAS_EVENTS", 2_000_000))
@@ -185,6 +190,7 @@ def run_child(name: str, path: Path) -> dict:
         [sys.executable, __file__, "--child", name, str(path)],
         stdout=subprocess.PIPE,
         text=True,
+        env=CONTENDER_ENV,
     )
     lines = []
     for line in process.stdout:
