@@ -895,13 +895,15 @@ class EventRows:
 
     def table(self) -> pa.Table:
         """The rows as an Arrow table with dictionary-encoded ids, in sorted order."""
+        # The codes index their dictionaries by construction (run_codes), so the
+        # bounds check of every row (about 0.01 s per 20M) is skipped.
         return pa.table(
             {
                 "user_id": pa.DictionaryArray.from_arrays(
-                    pa.array(self.users.astype(np.int32, copy=False)), self.user_ids
+                    pa.array(self.users.astype(np.int32, copy=False)), self.user_ids, safe=False
                 ),
                 "item_id": pa.DictionaryArray.from_arrays(
-                    pa.array(self.items.astype(np.int32, copy=False)), self.item_ids
+                    pa.array(self.items.astype(np.int32, copy=False)), self.item_ids, safe=False
                 ),
                 "ts": pa.array(self.ts, type=pa.int64()).cast(TIMESTAMP),
             }
