@@ -16,12 +16,13 @@ groups do), so the ids are never combined into one 20M-row array first.
 
 from __future__ import annotations
 
-import mmap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
+
+from item2vec.pages import numpy_huge_pages
 
 #: Threads for the counting and writing passes (numba releases the GIL).
 THREADS = 2
@@ -172,8 +173,11 @@ def group_rows(chunks: list[CodedChunk], n_users: int, positions: bool = True) -
         bounds = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(counts, out=bounds[1:])
         kept = int(bounds[-1])
-        items = scatter_target(kept, np.int32)
-        ts = scatter_target(kept, np.int64)
+        # Written in random order: huge pages spare most TLB misses, whatever
+        # the caller's setting for arrays written front to back.
+        with numpy_huge_pages(True):
+            items = np.empty(kept, dtype=np.int32)
+            ts = np.empty(kept, dtype=np.int64)
         position = np.empty(
             kept if positions else 0, dtype=np.int32 if firsts[-1] < 2**31 else np.int64
         )
@@ -211,32 +215,6 @@ def group_rows(chunks: list[CodedChunk], n_users: int, positions: bool = True) -
             )
         )
     return GroupedRows(counts, items, ts, position if positions else None, int(reordered))
-
-
-def scatter_target(n: int, dtype: type) -> np.ndarray:
-    """An uninitialised array for writes in random order, on huge pages where possible.
-
-    The placement pass writes each row to a slot anywhere in a 20M-row array.
-    With 4 KiB pages nearly every such write misses the TLB, so these arrays ask
-    the OS for transparent huge pages (``madvise``) themselves, whatever numpy's
-    own policy for large arrays is. Elsewhere (no ``MADV_HUGEPAGE``) it is
-    ``np.empty``.
-
-    Parameters
-    ----------
-    n
-        Number of elements.
-    dtype
-        Element type.
-    """
-    if not hasattr(mmap, "MADV_HUGEPAGE") or n == 0:
-        return np.empty(n, dtype=dtype)
-    # An anonymous private mapping, unmapped when the array is freed.
-    region = mmap.mmap(
-        -1, n * np.dtype(dtype).itemsize, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-    )
-    region.madvise(mmap.MADV_HUGEPAGE)
-    return np.frombuffer(region, dtype=dtype, count=n)
 
 
 def _shares(firsts: np.ndarray) -> list[list[tuple[int, int, int]]]:

@@ -582,13 +582,13 @@ def test_single_array_copies_only_across_chunks():
     assert single_array(array) is array
 
 
-@pytest.mark.parametrize("variable", ["MIMALLOC_ARENA_EAGER_COMMIT", "NUMPY_MADVISE_HUGEPAGE"])
 @pytest.mark.parametrize(("preset", "expected"), [(None, "0"), ("1", "1")])
-def test_memory_settings_default_to_small_pages_unless_the_user_chose(variable, preset, expected):
+def test_arrow_allocator_commits_on_demand_unless_the_user_chose(preset, expected):
     import os
     import subprocess
     import sys
 
+    variable = "MIMALLOC_ARENA_EAGER_COMMIT"
     env = {key: value for key, value in os.environ.items() if key != variable}
     if preset is not None:
         env[variable] = preset
@@ -602,11 +602,31 @@ def test_memory_settings_default_to_small_pages_unless_the_user_chose(variable, 
     assert shown.stdout.strip() == expected
 
 
-def test_scatter_target_is_a_writable_array_of_the_asked_size():
-    from item2vec.grouping import scatter_target
+def test_numpy_huge_pages_is_scoped_and_nests():
+    from item2vec import pages
 
-    for n, dtype in [(0, np.int32), (5, np.int32), (3_000_000, np.int64)]:
-        target = scatter_target(n, dtype)
-        assert target.shape == (n,) and target.dtype == dtype
-        target[::-1] = np.arange(n, dtype=dtype)
-        assert target[:3].tolist() == list(range(n - 1, n - 4, -1))[: min(n, 3)]
+    switch = pages._SET_MADVISE_HUGEPAGE
+    if switch is None:
+        pytest.skip("this numpy has no huge-page switch; numpy_huge_pages does nothing")
+    before = switch(True)
+    try:
+        with pages.numpy_huge_pages(False):
+            assert switch(False) is False  # off inside (reading it sets it again)
+            with pages.numpy_huge_pages(True):
+                assert switch(True) is True
+            assert switch(False) is False  # the outer block's value is back
+        assert switch(True) is True  # and the caller's after it
+    finally:
+        switch(before)
+
+
+def test_numpy_huge_pages_without_the_switch_changes_nothing(monkeypatch):
+    from item2vec import pages
+
+    monkeypatch.setattr(pages, "_SET_MADVISE_HUGEPAGE", None)
+
+    @pages.numpy_huge_pages(False)
+    def stage() -> int:
+        return 7
+
+    assert stage() == 7
