@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from item2vec.pages import numpy_huge_pages
+from item2vec.pages import small_pages
 from item2vec.split import Holdout
 
 
@@ -56,7 +56,7 @@ class Catalogue:
         return found.fill_null(-1).to_numpy().astype(np.int64)
 
 
-@numpy_huge_pages(False)
+@small_pages()
 def build_catalogue(train: list[list[str]]) -> Catalogue:
     """Catalogue of the training sequences: sorted distinct items with counts."""
     flat = np.fromiter(chain.from_iterable(train), dtype=object)
@@ -67,7 +67,7 @@ def build_catalogue(train: list[list[str]]) -> Catalogue:
     return Catalogue(item_ids=ids[order], counts=counted.to_numpy(dtype=np.int64)[order])
 
 
-@numpy_huge_pages(False)
+@small_pages()
 def user_item_matrix(train: list[list[str]], catalogue: Catalogue) -> sp.csr_matrix:
     """Binary ``(training sequences, catalogue)`` matrix of who has which item."""
     lengths = np.fromiter((len(seq) for seq in train), dtype=np.int64, count=len(train))

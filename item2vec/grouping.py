@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from item2vec.pages import numpy_huge_pages
+from item2vec.pages import huge_page_array
 
 #: Threads for the counting and writing passes (numba releases the GIL).
 THREADS = 2
@@ -175,9 +175,8 @@ def group_rows(chunks: list[CodedChunk], n_users: int, positions: bool = True) -
         kept = int(bounds[-1])
         # Written in random order: huge pages spare most TLB misses, whatever
         # the caller's setting for arrays written front to back.
-        with numpy_huge_pages(True):
-            items = np.empty(kept, dtype=np.int32)
-            ts = np.empty(kept, dtype=np.int64)
+        items = huge_page_array(kept, np.int32)
+        ts = huge_page_array(kept, np.int64)
         position = np.empty(
             kept if positions else 0, dtype=np.int32 if firsts[-1] < 2**31 else np.int64
         )

@@ -27,7 +27,7 @@ from item2vec.chunks import single_array
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
 from item2vec.grouping import CodedChunk, count_distinct, group_rows, tied_rows
-from item2vec.pages import numpy_huge_pages
+from item2vec.pages import small_pages
 from item2vec.partitions import select_window
 from item2vec.progress import Progress
 
@@ -542,7 +542,7 @@ def first_few(labels: list[str], shown: int = 3) -> str:
     return ", ".join(labels[:shown]) + (f" and {rest} more" if rest > 0 else "")
 
 
-@numpy_huge_pages(False)
+@small_pages()
 def read_partition(path: Path, config: IngestConfig) -> Partition:
     """Read and validate one event file.
 
@@ -559,7 +559,7 @@ def read_partition(path: Path, config: IngestConfig) -> Partition:
     return Partition(path, validated, examples)
 
 
-@numpy_huge_pages(False)
+@small_pages()
 def combine_partitions(
     partitions: list[Partition], config: IngestConfig, files: list[dict[str, Any]] | None = None
 ) -> Events:

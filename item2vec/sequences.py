@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from item2vec.chunks import single_array
 from item2vec.config import SequenceConfig, gap_seconds
 from item2vec.ingest import SORTED_KEY, TIMESTAMP, EventRows, id_dictionary, is_text
-from item2vec.pages import numpy_huge_pages
+from item2vec.pages import small_pages
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ SEQUENCE_SCHEMA = pa.schema(
 )
 
 
-@numpy_huge_pages(False)
+@small_pages()
 def build_sequences(
     events: pa.Table | pd.DataFrame, config: SequenceConfig | None = None
 ) -> pa.Table:
