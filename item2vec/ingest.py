@@ -620,14 +620,21 @@ def read_events(config: IngestConfig) -> Events:
     paths = input_files(config)
     partitions = []
     # Hashing the files (for the manifest) releases the GIL: it runs beside the
-    # reading instead of after it.
+    # reading instead of after it. One task per file, so that a bad file stops
+    # the hashing of the files after it instead of waiting for all of them.
     with ThreadPoolExecutor(1) as pool:
-        files = pool.submit(fingerprint, paths)
-        with Progress("ingest", total=len(paths), unit="files") as progress:
-            for path in paths:
-                partitions.append(read_partition(path, config))
-                progress.advance()
-        return combine_partitions(partitions, config, files.result())
+        hashed = [pool.submit(fingerprint, [path]) for path in paths]
+        try:
+            with Progress("ingest", total=len(paths), unit="files") as progress:
+                for path in paths:
+                    partitions.append(read_partition(path, config))
+                    progress.advance()
+        except BaseException:
+            for pending in hashed:
+                pending.cancel()
+            raise
+        files = [entry for done in hashed for entry in done.result()]
+    return combine_partitions(partitions, config, files)
 
 
 def required_columns(config: IngestConfig) -> dict[str, str]:

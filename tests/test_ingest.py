@@ -681,3 +681,39 @@ def test_huge_page_array_is_a_writable_array_of_the_asked_size():
         assert target.shape == (n,) and target.dtype == dtype
         target[::-1] = np.arange(n, dtype=dtype)
         assert target[:3].tolist() == list(range(n - 1, n - 4, -1))[: min(n, 3)]
+
+
+def test_a_bad_file_stops_the_hashing_of_the_files_after_it(tmp_path: Path, monkeypatch):
+    import threading
+
+    from item2vec import ingest
+
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for day in range(1, 6):
+        _write(folder / f"2026-01-0{day}.csv", f"u,i,t\na,x,{1600000000 + day}\n")
+    failed = threading.Event()
+    hashed: list[str] = []
+    real_fingerprint, real_read = ingest.fingerprint, ingest.read_partition
+
+    def slow_fingerprint(paths):
+        hashed.extend(path.name for path in paths)
+        failed.wait(5)  # still hashing the first file when the reading fails
+        return real_fingerprint(paths)
+
+    def failing_read(path, config):
+        failed.set()
+        raise InputError(f"{path.name}: broken")
+
+    monkeypatch.setattr(ingest, "fingerprint", slow_fingerprint)
+    monkeypatch.setattr(ingest, "read_partition", failing_read)
+    with pytest.raises(InputError, match="2026-01-01.csv: broken"):
+        read_events(_config(folder))
+    assert hashed == ["2026-01-01.csv"]
+
+    monkeypatch.setattr(ingest, "read_partition", real_read)
+    events = read_events(_config(folder))
+    assert [Path(f["path"]).name for f in events.files] == [
+        f"2026-01-0{d}.csv" for d in range(1, 6)
+    ]
+    assert events.files == real_fingerprint(sorted(folder.iterdir()))
