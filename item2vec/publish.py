@@ -78,6 +78,12 @@ def new_version_id(now: datetime, salt: str) -> str:
     return f"{now:%Y%m%dT%H%M%S}Z-{digest[:7]}"
 
 
+#: Tables written at once. Two 1M-item tables (vectors at dim 64, ten neighbours
+#: each) took 1.1-1.5 s side by side against 1.8-2.4 s one after the other, on
+#: two cores.
+WRITERS = 2
+
+
 def vectors_table(vectors: ItemVectors, metadata: dict[str, str]) -> pa.Table:
     """``item_vectors`` table: item_id, vector fixed_size_list<float32>, count[, context_vector]."""
     dim = vectors.dim
@@ -325,23 +331,24 @@ def publish_version(
             else table.replace_schema_metadata({f"item2vec.{k}": v for k, v in metadata.items()})
             for name, table in files.items()
         }
-        # Each finished file is fsynced and hashed in a worker thread while the
-        # next one is written: both release the GIL, so on two cores the
-        # bookkeeping hides behind the writing instead of adding to it.
+
+        def write_and_seal(name: str, table: pa.Table) -> dict[str, Any]:
+            path = temporary / name
+            _write_parquet(table, path, ("vector", "context_vector"))
+            return {"rows": table.num_rows, "sha256": _seal(path)}
+
+        # Tables are written WRITERS at a time, each then fsynced and hashed by
+        # the same worker: pyarrow encodes one Parquet file on one core, and the
+        # writing, fsync and hashing all release the GIL.
         with (
-            ThreadPoolExecutor(max_workers=1) as bookkeeper,
+            ThreadPoolExecutor(max_workers=WRITERS) as writers,
             Progress("publish", total=len(files), unit="tables") as progress,
         ):
-            pending = {}
-            for name, table in files.items():
-                path = temporary / name
-                _write_parquet(table, path, ("vector", "context_vector"))
-                pending[name] = (table.num_rows, bookkeeper.submit(_seal, path))
+            pending = {name: writers.submit(write_and_seal, name, t) for name, t in files.items()}
+            described = {}
+            for name, written in pending.items():
+                described[name] = written.result()
                 progress.advance(table=name)
-            described = {
-                name: {"rows": rows, "sha256": digest.result()}
-                for name, (rows, digest) in pending.items()
-            }
         # The identifying keys come last so that nothing in ``manifest`` can override them.
         document = {
             **manifest,
