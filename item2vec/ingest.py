@@ -732,7 +732,7 @@ def _finish(
         "events_read": read,
         "events_kept": rows.size,
         "dropped": dropped,
-        "users": rows.distinct_users(),
+        "users": rows.distinct(rows.users),
         "items": rows.distinct(rows.items),
     }
     log.info("kept %s of %s events; dropped %s", f"{rows.size:,}", f"{read:,}", dropped)
@@ -894,10 +894,6 @@ class EventRows:
             self.item_ids,
             self.event_ids,
         )
-
-    def distinct_users(self) -> int:
-        """How many users the rows hold."""
-        return count_distinct(self.users)
 
     def distinct(self, codes: np.ndarray) -> int:
         """How many different codes occur."""
