@@ -17,10 +17,8 @@ took this long; 300), ``BENCH_PANDAS_EVENTS`` (2M), ``BENCH_DIR``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,6 +31,9 @@ from pathlib import Path
 CONTENDER_ENV = dict(os.environ)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import peak_rss_mb, synthetic_log  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", 20_000_000))
 USERS = int(os.environ.get("BENCH_USERS", 200_000))
@@ -46,35 +47,6 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", 5))
 BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", 300))
 PANDAS_EVENTS = int(os.environ.get("BENCH_PANDAS_EVENTS", 2_000_000))
 CACHE = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process (Linux reports kilobytes)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def synthetic_log() -> Path:
-    """The cached log, generated first if missing."""
-    from item2vec import synth
-    from item2vec.synth import write_synthetic_log
-
-    # A change to the generator must not silently reuse an old log.
-    source = hashlib.sha256(Path(synth.__file__).read_bytes()).hexdigest()[:8]
-    name = f"log-e{EVENTS}-u{USERS}-i{ITEMS}-c{CLUSTERS}-s{SEED}-{source}.parquet"
-    path = CACHE / name
-    if path.is_file():
-        print(f"  using cached {path}", flush=True)
-        return path
-    CACHE.mkdir(parents=True, exist_ok=True)
-    print(f"  generating {path} ...", flush=True)
-    started = time.perf_counter()
-    info = write_synthetic_log(path, EVENTS, USERS, ITEMS, clusters=CLUSTERS, seed=SEED)
-    print(
-        f"  generated {info['events']:,} events, {info['sessions']:,} sessions in "
-        f"{time.perf_counter() - started:.1f}s ({path.stat().st_size / 1e6:.0f} MB)",
-        flush=True,
-    )
-    return path
 
 
 def repeat(run) -> list[dict[str, float]]:
@@ -210,7 +182,7 @@ def main() -> None:
         f"({CLUSTERS} clusters), Parquet",
         flush=True,
     )
-    path = synthetic_log()
+    path = synthetic_log(CACHE, EVENTS, USERS, ITEMS, CLUSTERS, SEED)
     results = {name: run_child(name, path) for name in CHILDREN}
     ours, duck, pandas = results["ours"], results["duckdb"], results["pandas"]
     result = {

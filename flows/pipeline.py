@@ -48,6 +48,7 @@ from item2vec.recommend import recommend_for_users
 from item2vec.report import write_report
 from item2vec.sequences import sequence_lists
 from item2vec.split import Split, split_sequences
+from item2vec.stageclock import StageClock
 from item2vec.summary import report_markdown, run_page
 from item2vec.train import ItemVectors, train_word2vec
 
@@ -136,7 +137,7 @@ def items_task(config: IngestConfig) -> pa.Table | None:
 
 @task(name="evaluate-model", **STAGE)
 def evaluate_model_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict:
-    return evaluate_model(vectors, split.train, split.test, config)
+    return evaluate_model(vectors, split.training_sequences(), split.test, config)
 
 
 class Opaque:
@@ -152,7 +153,7 @@ class Opaque:
 
 @task(name="evaluate-baselines", **STAGE)
 def evaluate_baselines_task(split: Opaque, config: EvaluateConfig) -> dict[str, dict]:
-    return evaluate_baselines(split.value.train, split.value.test, config)
+    return evaluate_baselines(split.value.training_sequences(), split.value.test, config)
 
 
 @task(name="neighbors", **STAGE)
@@ -217,43 +218,67 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     QualityGateError
         When the model was published but refused by the gate (LATEST unchanged).
     """
-    plan = plan_task(config)
-    cached = cached_sequences_task(plan, config)
+    clock = StageClock()
+    with clock.stage("plan"):
+        plan = plan_task(config)
+        cached = cached_sequences_task(plan, config)
     input_cached = cached is not None
     if cached is None:
-        # One task per input file: in parallel on the task runner, each cached on its own.
-        futures = ingest_file_task.map(plan.paths, plan.partition_keys, unmapped(config))
-        partitions = [future.result() for future in futures]  # the first bad file raises here
-        cached = sequences_task(quote(partitions), plan, config)
+        with clock.stage("ingest"):
+            # One task per input file: in parallel on the task runner, each cached on its own.
+            futures = ingest_file_task.map(plan.paths, plan.partition_keys, unmapped(config))
+            partitions = [future.result() for future in futures]  # the first bad file raises
+        with clock.stage("sequences"):
+            cached = sequences_task(quote(partitions), plan, config)
     events, sequences = cached
-    split = split_task(quote(sequences), config.evaluate)
+    with clock.stage("split"):
+        split = split_task(quote(sequences), config.evaluate)
     # The baselines need no model: they are evaluated while it trains.
+    clock.start("baselines")
     baselines = evaluate_baselines_task.submit(Opaque(split), config.evaluate)
-    vectors = train_task(quote(split), config.train)
-    model_metrics = evaluate_model_task(quote(vectors), quote(split), config.evaluate)
-    metrics = combine_metrics(model_metrics, baselines.result(), split.test, config.evaluate)
-    published = refit_task(quote(sequences), config.train) if config.publish.refit else vectors
-    neighbors = neighbors_task(quote(published), config.publish)
-    gate = gate_task(metrics, quote(neighbors), config)
+    with clock.stage("train"):
+        vectors = train_task(quote(split), config.train)
+    with clock.stage("evaluate_model"):
+        model_metrics = evaluate_model_task(quote(vectors), quote(split), config.evaluate)
+    baseline_metrics = baselines.result()
+    clock.stop("baselines")
+    metrics = combine_metrics(model_metrics, baseline_metrics, split.test, config.evaluate)
+    published = vectors
+    if config.publish.refit:
+        with clock.stage("refit"):
+            published = refit_task(quote(sequences), config.train)
+    with clock.stage("neighbors"):
+        neighbors = neighbors_task(quote(published), config.publish)
+    with clock.stage("gate"):
+        gate = gate_task(metrics, quote(neighbors), config)
     tables = {}
     if config.publish.recommendations_n:
-        tables[RECOMMENDATIONS_FILE] = recommend_task(quote(published), quote(sequences), config)
+        with clock.stage("recommend"):
+            tables[RECOMMENDATIONS_FILE] = recommend_task(
+                quote(published), quote(sequences), config
+            )
     if config.sequences.write_sequences:
         tables[SEQUENCES_FILE] = sequences
-    items = items_task(config.ingest)
+    with clock.stage("items"):
+        items = items_task(config.ingest)
     if items is not None:
         tables[ITEMS_FILE] = items
-    manifest = build_manifest(config, events, sequences, split, published, metrics, gate)
-    version_dir = publish_task(
-        quote(published), quote(neighbors), quote(tables), manifest, config.publish
+    manifest = build_manifest(
+        config, events, sequences, split, published, metrics, gate, clock.seconds
     )
-    artifacts_task(version_dir, quote(published), quote(neighbors), quote(items))
+    with clock.stage("publish"):
+        version_dir = publish_task(
+            quote(published), quote(neighbors), quote(tables), manifest, config.publish
+        )
+    with clock.stage("artifacts"):
+        artifacts_task(version_dir, quote(published), quote(neighbors), quote(items))
     result = {
         "version_dir": str(version_dir),
         "metrics": metrics,
         "gate": gate,
         "counts": manifest["counts"],
         "input_cached": input_cached,
+        "stage_seconds": clock.seconds,
     }
     if not gate["passed"]:
         raise QualityGateError(

@@ -32,6 +32,18 @@ class PopularityScorer:
         """Scores of the cases ``start:stop``."""
         return np.broadcast_to(self.popularity, (stop - start, len(self.popularity))).copy()
 
+    def shortlist(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Catalogue codes and scores of the ``size`` most popular items, best first.
+
+        Everyone's ranking is this one list minus their own items, so the top
+        ``k`` of a user who has ``s`` items lies within its first ``k + s``
+        entries: ranking those alone is exact, and costs ``k + s`` scores per
+        user instead of the whole catalogue.
+        """
+        size = min(size, len(self.popularity))
+        head = np.argsort(-self.popularity, kind="stable")[:size]
+        return head, self.popularity[head]
+
 
 class ItemKNNScorer:
     """Sum of item-item cosine similarities to the query items.

@@ -194,7 +194,7 @@ RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
         "publish",
         "refit",
         bool,
-        "publish a model retrained on all events after evaluation (--no-refit: the evaluated one)",
+        "also retrain from scratch on all events and publish that (default: the evaluated model)",
     ),
     (
         "--recommendations-n",

@@ -375,9 +375,12 @@ class PublishConfig(_Section):
         The model must score above ``gate_margin`` times popularity on the primary
         metric, or LATEST does not move.
     refit
-        After evaluation, train the published model again on all events (the
-        test targets included), so it knows every user's latest behaviour. The
-        metrics describe the model trained without the targets.
+        After evaluation, train the published model again from scratch on all
+        events (the test targets included). Off by default: the evaluated model
+        is published, the one the metrics describe. A refit costs a second full
+        training and, measured on the next event of every user (``bench/run
+        refit``), recommends no better; recommendations and queries use every
+        user's whole history either way.
     recommendations_n
         Recommendations per user in ``user_recommendations.parquet`` (0 = none).
     keep
@@ -399,7 +402,7 @@ class PublishConfig(_Section):
     neighbors_k: int = Field(20, ge=1)
     primary_metric: str = "hr@10"
     gate_margin: float = Field(1.0, ge=0.0)
-    refit: bool = True
+    refit: bool = False
     recommendations_n: int = Field(20, ge=0)
     keep: int | None = Field(None, ge=1)
     max_regression: float = Field(0.10, ge=0.0, le=1.0)

@@ -21,10 +21,14 @@ from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, 
 from item2vec.config import EvaluateConfig
 from item2vec.errors import ConfigError
 from item2vec.ranking import hit_rate_curve, ranking_metrics, top_k
+from item2vec.sequences import FlatSequences
 from item2vec.split import Holdout, evaluation_sample
 from item2vec.train import ItemVectors
 
 log = logging.getLogger(__name__)
+
+#: Training sequences as lists (gensim's form) or flat Arrow items.
+TrainingSequences = list[list[str]] | FlatSequences
 
 #: HR@k is also reported for every k up to this, for the report's curve.
 CURVE_K = 50
@@ -91,15 +95,32 @@ def evaluate_scorer(
 
     With ``curve_k`` > 0 the result also holds ``curve``: HR@1 .. HR@curve_k.
     """
-    top, _ = top_k(
-        lambda start, stop: scorer(cases, start, stop),
-        n_rows=len(cases),
-        n_candidates=catalogue_size,
-        k=max(*ks, curve_k),
-        exclude=cases.seen if exclude_seen else None,
-        description=f"evaluate {name}",
-        unit="users",
-    )
+    k = max(*ks, curve_k)
+    shortlist = getattr(scorer, "shortlist", None)
+    if shortlist is not None:
+        # One ranking for everyone (popularity): only its head can reach a top-k.
+        most_seen = int(np.diff(cases.seen.indptr).max(initial=0)) if exclude_seen else 0
+        columns, head_scores = shortlist(k + most_seen)
+        top, _ = top_k(
+            lambda start, stop: np.broadcast_to(head_scores, (stop - start, len(columns))).copy(),
+            n_rows=len(cases),
+            n_candidates=len(columns),
+            k=k,
+            exclude=cases.seen[:, columns] if exclude_seen else None,
+            description=f"evaluate {name}",
+            unit="users",
+        )
+        top = np.where(top >= 0, columns[np.maximum(top, 0)], -1)
+    else:
+        top, _ = top_k(
+            lambda start, stop: scorer(cases, start, stop),
+            n_rows=len(cases),
+            n_candidates=catalogue_size,
+            k=k,
+            exclude=cases.seen if exclude_seen else None,
+            description=f"evaluate {name}",
+            unit="users",
+        )
     targets = cases.targets
     unrankable = (targets < 0) | ~scorer.rankable[np.maximum(targets, 0)]
     metrics = ranking_metrics(top, targets, ks, catalogue_size, unrankable)
@@ -109,7 +130,7 @@ def evaluate_scorer(
 
 
 def evaluate_model(
-    vectors: ItemVectors, train: list[list[str]], holdout: Holdout, config: EvaluateConfig
+    vectors: ItemVectors, train: TrainingSequences, holdout: Holdout, config: EvaluateConfig
 ) -> dict[str, Any]:
     """Metrics of the model alone, with its HR curve under ``curve``.
 
@@ -123,7 +144,7 @@ def evaluate_model(
 
 
 def evaluate_baselines(
-    train: list[list[str]], holdout: Holdout, config: EvaluateConfig
+    train: TrainingSequences, holdout: Holdout, config: EvaluateConfig
 ) -> dict[str, dict[str, Any]]:
     """Metrics of the popularity and item-kNN baselines, each with its HR curve.
 
@@ -197,7 +218,7 @@ def combine_metrics(
 
 def evaluate(
     vectors: ItemVectors,
-    train: list[list[str]],
+    train: TrainingSequences,
     holdout: Holdout,
     config: EvaluateConfig,
 ) -> dict[str, Any]:
@@ -208,7 +229,9 @@ def evaluate(
     vectors
         Model trained on ``train``.
     train
-        Training sequences (they define the catalogue and the baselines).
+        Training sequences (they define the catalogue and the baselines):
+        Python lists, or :class:`item2vec.sequences.FlatSequences`
+        (``Split.training_sequences()``), which are counted without the GIL.
     holdout
         Users with their training history and held-out target (test or validation).
     config

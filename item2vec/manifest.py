@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from item2vec.config import PipelineConfig
 from item2vec.ingest import Events
@@ -21,14 +22,23 @@ def build_manifest(
     vectors: ItemVectors,
     metrics: dict[str, Any],
     gate: dict[str, Any],
+    stage_seconds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Input fingerprint, config, counts per stage, metrics and gate of one run.
+
+    Parameters
+    ----------
+    stage_seconds
+        Wall time of each stage so far (the manifest is written by ``publish``,
+        so publishing itself is not in it).
 
     Returns
     -------
     dict
         Keys ``input``, ``config``, ``counts``, ``metrics``, ``gate`` as in the
-        manifest contract.
+        manifest contract, plus ``published`` (what the published vectors were
+        trained on), ``training`` (its loss, seconds and cost estimate), ``cost``
+        and ``timings``.
     """
     counts = {
         **events.counts,
@@ -44,8 +54,28 @@ def build_manifest(
         # Metrics always describe the model trained without the test targets; with
         # refit, the published vectors were trained again on every event.
         "refit": config.publish.refit,
+        "published": published_model(config, sequences, counts["train_events"]),
         "counts": counts,
         "metrics": metrics,
         "training": vectors.history,
+        "cost": vectors.history.get("cost"),
+        "timings": {"seconds": dict(stage_seconds or {})},
         "gate": gate,
+    }
+
+
+def published_model(config: PipelineConfig, sequences: pa.Table, train_events: int) -> dict:
+    """What the published vectors are and what they were trained on."""
+    if config.publish.refit:
+        return {
+            "model": "refit",
+            "trained_on": "every event, the test targets included, after evaluation",
+            "events": int(pc.sum(pc.list_value_length(sequences.column("items"))).as_py() or 0),
+            "evaluated": False,
+        }
+    return {
+        "model": "evaluated",
+        "trained_on": "the split's training side: every event but each test case's target",
+        "events": train_events,
+        "evaluated": True,
     }

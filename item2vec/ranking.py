@@ -15,65 +15,10 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from item2vec.progress import Progress
+from item2vec.selection import select_top_k
 
 #: Rows per block: small enough that a block of scores stays in cache-friendly sizes.
 BLOCK_ROWS = 512
-
-
-#: Sample every SAMPLE_STRIDE-th candidate to bound the k-th best score from below.
-SAMPLE_STRIDE = 16
-
-
-def _select_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` columns of each row of ``block``, best first, ties to the lower index.
-
-    A full ``argpartition`` costs ~9 ns per score here and dominates evaluation.
-    So the k-th best score of a strided sample of the columns is found first: it
-    can only be at or below the row's true k-th best, so every true top-k column
-    scores at least that much. The exact selection then runs on those few
-    candidates. Rows where the bound admits too many (ties, -inf) take the full path.
-    """
-    n_rows, n_candidates = block.shape
-    if n_candidates < SAMPLE_STRIDE * k * 8:
-        return _order(block, _full_candidates(block, k), k)
-    sample = block[:, ::SAMPLE_STRIDE]
-    bound = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
-    passing = block >= bound[:, None]
-    counts = passing.sum(axis=1)
-    cap = 8 * k * SAMPLE_STRIDE
-    small = np.isfinite(bound) & (counts <= cap)
-    width = int(counts[small].max(initial=k))
-    candidates = np.full((n_rows, max(width, k)), -1, dtype=np.int64)
-    if small.any():
-        rows, cols = np.nonzero(passing[small])
-        starts = np.concatenate(([0], np.cumsum(counts[small])[:-1]))
-        place = np.arange(len(rows)) - np.repeat(starts, counts[small])
-        candidates[np.flatnonzero(small)[rows], place] = cols
-    if (~small).any():
-        fallback = _full_candidates(block[~small], k)
-        candidates[~small] = -1
-        candidates[np.flatnonzero(~small)[:, None], np.arange(k)] = fallback
-    return _order(block, candidates, k)
-
-
-def _full_candidates(block: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` best scores of each row, unordered."""
-    n_candidates = block.shape[1]
-    # argpartition on the block itself (largest at the end) avoids a negated copy.
-    return np.argpartition(block, n_candidates - k, axis=1)[:, n_candidates - k :]
-
-
-def _order(block: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sort candidate columns (-1 = none) by score, then index; keep the first ``k``."""
-    valid = candidates >= 0
-    values = np.where(valid, np.take_along_axis(block, np.maximum(candidates, 0), axis=1), -np.inf)
-    # Padding sorts last: it has the lowest score and the highest tie-break key.
-    tie_key = np.where(valid, candidates, np.iinfo(np.int64).max)
-    order = np.lexsort((tie_key, -values), axis=1)[:, :k]
-    candidates = np.take_along_axis(candidates, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1).astype(np.float32, copy=False)
-    candidates[~np.isfinite(values)] = -1
-    return candidates, values
 
 
 def top_k(
@@ -89,8 +34,9 @@ def top_k(
     """Exact top-k candidates for every query row.
 
     Blocks of :data:`BLOCK_ROWS` query rows are scored and selected in parallel
-    threads, with BLAS pinned to one thread per block: numpy's selection is
-    single-threaded, and it costs more than the matrix product.
+    threads, with BLAS pinned to one thread per block. The selection is a
+    compiled one-pass kernel (:func:`item2vec.selection.select_top_k`) that
+    releases the GIL.
 
     Parameters
     ----------
@@ -126,11 +72,11 @@ def top_k(
 
     def work(start: int) -> None:
         stop = min(start + BLOCK_ROWS, n_rows)
-        block = np.asarray(score_rows(start, stop), dtype=np.float32)
+        block = np.ascontiguousarray(score_rows(start, stop), dtype=np.float32)
         if exclude is not None:
             part = exclude[start:stop].tocoo()
             block[part.row, part.col] = -np.inf
-        indices[start:stop, :k_eff], scores[start:stop, :k_eff] = _select_block(block, k_eff)
+        indices[start:stop, :k_eff], scores[start:stop, :k_eff] = select_top_k(block, k_eff)
 
     starts = range(0, n_rows, BLOCK_ROWS)
     workers = threads or os.cpu_count() or 1

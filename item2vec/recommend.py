@@ -8,7 +8,8 @@ import pyarrow as pa
 from item2vec.catalogue import Catalogue, encode_cases
 from item2vec.evaluate import EmbeddingScorer
 from item2vec.ranking import top_k
-from item2vec.sequences import flat_items
+from item2vec.chunks import single_array
+from item2vec.sequences import flat_arrow
 from item2vec.split import Holdout
 from item2vec.train import ItemVectors
 
@@ -54,9 +55,11 @@ def recommend_for_users(
     """
     order = np.argsort(vectors.item_ids.astype(str), kind="stable")
     catalogue = Catalogue(item_ids=vectors.item_ids[order], counts=vectors.counts[order])
-    values, offsets = flat_items(sequences)
+    # Arrow throughout: 20M history items need no Python string each.
+    values, offsets = flat_arrow(sequences)
+    user_ids = single_array(sequences.column("user_id"))
     users = Holdout(
-        user_ids=sequences.column("user_id").to_numpy(zero_copy_only=False),
+        user_ids=user_ids,
         history_items=values,
         history_offsets=offsets,
         targets=None,
@@ -74,11 +77,12 @@ def recommend_for_users(
     )
     valid = top >= 0
     rows, ranks = np.nonzero(valid)
+    item_ids = pa.array(catalogue.item_ids, type=pa.string())
     return pa.table(
         {
-            "user_id": pa.array(users.user_ids.astype(object)[rows], type=pa.string()),
+            "user_id": user_ids.take(pa.array(rows)).cast(pa.string()),
             "rank": pa.array(ranks + 1, type=pa.int32()),
-            "item_id": pa.array(catalogue.item_ids[top[valid]], type=pa.string()),
+            "item_id": item_ids.take(pa.array(top[valid])),
             "score": pa.array(scores[valid], type=pa.float32()),
         },
         schema=RECOMMENDATION_SCHEMA,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ import pyarrow.compute as pc
 
 from item2vec.chunks import single_array
 from item2vec.config import SequenceConfig, gap_seconds
+from item2vec.gcpause import collector_paused
 from item2vec.ingest import SORTED_KEY, TIMESTAMP, EventRows, id_dictionary, is_text
 from item2vec.pages import small_pages
 
@@ -150,15 +152,48 @@ def dropped_in_sequences(sequences: pa.Table) -> dict[str, int]:
     return json.loads(metadata.get(b"item2vec.dropped", b"{}"))
 
 
-def flat_items(sequences: pa.Table, column_name: str = "items") -> tuple[np.ndarray, np.ndarray]:
-    """The flat values and the int64 offsets of a list column (``items`` or ``times``)."""
+@dataclass
+class FlatSequences:
+    """Sequences as one flat Arrow array of items and the offsets of each sequence.
+
+    Attributes
+    ----------
+    items
+        Every item, sequence after sequence (Arrow strings).
+    offsets
+        int64, from 0: sequence ``s`` is ``items[offsets[s]:offsets[s + 1]]``.
+    """
+
+    items: pa.Array
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def lengths(self) -> np.ndarray:
+        """Items per sequence."""
+        return np.diff(self.offsets)
+
+
+def flat_arrow(sequences: pa.Table, column_name: str = "items") -> tuple[pa.Array, np.ndarray]:
+    """The flat Arrow values and the int64 offsets (from 0) of a list column.
+
+    Nothing is converted to Python objects, so what follows can stay in Arrow's
+    compiled kernels, which release the GIL (training may run beside them).
+    """
     column = single_array(sequences.column(column_name))
     offsets = column.offsets.to_numpy().astype(np.int64)
     # Sliced list arrays keep their parent's values; rebase on the first offset.
     values = column.values.slice(offsets[0], offsets[-1] - offsets[0])
+    return values, offsets - offsets[0]
+
+
+def flat_items(sequences: pa.Table, column_name: str = "items") -> tuple[np.ndarray, np.ndarray]:
+    """The flat values and the int64 offsets of a list column (``items`` or ``times``)."""
+    values, offsets = flat_arrow(sequences, column_name)
     if is_text(values.type):
-        return shared_strings(values), offsets - offsets[0]
-    return values.to_numpy(zero_copy_only=False), offsets - offsets[0]
+        return shared_strings(values), offsets
+    return values.to_numpy(zero_copy_only=False), offsets
 
 
 def shared_strings(values: pa.Array) -> np.ndarray:
@@ -176,5 +211,24 @@ def shared_strings(values: pa.Array) -> np.ndarray:
 
 
 def sequence_lists(sequences: pa.Table) -> list[list[str]]:
-    """Every sequence as a Python list of item ids, the form gensim trains on."""
-    return sequences.column("items").to_pylist()
+    """Every non-empty sequence as a Python list of item ids, the form gensim trains on.
+
+    Built from one shared string per distinct id (:func:`shared_strings`), with
+    the garbage collector paused (:mod:`item2vec.gcpause`).
+    """
+    return as_lists(*flat_items(sequences))
+
+
+def as_lists(values: np.ndarray, offsets: np.ndarray) -> list[list[str]]:
+    """Non-empty sequences as Python lists, the form gensim trains on.
+
+    Parameters
+    ----------
+    values, offsets
+        Flat items and the offsets of each sequence into them.
+    """
+    with collector_paused():
+        flat = values.tolist()
+        ends = offsets.tolist()
+        pairs = zip(ends[:-1], ends[1:], strict=True)
+        return [flat[start:stop] for start, stop in pairs if stop > start]

@@ -19,6 +19,7 @@ from gensim.models import Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 
 from item2vec.config import TrainConfig
+from item2vec.cost import estimate_training_cost
 from item2vec.errors import ConfigError
 from item2vec.progress import Progress
 
@@ -82,6 +83,8 @@ class EpochLogger(CallbackAny2Vec):
         self.started = 0.0
         self.previous_loss = 0.0
         self.losses: list[float] = []
+        #: Tokens to advance the progress by at each epoch's end (when nothing else does).
+        self.epoch_tokens = 0
 
     def on_epoch_begin(self, model: Word2Vec) -> None:
         self.started = time.perf_counter()
@@ -103,7 +106,10 @@ class EpochLogger(CallbackAny2Vec):
             loss_text,
         )
         if self.progress is not None:
-            self.progress.advance(**({"loss": f"{loss:,.0f}"} if model.compute_loss else {}))
+            # Tokens advance from the corpus as gensim reads it; this adds the epoch's loss.
+            self.progress.advance(
+                self.epoch_tokens, **({"loss": f"{loss:,.0f}"} if model.compute_loss else {})
+            )
         if self.on_epoch is not None:
             # Raising here (e.g. a tuner pruning the trial) stops training cleanly:
             # gensim calls this after the epoch's worker threads have finished.
@@ -206,15 +212,17 @@ def train_word2vec(
     )
     started = time.perf_counter()
     model = Word2Vec(**params)
-    with Progress("train", total=config.epochs, unit="epochs") as progress:
+    tokens = sum(map(len, corpus))
+    with Progress("train", total=tokens * config.epochs, unit="tokens") as progress:
         callbacks = [EpochLogger(config.epochs, progress, on_epoch, config)]
         if config.corpus_file:
-            keys = _train_from_file(model, corpus, config, callbacks)
+            keys, cost = _train_from_file(model, corpus, config, callbacks, params)
         else:
             model.build_vocab(corpus)
             _check_vocabulary(model, config)
+            cost = _announce_cost(corpus, params, len(model.wv))
             model.train(
-                corpus,
+                CountedCorpus(corpus, progress),
                 total_examples=model.corpus_count,
                 epochs=model.epochs,
                 callbacks=callbacks,
@@ -225,8 +233,47 @@ def train_word2vec(
     seconds = time.perf_counter() - started
     log.info("trained %s item vectors in %.1fs", f"{len(keys):,}", seconds)
     vectors = snapshot(model, keys, config)
-    vectors.history = {"loss": callbacks[0].losses, "seconds": round(seconds, 3)}
+    vectors.history = {
+        "loss": callbacks[0].losses,
+        "seconds": round(seconds, 3),
+        "cost": cost.as_dict(),
+    }
     return vectors
+
+
+def _announce_cost(corpus: list[list[str]], params: dict, vocabulary: int):
+    """Estimate the training's cost and log it before it starts."""
+    cost = estimate_training_cost(corpus, params, vocabulary)
+    log.info(cost.describe())
+    return cost
+
+
+class CountedCorpus:
+    """The corpus as gensim reads it, advancing ``progress`` by the tokens handed out.
+
+    gensim's job producer reads a few batches ahead of its workers, so progress
+    runs at most that far ahead of the training itself. It advances every
+    ``every`` sentences, so the cost is one counter per sentence.
+    """
+
+    def __init__(self, corpus: list[list[str]], progress: Progress, every: int = 10_000) -> None:
+        self.corpus = corpus
+        self.progress = progress
+        self.every = every
+
+    def __len__(self) -> int:
+        return len(self.corpus)
+
+    def __iter__(self):
+        pending = 0
+        for index, sentence in enumerate(self.corpus, start=1):
+            yield sentence
+            pending += len(sentence)
+            if index % self.every == 0:
+                self.progress.advance(pending)
+                pending = 0
+        if pending:
+            self.progress.advance(pending)
 
 
 #: ``on_epoch(epoch, vectors_now)`` of :func:`train_word2vec`.
@@ -255,8 +302,8 @@ def _check_vocabulary(model: Word2Vec, config: TrainConfig) -> None:
 
 
 def _train_from_file(
-    model: Word2Vec, corpus: list[list[str]], config: TrainConfig, callbacks: list
-) -> list[str]:
+    model: Word2Vec, corpus: list[list[str]], config: TrainConfig, callbacks: list, params: dict
+):
     """Train through gensim's ``corpus_file`` mode; return the item id of each vocabulary row.
 
     The file holds integer codes rather than ids, because ids may contain
@@ -271,9 +318,12 @@ def _train_from_file(
                 handle.write("\n")
         model.build_vocab(corpus_file=str(path))
         _check_vocabulary(model, config)
+        cost = _announce_cost(corpus, params, len(model.wv))
         ids = np.empty(len(codes), dtype=object)
         ids[list(codes.values())] = list(codes.keys())
         callbacks[0].keys = lambda m: [ids[int(code)] for code in m.wv.index_to_key]
+        # gensim reads the file in its own threads: progress moves an epoch at a time.
+        callbacks[0].epoch_tokens = model.corpus_total_words
         model.train(
             corpus_file=str(path),
             total_examples=model.corpus_count,
@@ -282,4 +332,4 @@ def _train_from_file(
             callbacks=callbacks,
             compute_loss=config.compute_loss,
         )
-    return callbacks[0].keys(model)
+    return callbacks[0].keys(model), cost

@@ -101,3 +101,39 @@ def test_user_item_matrix_is_binary_with_repeats():
     matrix = user_item_matrix(train, catalogue)
     assert matrix.toarray().tolist() == [[1, 1, 0], [0, 0, 1], [1, 0, 1]]
     assert matrix.has_sorted_indices and matrix.nnz == 5
+
+
+def test_popularity_shortlist_ranks_exactly_like_the_whole_catalogue():
+    """Ranking only the head of the popularity list gives the full ranking's top-k."""
+    from item2vec.evaluate import evaluate_scorer
+
+    rng = np.random.default_rng(3)
+    items = [f"i{n}" for n in range(300)]
+    weights = 1 / np.arange(1, 301)
+    train = [
+        list(rng.choice(items, size=rng.integers(1, 60), p=weights / weights.sum()))
+        for _ in range(200)
+    ]
+    catalogue = build_catalogue(train)
+    lengths = rng.integers(1, 80, size=150)
+    holdout = Holdout(
+        user_ids=np.array([f"u{n}" for n in range(150)], dtype=object),
+        history_items=rng.choice(catalogue.item_ids, size=lengths.sum()),
+        history_offsets=np.concatenate(([0], np.cumsum(lengths))),
+        targets=rng.choice(catalogue.item_ids, size=150),
+    )
+    cases = encode_cases(holdout, catalogue, query_items=5)
+    popularity = PopularityScorer(catalogue)
+
+    class WholeCatalogue:  # the same scores, without the shortlist
+        rankable = popularity.rankable
+
+        def __call__(self, cases, start, stop):
+            return popularity(cases, start, stop)
+
+    for exclude_seen in (True, False):
+        fast, full = (
+            evaluate_scorer(s, cases, [10, 20], len(catalogue), exclude_seen, curve_k=50)
+            for s in (popularity, WholeCatalogue())
+        )
+        assert fast == full

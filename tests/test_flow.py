@@ -82,7 +82,22 @@ def test_flow_publishes_the_contract_schema(sample_run):
 
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert set(manifest) >= MANIFEST_KEYS
-    assert manifest["refit"] is True
+    # The evaluated model is published, and the manifest says what it was trained on.
+    assert manifest["refit"] is False
+    assert manifest["published"]["model"] == "evaluated"
+    assert manifest["published"]["events"] == manifest["counts"]["train_events"]
+    assert manifest["cost"]["tokens"] == manifest["counts"]["train_events"]
+    assert manifest["cost"]["vocabulary"] == manifest["counts"]["vocabulary"]
+    assert set(manifest["timings"]["seconds"]) >= {
+        "ingest",
+        "sequences",
+        "split",
+        "train",
+        "baselines",
+        "evaluate_model",
+        "neighbors",
+        "recommend",
+    }
     assert set(manifest["files"]) == {
         "item_vectors.parquet",
         "item_neighbors.parquet",
@@ -355,8 +370,15 @@ def test_second_run_over_unchanged_input_uses_the_cache(sample_run):
     again = run_pipeline(build_config(bundled_sample(), quick))
     assert again["input_cached"] is True
     assert again["counts"]["events_read"] == 100_836
-    uncached = build_config(bundled_sample(), quick, {"ingest": {"cache": False}})
-    assert run_pipeline(uncached)["input_cached"] is False
+    uncached = build_config(
+        bundled_sample(), quick, {"ingest": {"cache": False}, "publish": {"refit": True}}
+    )
+    refit = run_pipeline(uncached)
+    assert refit["input_cached"] is False
+    manifest = json.loads((Path(refit["version_dir"]) / "manifest.json").read_text())
+    assert manifest["published"]["model"] == "refit"
+    assert manifest["published"]["events"] == manifest["counts"]["events_kept"]
+    assert "refit" in manifest["timings"]["seconds"]
 
 
 def _small_deterministic_config(tmp_path: Path, output: str):

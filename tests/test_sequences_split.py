@@ -313,3 +313,25 @@ def test_flat_items_share_one_string_per_id_and_respect_slices():
     assert values[0] is values[2]
     nulls = shared_strings(pa.array(["p", None, "p"]))
     assert nulls.tolist() == ["p", None, "p"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(event_rows, st.sampled_from(["leave-last-out", "temporal"]))
+def test_flat_training_side_equals_the_training_lists(rows, method):
+    """The Arrow training side (for the catalogue and baselines) is the lists gensim gets."""
+    from item2vec.catalogue import build_catalogue, user_item_matrix
+
+    table = build_sequences(_events(rows))
+    split = temporal(table, 0.0001) if method == "temporal" else leave_last_out(table)
+    flat = split.train_flat
+    items = flat.items.to_pylist()
+    as_lists = [items[a:b] for a, b in zip(flat.offsets[:-1], flat.offsets[1:], strict=True)]
+    assert [s for s in as_lists if s] == split.train
+    if not split.train:
+        return
+    from_lists, from_flat = build_catalogue(split.train), build_catalogue(flat)
+    assert from_flat.item_ids.tolist() == from_lists.item_ids.tolist()
+    assert from_flat.counts.tolist() == from_lists.counts.tolist()
+    by_lists = user_item_matrix(split.train, from_lists).toarray()
+    by_flat = user_item_matrix(flat, from_flat).toarray()
+    assert by_flat[by_flat.any(axis=1)].tolist() == by_lists[by_lists.any(axis=1)].tolist()
