@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 
 from item2vec.catalogue import Catalogue, encode_cases
+from item2vec.chunks import single_array
 from item2vec.evaluate import EmbeddingScorer
 from item2vec.ranking import top_k
-from item2vec.chunks import single_array
 from item2vec.sequences import flat_arrow
 from item2vec.split import Holdout
 from item2vec.train import ItemVectors

@@ -137,3 +137,32 @@ def test_popularity_shortlist_ranks_exactly_like_the_whole_catalogue():
             for s in (popularity, WholeCatalogue())
         )
         assert fast == full
+
+
+def test_item_knn_head_rows_give_the_same_scores_as_the_sparse_products():
+    """Precomputed similarity rows of popular items change no score (beyond float rounding)."""
+    rng = np.random.default_rng(5)
+    weights = 1 / np.arange(1, 201)
+    train = [
+        [f"i{v}" for v in rng.choice(200, size=rng.integers(1, 30), p=weights / weights.sum())]
+        for _ in range(300)
+    ]
+    catalogue = build_catalogue(train)
+    matrix = user_item_matrix(train, catalogue)
+    lengths = rng.integers(1, 12, size=80)
+    holdout = Holdout(
+        user_ids=np.array([f"u{n}" for n in range(80)], dtype=object),
+        history_items=rng.choice(catalogue.item_ids, size=lengths.sum()),
+        history_offsets=np.concatenate(([0], np.cumsum(lengths))),
+        targets=rng.choice(catalogue.item_ids, size=80),
+    )
+    cases = encode_cases(holdout, catalogue, query_items=5)
+    items = len(catalogue)
+    sparse_only = ItemKNNScorer(matrix, head_bytes=0)
+    all_head = ItemKNNScorer(matrix, head_bytes=4 * items * items)
+    some_head = ItemKNNScorer(matrix, head_bytes=4 * items * 7)
+    assert len(sparse_only.head) == 0 and len(all_head.head) == items
+    assert len(some_head.head) == 7
+    expected = sparse_only(cases, 0, 80)
+    for scorer in (all_head, some_head):
+        np.testing.assert_allclose(scorer(cases, 0, 80), expected, rtol=1e-5, atol=1e-6)
