@@ -663,6 +663,7 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
         items_phrase,
         metrics_table,
         published_titles,
+        stages_phrase,
         users_phrase,
     )
 
@@ -692,6 +693,11 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
     print("Nearest neighbours of the most frequent items:")
     print(example_neighbors(neighbors, counts, titles))
     print()
+    if result.get("stage_seconds"):
+        print(
+            f"Stages (wall time; the baselines run beside training): "
+            f"{stages_phrase(result['stage_seconds'])}"
+        )
     print(f"Done in {seconds:.1f}s.")
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from item2vec.errors import InputError
 from item2vec.pages import small_pages
+from item2vec.progress import Progress
 from item2vec.sequences import FlatSequences, as_lists, flat_arrow, flat_items
 
 MIN_EVENTS_FOR_TEST = 3
@@ -157,17 +158,22 @@ def leave_last_out(sequences: pa.Table) -> Split:
         the history without the last two items with the second-to-last item; it is
         for tuning only.
     """
-    values, offsets = flat_items(sequences)
-    user_ids = sequences.column("user_id").to_numpy(zero_copy_only=False)
-    eligible = np.diff(offsets) >= MIN_EVENTS_FOR_TEST
-    cut = _cut_tail(values, offsets, eligible, 1)
-    train_values, train_offsets, (test_targets,), kept = cut
-    val_values, val_offsets, (_, val_targets), _ = _cut_tail(values, offsets, eligible, 2)
-    test = _holdout(user_ids, train_values, train_offsets, eligible, test_targets)
-    validation = _holdout(user_ids, val_values, val_offsets, eligible, val_targets)
-    train = as_lists(train_values, train_offsets)
-    strings, _ = flat_arrow(sequences)
-    flat = FlatSequences(strings.filter(pa.array(kept)), train_offsets)
+    with Progress("split", total=4, unit="steps") as progress:
+        values, offsets = flat_items(sequences)
+        user_ids = sequences.column("user_id").to_numpy(zero_copy_only=False)
+        eligible = np.diff(offsets) >= MIN_EVENTS_FOR_TEST
+        progress.advance()
+        cut = _cut_tail(values, offsets, eligible, 1)
+        train_values, train_offsets, (test_targets,), kept = cut
+        val_values, val_offsets, (_, val_targets), _ = _cut_tail(values, offsets, eligible, 2)
+        test = _holdout(user_ids, train_values, train_offsets, eligible, test_targets)
+        validation = _holdout(user_ids, val_values, val_offsets, eligible, val_targets)
+        progress.advance()
+        train = as_lists(train_values, train_offsets)
+        progress.advance()
+        strings, _ = flat_arrow(sequences)
+        flat = FlatSequences(strings.filter(pa.array(kept)), train_offsets)
+        progress.advance()
     return Split(train=train, test=test, validation=validation, train_flat=flat)
 
 

@@ -31,6 +31,16 @@ def users_phrase(metrics: dict[str, Any]) -> str:
     return f"{metrics['users']:,} test users"
 
 
+def stages_phrase(stage_seconds: dict[str, float], shown: int = 8) -> str:
+    """The slowest stages and their wall times, e.g. ``train 41.2s, recommend 3.1s``.
+
+    Stages under 0.05 s are left out; the baselines run beside training, so
+    the times need not add up to the run's.
+    """
+    slowest = sorted(stage_seconds.items(), key=lambda item: -item[1])[:shown]
+    return ", ".join(f"{name} {seconds:,.1f}s" for name, seconds in slowest if seconds >= 0.05)
+
+
 def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per method (model first, then baselines) with plain-float metric values."""
     rows = []
