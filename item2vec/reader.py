@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from item2vec.publish import (
     list_version_dirs,
     read_latest,
 )
+from item2vec.queries import ItemQueries
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ LATEST_ALIAS = "latest"
 
 
 @dataclass(eq=False, repr=False)
-class PublishedModel:
+class PublishedModel(ItemQueries):
     """One published version, loaded into memory.
 
     Attributes
@@ -87,133 +87,15 @@ class PublishedModel:
     _index: dict[str, int] | None = field(default=None, init=False)
     _unit: np.ndarray | None = field(default=None, init=False)
 
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return int(self.vectors.shape[1])
-
-    def __len__(self) -> int:
-        return len(self.item_ids)
-
-    def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, str) and item_id in self._lookup()
-
     def __repr__(self) -> str:
         return (
             f"PublishedModel(model_name={self.model_name!r}, version={self.version!r}, "
             f"items={len(self)}, dim={self.dim}, path={str(self.path)!r})"
         )
 
-    def vector(self, item_id: str) -> np.ndarray:
-        """The input vector of one item.
-
-        Parameters
-        ----------
-        item_id
-            Exact item id, as text (``"00123"`` and ``"123"`` are different items).
-
-        Returns
-        -------
-        numpy.ndarray
-            A writable float32 copy of shape ``(dim,)``.
-
-        Raises
-        ------
-        InputError
-            If the item has no vector in this version.
-        """
-        return self.vectors[self._row(item_id)].copy()
-
-    def most_similar(
-        self, positive: str | Iterable[str], topn: int = 10
-    ) -> list[tuple[str, float]]:
-        """Items closest by cosine, like gensim's ``KeyedVectors.most_similar``.
-
-        The search is exact over every vector of the version, not a lookup in
-        the neighbour table, so ``topn`` is not limited to the published ``k``.
-
-        Parameters
-        ----------
-        positive
-            One item id, or several: their L2-normalised vectors are averaged and
-            the mean is normalised again, as gensim does.
-        topn
-            How many items to return (fewer when the version has fewer other items).
-
-        Returns
-        -------
-        list of (str, float)
-            ``(item_id, cosine)`` pairs, best first, ties to the item earlier in the
-            table. The query items themselves are never returned.
-
-        Raises
-        ------
-        InputError
-            If an id has no vector in this version, or no id is given.
-        ValueError
-            If ``topn`` is not a positive integer.
-        """
-        items = [positive] if isinstance(positive, str) else list(positive)
-        if not items:
-            raise InputError(
-                "most_similar needs at least one item id; got an empty list; "
-                "pass an id such as most_similar('1')"
-            )
-        if isinstance(topn, bool) or not isinstance(topn, int | np.integer) or topn < 1:
-            raise ValueError(f"topn must be a positive integer; got {topn!r}")
-        rows = np.array([self._row(item) for item in items], dtype=np.int64)
-        unit = self._unit_vectors()
-        if len(rows) == 1:
-            # No renormalising a single unit vector: an extra rounding step would
-            # only move its scores away from the neighbour table's.
-            query = unit[rows[0]]
-        else:
-            query = unit[rows].mean(axis=0)
-            norm = np.linalg.norm(query)
-            query = query / norm if norm > 0 else query
-        scores = unit @ query
-        scores[rows] = -np.inf
-        available = len(scores) - len(np.unique(rows))
-        k = min(int(topn), available)
-        if k <= 0:
-            return []
-        # argpartition then a stable sort of the k survivors: O(n) instead of a full sort.
-        candidates = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
-        order = np.lexsort((candidates, -scores[candidates]))
-        best = candidates[order]
-        return [(str(self.item_ids[i]), float(scores[i])) for i in best]
-
-    def _lookup(self) -> dict[str, int]:
-        if self._index is None:
-            index = dict(zip(self.item_ids.tolist(), range(len(self.item_ids)), strict=True))
-            if len(index) != len(self.item_ids):
-                raise InputError(
-                    f"{VECTORS_FILE} of {self.model_name}/{self.version} has duplicate item ids "
-                    f"({len(self.item_ids) - len(index)} repeats); the file was not written by "
-                    "item2vec publish or was edited; republish the version"
-                )
-            self._index = index
-        return self._index
-
-    def _row(self, item_id: str) -> int:
-        row = self._lookup().get(item_id) if isinstance(item_id, str) else None
-        if row is None:
-            raise InputError(
-                f"item {item_id!r} is not in the vectors of {self.model_name}/{self.version} "
-                f"({len(self)} items); it may be below min_count, or the id may be written "
-                "differently (ids are exact text: '00123' is not '123')"
-            )
-        return row
-
-    def _unit_vectors(self) -> np.ndarray:
-        if self._unit is None:
-            # einsum row norms, as scikit-learn's normalize() in the neighbour table
-            # computes them: the same rounding, and ~4x faster than np.linalg.norm.
-            norms = np.sqrt(np.einsum("ij,ij->i", self.vectors, self.vectors))[:, None]
-            # A zero vector stays zero (cosine 0 with everything) instead of NaN.
-            norms[norms == 0] = 1.0
-            self._unit = (self.vectors / norms).astype(np.float32, copy=False)
-        return self._unit
+    def label(self) -> str:
+        """``model_name/version``, for messages."""
+        return f"{self.model_name}/{self.version}"
 
 
 def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> PublishedModel:
