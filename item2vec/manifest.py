@@ -73,9 +73,14 @@ def published_model(config: PipelineConfig, sequences: pa.Table, train_events: i
             "events": int(pc.sum(pc.list_value_length(sequences.column("items"))).as_py() or 0),
             "evaluated": False,
         }
+    held_out = (
+        f"every event up to the cut-off {config.evaluate.test_days:g} days before the last"
+        if config.evaluate.split == "temporal"
+        else "every event but each test case's target (its last event)"
+    )
     return {
         "model": "evaluated",
-        "trained_on": "the split's training side: every event but each test case's target",
+        "trained_on": f"the split's training side: {held_out}",
         "events": train_events,
         "evaluated": True,
     }
