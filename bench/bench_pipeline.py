@@ -47,9 +47,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Taken before item2vec is imported (it sets its memory defaults in the
-# environment): every child starts from the caller's environment, as a user's
-# `item2vec run` would, and sets item2vec's defaults itself.
+# Every child starts from the caller's environment, as a user's `item2vec run`
+# would; the command sets its own process defaults.
 CHILD_ENV = dict(os.environ)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -25,9 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-# Taken before item2vec is imported (it sets its memory defaults in the
-# environment): each contender starts from this, so DuckDB and pandas run with
-# their own defaults, not ours.
+# Each contender starts from the caller's environment: DuckDB and pandas with their
+# own defaults, ours with the process defaults the item2vec command sets.
 CONTENDER_ENV = dict(os.environ)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -155,6 +154,15 @@ def child_pandas(path: Path) -> dict:
 CHILDREN = {"ours": child_ours, "duckdb": child_duckdb, "pandas": child_pandas}
 
 
+def _environment(name: str) -> dict[str, str]:
+    """The contender's environment: ours runs as the ``item2vec`` command would."""
+    if name != "ours":
+        return CONTENDER_ENV
+    from item2vec.cli import PROCESS_DEFAULTS
+
+    return {**PROCESS_DEFAULTS, **CONTENDER_ENV}
+
+
 def run_child(name: str, path: Path) -> dict:
     """Run one contender in a fresh interpreter, echo its progress, return its JSON."""
     print(f"  {name}:", flush=True)
@@ -162,7 +170,7 @@ def run_child(name: str, path: Path) -> dict:
         [sys.executable, __file__, "--child", name, str(path)],
         stdout=subprocess.PIPE,
         text=True,
-        env=CONTENDER_ENV,
+        env=_environment(name),
     )
     lines = []
     for line in process.stdout:

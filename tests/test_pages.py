@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize(("preset", "expected"), [(None, "0"), ("1", "1")])
-def test_arrow_allocator_commits_on_demand_unless_the_user_chose(preset, expected):
+def _environment_after(code: str, preset: str | None) -> str:
     import os
     import subprocess
     import sys
@@ -13,13 +12,27 @@ def test_arrow_allocator_commits_on_demand_unless_the_user_chose(preset, expecte
     if preset is not None:
         env[variable] = preset
     shown = subprocess.run(
-        [sys.executable, "-c", f"import os, item2vec; print(os.environ[{variable!r}])"],
+        [sys.executable, "-c", f"import os\n{code}\nprint(os.environ.get({variable!r}))"],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert shown.stdout.strip() == expected
+    return shown.stdout.strip().splitlines()[-1]
+
+
+def test_importing_the_library_changes_no_environment_variable():
+    code = "before = dict(os.environ); import item2vec, item2vec.cli; assert os.environ == before"
+    assert _environment_after(code, None) == "None"
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "0"), ("1", "1")])
+def test_the_cli_commits_arrow_memory_on_demand_unless_the_user_chose(preset, expected):
+    code = (
+        "from item2vec.cli import main\n"
+        "try:\n    main(['synth', '--help'])\nexcept SystemExit:\n    pass"
+    )
+    assert _environment_after(code, preset) == expected
 
 
 def _numpy_switch():
