@@ -54,7 +54,7 @@ CHILD_ENV = dict(os.environ)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import peak_rss_mb, synthetic_log  # noqa: E402
+from common import json_child, peak_rss_mb, reap, synthetic_log  # noqa: E402
 
 SIZES = {
     "full": {"events": 20_000_000, "users": 1_000_000, "items": 100_000, "clusters": 200},
@@ -84,15 +84,6 @@ def item2vec_command() -> list[str]:
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
     return [sys.executable, "-m", "item2vec.cli"]
-
-
-def reap(process: subprocess.Popen) -> tuple[int, float]:
-    """Wait for ``process`` with ``os.wait4``: its exit code and its peak RSS in MB."""
-    if process.stdout is not None:
-        process.stdout.close()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
-    return process.returncode, round(usage.ru_maxrss / 1024, 1)
 
 
 def newest_manifest(output: Path) -> dict[str, Any] | None:
@@ -243,21 +234,9 @@ def _reset_peak() -> bool:
 def run_bare(path: Path, repeat: int) -> dict[str, Any]:
     """The bare training in a fresh interpreter: echo its progress, return its JSON."""
     print(f"  bare gensim {repeat}:", flush=True)
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--child", "bare", str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=CHILD_ENV,
-    )
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if not line.startswith("{"):
-            print(line, end="", flush=True)
-    code, peak = reap(process)
-    if code != 0 or not lines:
+    result, code, peak = json_child(__file__, "bare", path, CHILD_ENV)
+    if code != 0 or not result:
         raise SystemExit(f"bare training child failed with exit code {code}")
-    result = json.loads(lines[-1])
     result["peak_rss_mb"] = peak
     train_peak = result["train_peak_rss_mb"]
     print(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ CONTENDER_ENV = dict(os.environ)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import peak_rss_mb, synthetic_log  # noqa: E402
+from common import json_child, peak_rss_mb, synthetic_log  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", 20_000_000))
 USERS = int(os.environ.get("BENCH_USERS", 200_000))
@@ -166,20 +165,9 @@ def _environment(name: str) -> dict[str, str]:
 def run_child(name: str, path: Path) -> dict:
     """Run one contender in a fresh interpreter, echo its progress, return its JSON."""
     print(f"  {name}:", flush=True)
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--child", name, str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=_environment(name),
-    )
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if not line.startswith("{"):
-            print(line, end="", flush=True)
-    if process.wait() != 0:
-        raise SystemExit(f"bench child {name!r} failed with exit code {process.returncode}")
-    result = json.loads(lines[-1])
+    result, code, _ = json_child(__file__, name, path, _environment(name))
+    if code != 0:
+        raise SystemExit(f"bench child {name!r} failed with exit code {code}")
     print(f"    peak RSS {result['peak_rss_mb']:,.0f} MB", flush=True)
     return result
 

@@ -37,3 +37,39 @@ def synthetic_log(
         flush=True,
     )
     return path
+
+
+def json_child(script: str, name: str, path: Path, env: dict[str, str]) -> tuple[dict, int, float]:
+    """Run ``script --child NAME PATH`` in a fresh interpreter, echoing its progress.
+
+    Returns its last line parsed as JSON, its exit code (the caller decides what
+    a failure means) and its own peak RSS in MB (reaped with ``os.wait4``).
+    """
+    import json
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, script, "--child", name, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if not line.startswith("{"):
+            print(line, end="", flush=True)
+    code, peak = reap(process)
+    return (json.loads(lines[-1]) if code == 0 and lines else {}), code, peak
+
+
+def reap(process) -> tuple[int, float]:
+    """Wait for ``process`` with ``os.wait4``: its exit code and its own peak RSS in MB."""
+    import os
+
+    if process.stdout is not None:
+        process.stdout.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+    return process.returncode, round(usage.ru_maxrss / 1024, 1)

@@ -50,11 +50,9 @@ class Catalogue:
         with no Python objects made.
         """
         if not isinstance(items, pa.Array):
-            items = np.asarray(items, dtype=object)
+            items = pa.array(np.asarray(items, dtype=object), type=pa.string())
         if len(self.item_ids) == 0 or len(items) == 0:
             return np.full(len(items), -1, dtype=np.int64)
-        if not isinstance(items, pa.Array):
-            items = pa.array(items, type=pa.string())
         # Arrow hashes the ids in C++: 1.2 s for 20M training events, against
         # 4-5 s for a pandas index lookup and 11 s for a binary search of
         # Python strings.

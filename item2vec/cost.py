@@ -156,7 +156,7 @@ def _warmup_speed(corpus: list[list[str]], lengths: np.ndarray, params: dict[str
     step = max(1, int(lengths.sum() // WARMUP_TOKENS))
     sample = corpus[::step]
     warmup = {**params, "epochs": 1, "min_count": 1, "compute_loss": False}
-    model = Word2Vec(**{k: v for k, v in warmup.items() if k != "callbacks"})
+    model = Word2Vec(**warmup)
     model.build_vocab(sample)
     started = time.perf_counter()
     model.train(sample, total_examples=len(sample), epochs=1)

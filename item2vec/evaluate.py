@@ -96,31 +96,36 @@ def evaluate_scorer(
     With ``curve_k`` > 0 the result also holds ``curve``: HR@1 .. HR@curve_k.
     """
     k = max(*ks, curve_k)
+    exclude = cases.seen if exclude_seen else None
+    columns = None
     shortlist = getattr(scorer, "shortlist", None)
-    if shortlist is not None:
-        # One ranking for everyone (popularity): only its head can reach a top-k.
-        most_seen = int(np.diff(cases.seen.indptr).max(initial=0)) if exclude_seen else 0
-        columns, head_scores = shortlist(k + most_seen)
-        top, _ = top_k(
-            lambda start, stop: np.broadcast_to(head_scores, (stop - start, len(columns))).copy(),
-            n_rows=len(cases),
-            n_candidates=len(columns),
-            k=k,
-            exclude=cases.seen[:, columns] if exclude_seen else None,
-            description=f"evaluate {name}",
-            unit="users",
-        )
-        top = np.where(top >= 0, columns[np.maximum(top, 0)], -1)
+    if shortlist is None:
+        n_candidates = catalogue_size
+
+        def score_rows(start: int, stop: int) -> np.ndarray:
+            return scorer(cases, start, stop)
+
     else:
-        top, _ = top_k(
-            lambda start, stop: scorer(cases, start, stop),
-            n_rows=len(cases),
-            n_candidates=catalogue_size,
-            k=k,
-            exclude=cases.seen if exclude_seen else None,
-            description=f"evaluate {name}",
-            unit="users",
-        )
+        # One ranking for everyone (popularity): only its head can reach a top-k.
+        most_seen = int(np.diff(exclude.indptr).max(initial=0)) if exclude is not None else 0
+        columns, head_scores = shortlist(k + most_seen)
+        n_candidates = len(columns)
+        exclude = exclude[:, columns] if exclude is not None else None
+
+        def score_rows(start: int, stop: int) -> np.ndarray:
+            return np.broadcast_to(head_scores, (stop - start, len(columns))).copy()
+
+    top, _ = top_k(
+        score_rows,
+        n_rows=len(cases),
+        n_candidates=n_candidates,
+        k=k,
+        exclude=exclude,
+        description=f"evaluate {name}",
+        unit="users",
+    )
+    if columns is not None:
+        top = np.where(top >= 0, columns[np.maximum(top, 0)], -1)
     targets = cases.targets
     unrankable = (targets < 0) | ~scorer.rankable[np.maximum(targets, 0)]
     metrics = ranking_metrics(top, targets, ks, catalogue_size, unrankable)

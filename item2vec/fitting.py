@@ -103,12 +103,9 @@ def fit(
 
         vectors = train_word2vec(sequence_lists(sequences), settings.train)
         evaluation = None
-    return Item2VecModel(
-        item_ids=vectors.item_ids,
-        vectors=vectors.vectors,
-        context_vectors=vectors.context_vectors,
-        counts=vectors.counts,
-        config=settings,
+    return Item2VecModel.of(
+        vectors,
+        settings,
         evaluation=evaluation,
         histories=sequences.select(["user_id", "items"]),
         counts_by_stage=read.counts,

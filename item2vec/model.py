@@ -102,6 +102,19 @@ class Item2VecModel(ItemQueries):
     _unit: np.ndarray | None = field(default=None, init=False, repr=False)
     _users: dict[str, int] | None = field(default=None, init=False, repr=False)
 
+    @classmethod
+    def of(cls, vectors: Any, config: PipelineConfig, **rest: Any) -> Item2VecModel:
+        """A model of ``vectors`` (anything with ``item_ids``, ``vectors``,
+        ``context_vectors`` and ``counts``: trained or published) and ``config``."""
+        return cls(
+            item_ids=vectors.item_ids,
+            vectors=vectors.vectors,
+            context_vectors=vectors.context_vectors,
+            counts=vectors.counts,
+            config=config,
+            **rest,
+        )
+
     def __repr__(self) -> str:
         hr = f", hr@10={self.evaluation.model.get('hr@10', 0):.4f}" if self.evaluation else ""
         return f"Item2VecModel(items={len(self)}, dim={self.dim}{hr})"
@@ -250,12 +263,9 @@ def load(output: str | Path = "output", model_name: str = "item2vec", version: s
     histories = (
         pq.read_table(sequences, columns=["user_id", "items"]) if sequences.is_file() else None
     )
-    return Item2VecModel(
-        item_ids=published.item_ids,
-        vectors=published.vectors,
-        context_vectors=published.context_vectors,
-        counts=published.counts,
-        config=config,
+    return Item2VecModel.of(
+        published,
+        config,
         evaluation=evaluation,
         histories=histories,
         counts_by_stage=manifest.get("counts", {}),

@@ -103,26 +103,35 @@ def test_user_item_matrix_is_binary_with_repeats():
     assert matrix.has_sorted_indices and matrix.nnz == 5
 
 
+def _zipf_world(seed, items, sequences, longest, users, longest_history):
+    """Training sequences with Zipf popularity, and random held-out users encoded on them."""
+    rng = np.random.default_rng(seed)
+    weights = 1 / np.arange(1, items + 1)
+    train = [
+        [
+            f"i{v}"
+            for v in rng.choice(items, size=rng.integers(1, longest), p=weights / weights.sum())
+        ]
+        for _ in range(sequences)
+    ]
+    catalogue = build_catalogue(train)
+    lengths = rng.integers(1, longest_history, size=users)
+    holdout = Holdout(
+        user_ids=np.array([f"u{n}" for n in range(users)], dtype=object),
+        history_items=rng.choice(catalogue.item_ids, size=lengths.sum()),
+        history_offsets=np.concatenate(([0], np.cumsum(lengths))),
+        targets=rng.choice(catalogue.item_ids, size=users),
+    )
+    return train, catalogue, encode_cases(holdout, catalogue, query_items=5)
+
+
 def test_popularity_shortlist_ranks_exactly_like_the_whole_catalogue():
     """Ranking only the head of the popularity list gives the full ranking's top-k."""
     from item2vec.evaluate import evaluate_scorer
 
-    rng = np.random.default_rng(3)
-    items = [f"i{n}" for n in range(300)]
-    weights = 1 / np.arange(1, 301)
-    train = [
-        list(rng.choice(items, size=rng.integers(1, 60), p=weights / weights.sum()))
-        for _ in range(200)
-    ]
-    catalogue = build_catalogue(train)
-    lengths = rng.integers(1, 80, size=150)
-    holdout = Holdout(
-        user_ids=np.array([f"u{n}" for n in range(150)], dtype=object),
-        history_items=rng.choice(catalogue.item_ids, size=lengths.sum()),
-        history_offsets=np.concatenate(([0], np.cumsum(lengths))),
-        targets=rng.choice(catalogue.item_ids, size=150),
+    train, catalogue, cases = _zipf_world(
+        3, items=300, sequences=200, longest=60, users=150, longest_history=80
     )
-    cases = encode_cases(holdout, catalogue, query_items=5)
     popularity = PopularityScorer(catalogue)
 
     class WholeCatalogue:  # the same scores, without the shortlist
@@ -141,22 +150,10 @@ def test_popularity_shortlist_ranks_exactly_like_the_whole_catalogue():
 
 def test_item_knn_head_rows_give_the_same_scores_as_the_sparse_products():
     """Precomputed similarity rows of popular items change no score (beyond float rounding)."""
-    rng = np.random.default_rng(5)
-    weights = 1 / np.arange(1, 201)
-    train = [
-        [f"i{v}" for v in rng.choice(200, size=rng.integers(1, 30), p=weights / weights.sum())]
-        for _ in range(300)
-    ]
-    catalogue = build_catalogue(train)
-    matrix = user_item_matrix(train, catalogue)
-    lengths = rng.integers(1, 12, size=80)
-    holdout = Holdout(
-        user_ids=np.array([f"u{n}" for n in range(80)], dtype=object),
-        history_items=rng.choice(catalogue.item_ids, size=lengths.sum()),
-        history_offsets=np.concatenate(([0], np.cumsum(lengths))),
-        targets=rng.choice(catalogue.item_ids, size=80),
+    train, catalogue, cases = _zipf_world(
+        5, items=200, sequences=300, longest=30, users=80, longest_history=12
     )
-    cases = encode_cases(holdout, catalogue, query_items=5)
+    matrix = user_item_matrix(train, catalogue)
     items = len(catalogue)
     sparse_only = ItemKNNScorer(matrix, head_bytes=0)
     all_head = ItemKNNScorer(matrix, head_bytes=4 * items * items)
