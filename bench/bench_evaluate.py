@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from item2vec.catalogue import Cases, Catalogue  # noqa: E402
 from item2vec.evaluate import EmbeddingScorer, evaluate_scorer  # noqa: E402
-from item2vec.train import ItemVectors  # noqa: E402
+from item2vec.vectors import ItemVectors  # noqa: E402
 
 USERS = int(os.environ.get("BENCH_USERS", 100_000))
 ITEMS = int(os.environ.get("BENCH_ITEMS", 50_000))

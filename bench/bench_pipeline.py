@@ -83,7 +83,7 @@ def item2vec_command() -> list[str]:
     script = Path(sys.executable).parent / "item2vec"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
-    return [sys.executable, "-m", "item2vec.cli"]
+    return [sys.executable, "-m", "item2vec_flows.cli"]
 
 
 def newest_manifest(output: Path) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from item2vec.neighbors import NEIGHBOR_SCHEMA  # noqa: E402
 from item2vec.publish import NEIGHBORS_FILE, VECTORS_FILE, publish_version  # noqa: E402
-from item2vec.train import ItemVectors  # noqa: E402
+from item2vec.vectors import ItemVectors  # noqa: E402
 
 ITEMS = int(os.environ.get("BENCH_ITEMS", 1_000_000))
 DIM = 64

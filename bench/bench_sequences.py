@@ -157,7 +157,7 @@ def _environment(name: str) -> dict[str, str]:
     """The contender's environment: ours runs as the ``item2vec`` command would."""
     if name != "ours":
         return CONTENDER_ENV
-    from item2vec.cli import PROCESS_DEFAULTS
+    from item2vec_flows.cli import PROCESS_DEFAULTS
 
     return {**PROCESS_DEFAULTS, **CONTENDER_ENV}
 

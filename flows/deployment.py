@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.pipeline import item2vec_run, result_storage_path
 from item2vec.config import PipelineConfig
 from item2vec.errors import ConfigError
+from item2vec_flows.pipeline import item2vec_run, result_storage_path
 
 DEFAULT_DEPLOYMENT = "nightly"
 
@@ -16,7 +16,7 @@ def build_deployment(
 ) -> Any:
     """A deployment of the pipeline with ``config`` as its default parameters, on ``cron``.
 
-    ``task_runner`` (see :func:`flows.runners.build_task_runner`) replaces the
+    ``task_runner`` (see :func:`item2vec_flows.runners.build_task_runner`) replaces the
     default thread pool for the deployment's runs.
 
     Raises

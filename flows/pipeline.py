@@ -22,6 +22,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote, unmapped
 
+from item2vec import stages
 from item2vec.cache import (
     InputPlan,
     cache_root,
@@ -38,19 +39,13 @@ from item2vec.config import (
     TrainConfig,
 )
 from item2vec.errors import QualityGateError
-from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
 from item2vec.gate import decide_gate
-from item2vec.ingest import Events, Partition, is_transient, items_table, read_items
+from item2vec.ingest import Events, Partition, is_transient
 from item2vec.manifest import build_manifest
-from item2vec.neighbors import nearest_neighbors
-from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
-from item2vec.recommend import recommend_for_users
-from item2vec.report import write_report
-from item2vec.sequences import sequence_lists
-from item2vec.split import Split, split_sequences
+from item2vec.split import Split
 from item2vec.stageclock import StageClock
 from item2vec.summary import report_markdown, run_page
-from item2vec.train import ItemVectors, train_word2vec
+from item2vec.vectors import ItemVectors
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -103,41 +98,32 @@ def sequences_task(
 
 @task(name="split", **STAGE)
 def split_task(sequences: pa.Table, config: EvaluateConfig) -> Split:
-    return split_sequences(sequences, config.split, config.test_days)
+    return stages.split(sequences, config)
 
 
 @task(name="train", **STAGE)
 def train_task(split: Split, config: TrainConfig) -> ItemVectors:
-    return train_word2vec(split.train, config)
+    return stages.train(split, config)
 
 
 @task(name="refit", **STAGE)
 def refit_task(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
-    return train_word2vec(sequence_lists(sequences), config)
+    return stages.refit(sequences, config)
 
 
 @task(name="recommend", **STAGE)
 def recommend_task(vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig) -> pa.Table:
-    return recommend_for_users(
-        vectors,
-        sequences,
-        config.publish.recommendations_n,
-        config.evaluate.scoring,
-        config.evaluate.query_items,
-        config.evaluate.exclude_seen,
-    )
+    return stages.recommendations(vectors, sequences, config)
 
 
 @task(name="items", **IO_RETRIES, **STAGE)
 def items_task(config: IngestConfig) -> pa.Table | None:
-    if not config.items_path:
-        return None
-    return items_table(read_items(config.items_path, config.item_id_col, config.item_title_col))
+    return stages.items(config)
 
 
 @task(name="evaluate-model", **STAGE)
 def evaluate_model_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict:
-    return evaluate_model(vectors, split.training_sequences(), split.test, config)
+    return stages.model_metrics(vectors, split, config)
 
 
 class Opaque:
@@ -153,12 +139,12 @@ class Opaque:
 
 @task(name="evaluate-baselines", **STAGE)
 def evaluate_baselines_task(split: Opaque, config: EvaluateConfig) -> dict[str, dict]:
-    return evaluate_baselines(split.value.training_sequences(), split.value.test, config)
+    return stages.baseline_metrics(split.value, config)
 
 
 @task(name="neighbors", **STAGE)
 def neighbors_task(vectors: ItemVectors, config: PublishConfig) -> pa.Table:
-    return nearest_neighbors(vectors, config.neighbors_k)
+    return stages.neighbors(vectors, config)
 
 
 @task(name="gate", **STAGE)
@@ -176,17 +162,7 @@ def publish_task(
     manifest: dict[str, Any],
     config: PublishConfig,
 ) -> Path:
-    return publish_version(
-        config.output,
-        config.model_name,
-        vectors,
-        neighbors,
-        manifest,
-        move_latest=manifest["gate"]["passed"],
-        extra_tables=tables,
-        keep=config.keep,
-        finalize=write_report if config.report else None,
-    )
+    return stages.publish(vectors, neighbors, tables, manifest, config)
 
 
 @task(name="artifacts", **STAGE)
@@ -242,7 +218,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         model_metrics = evaluate_model_task(quote(vectors), quote(split), config.evaluate)
     baseline_metrics = baselines.result()
     clock.stop("baselines")
-    metrics = combine_metrics(model_metrics, baseline_metrics, split.test, config.evaluate)
+    metrics = stages.metrics(model_metrics, baseline_metrics, split, config.evaluate)
     published = vectors
     if config.publish.refit:
         with clock.stage("refit"):
@@ -251,18 +227,13 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         neighbors = neighbors_task(quote(published), config.publish)
     with clock.stage("gate"):
         gate = gate_task(metrics, quote(neighbors), config)
-    tables = {}
+    recommendations = None
     if config.publish.recommendations_n:
         with clock.stage("recommend"):
-            tables[RECOMMENDATIONS_FILE] = recommend_task(
-                quote(published), quote(sequences), config
-            )
-    if config.sequences.write_sequences:
-        tables[SEQUENCES_FILE] = sequences
+            recommendations = recommend_task(quote(published), quote(sequences), config)
     with clock.stage("items"):
         items = items_task(config.ingest)
-    if items is not None:
-        tables[ITEMS_FILE] = items
+    tables = stages.extra_tables(recommendations, sequences, items, config)
     manifest = build_manifest(
         config, events, sequences, split, published, metrics, gate, clock.seconds
     )
@@ -297,7 +268,7 @@ def run_pipeline(config: PipelineConfig, task_runner: Any = None) -> dict[str, A
     config
         Every setting of the run.
     task_runner
-        A Prefect task runner (see :func:`flows.runners.build_task_runner`);
+        A Prefect task runner (see :func:`item2vec_flows.runners.build_task_runner`);
         default: Prefect's thread pool.
 
     Flow-run heartbeats are turned off: they detect crashed runs for a server-side

@@ -1,7 +1,7 @@
 """The ``item2vec sweep`` flow: one task per trial, the winner tested once, outputs written.
 
 Trials run ``parallel`` at a time on the flow's task runner (threads by default,
-or Dask through :func:`flows.runners.build_task_runner`). On threads a trial
+or Dask through :func:`item2vec_flows.runners.build_task_runner`). On threads a trial
 reports intermediate scores to the study as it trains and is pruned at once; a
 trial on a Dask worker cannot reach the study, so it runs to its end (still
 within the budget) and its scores are recorded when it returns.
@@ -22,7 +22,6 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from flows.pipeline import IO_RETRIES, STAGE, Opaque
 from item2vec.cache import events_and_sequences
 from item2vec.config import EvaluateConfig, PipelineConfig
 from item2vec.summary import metrics_rows, report_markdown
@@ -44,6 +43,7 @@ from item2vec.tune import (
     validation_baselines,
     write_outputs,
 )
+from item2vec_flows.pipeline import IO_RETRIES, STAGE, Opaque
 
 #: Rows of the trials table artifact (the best trials).
 ARTIFACT_TRIALS = 20
@@ -258,7 +258,7 @@ def run_sweep(
     settings
         Budget, trials, user sample, parallelism, seed and output folder.
     task_runner
-        From :func:`flows.runners.build_task_runner`; default a thread pool of
+        From :func:`item2vec_flows.runners.build_task_runner`; default a thread pool of
         ``settings.parallel`` threads.
     command
         The command line, recorded as provenance.
@@ -268,11 +268,3 @@ def run_sweep(
     runner = task_runner or ThreadPoolTaskRunner(max_workers=settings.parallel)
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         return item2vec_sweep.with_options(task_runner=runner)(config, settings, command)
-
-
-if __name__ == "__main__":  # a Dask task runner needs this guard (DESIGN §6)
-    import sys
-
-    from item2vec.sweep_cli import main
-
-    sys.exit(main())

@@ -23,7 +23,7 @@ from item2vec.errors import ConfigError
 from item2vec.ranking import hit_rate_curve, ranking_metrics, top_k
 from item2vec.sequences import FlatSequences
 from item2vec.split import Holdout, evaluation_sample
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
 

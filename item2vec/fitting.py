@@ -13,34 +13,22 @@ beside the popularity and item-kNN baselines on the same split.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
+from item2vec import stages
 from item2vec.config import PipelineConfig, build_config
 from item2vec.errors import ConfigError
-from item2vec.evaluate import evaluate
 from item2vec.frames import read_table_events
 from item2vec.ingest import Events, read_events
 from item2vec.model import Evaluation, Item2VecModel
+from item2vec.saving import FitRun
 from item2vec.sequences import build_sequences
-from item2vec.split import Split, split_sequences
-from item2vec.train import ItemVectors, train_word2vec
 
 #: What ``fit`` accepts as events.
 EventSource = pd.DataFrame | pa.Table | str | os.PathLike | list
-
-
-@dataclass
-class FitRun:
-    """What a fit built on the way, kept so the model can be saved like a run."""
-
-    events: Events
-    sequences: pa.Table
-    split: Split | None
-    vectors: ItemVectors
 
 
 def fit(
@@ -92,16 +80,20 @@ def fit(
     settings = _settings(events, user_col, item_col, time_col, config, train)
     read = _read(events, settings)
     sequences = build_sequences(read.table, settings.sequences)
-    split = None
+    run = None
     if evaluate_model:
-        split = split_sequences(sequences, settings.evaluate.split, settings.evaluate.test_days)
-        vectors = train_word2vec(split.train, settings.train)
-        record = evaluate(vectors, split.training_sequences(), split.test, settings.evaluate)
+        split = stages.split(sequences, settings.evaluate)
+        vectors = stages.train(split, settings.train)
+        record = stages.metrics(
+            stages.model_metrics(vectors, split, settings.evaluate),
+            stages.baseline_metrics(split, settings.evaluate),
+            split,
+            settings.evaluate,
+        )
         evaluation = Evaluation.from_record(record)
+        run = FitRun(read, sequences, split, vectors)
     else:
-        from item2vec.sequences import sequence_lists
-
-        vectors = train_word2vec(sequence_lists(sequences), settings.train)
+        vectors = stages.refit(sequences, settings.train)
         evaluation = None
     return Item2VecModel.of(
         vectors,
@@ -109,7 +101,7 @@ def fit(
         evaluation=evaluation,
         histories=sequences.select(["user_id", "items"]),
         counts_by_stage=read.counts,
-        _run=FitRun(read, sequences, split, vectors),
+        _run=run,
     )
 
 

@@ -11,7 +11,7 @@ from item2vec.config import PipelineConfig
 from item2vec.ingest import Events
 from item2vec.sequences import dropped_in_sequences
 from item2vec.split import Split
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 
 def build_manifest(

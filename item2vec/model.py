@@ -184,7 +184,7 @@ class Item2VecModel(ItemQueries):
         """
         if self.evaluation is None:
             raise InputError(
-                "this model has no evaluation: fit it with evaluate=True (the default), "
+                "this model has no evaluation: fit it with evaluate_model=True (the default), "
                 "or load a version whose manifest holds metrics"
             )
         return self.evaluation
@@ -215,12 +215,19 @@ class Item2VecModel(ItemQueries):
         """
         from item2vec.saving import save_fitted
 
-        if self._run is None:
+        if self._run is None and self.version_dir is not None:
             raise InputError(
                 "only a model fitted in this process can be saved; a loaded one is a "
                 f"published version already ({self.version_dir})"
             )
-        self.version_dir = save_fitted(self, Path(output), model_name)
+        if self._run is None or self.evaluation is None:
+            raise InputError(
+                "a model fitted with evaluate_model=False has no metrics for the manifest and "
+                "the quality gate; fit with evaluate_model=True to save it"
+            )
+        self.version_dir = save_fitted(
+            self._run, self.config, self.evaluation.record, Path(output), model_name
+        )
         return self.version_dir
 
 

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from item2vec.ranking import top_k
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 NEIGHBOR_SCHEMA = pa.schema(
     [

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from item2vec.errors import ConfigError, InputError
 from item2vec.progress import Progress
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from item2vec.evaluate import EmbeddingScorer
 from item2vec.ranking import top_k
 from item2vec.sequences import flat_arrow
 from item2vec.split import Holdout
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 RECOMMENDATION_SCHEMA = pa.schema(
     [

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from item2vec.publish import ITEMS_FILE
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 METHODS = (("model", "item2vec"), ("popularity", "popularity"), ("item_knn", "item-kNN"))
 

@@ -11,7 +11,6 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,41 +21,9 @@ from item2vec.config import TrainConfig
 from item2vec.cost import estimate_training_cost
 from item2vec.errors import ConfigError
 from item2vec.progress import Progress
+from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ItemVectors:
-    """Trained item embeddings.
-
-    Attributes
-    ----------
-    item_ids
-        Vocabulary, as exact item id strings.
-    vectors
-        Input vectors, float32, one row per item.
-    context_vectors
-        gensim's output vectors (``syn1neg``) when negative sampling was used, else None.
-    counts
-        Training occurrences of each item.
-    history
-        ``loss`` per epoch (when computed) and training ``seconds``.
-    """
-
-    item_ids: np.ndarray
-    vectors: np.ndarray
-    context_vectors: np.ndarray | None
-    counts: np.ndarray
-    history: dict = field(default_factory=dict)
-
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return int(self.vectors.shape[1])
-
-    def __len__(self) -> int:
-        return len(self.item_ids)
 
 
 class EpochLogger(CallbackAny2Vec):

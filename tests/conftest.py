@@ -47,7 +47,7 @@ def prefect_harness(tmp_path_factory):
     os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
     from prefect.testing.utilities import prefect_test_harness
 
-    import flows  # noqa: F401  (sets quiet Prefect defaults before Prefect is imported)
+    import item2vec_flows  # noqa: F401  (sets quiet Prefect defaults before Prefect is imported)
 
     with prefect_test_harness(server_startup_timeout=60):
         yield

@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from item2vec.cli import EXIT_ERROR, build_parser, config_from_args, main
+from item2vec_flows.cli import build_parser, main
+from item2vec_flows.cli_common import EXIT_ERROR
+from item2vec_flows.cli_options import config_from_args
 
 
 def _run(capsys, *argv: str) -> tuple[int, str]:
@@ -121,7 +123,7 @@ def published(tmp_path: Path) -> Path:
 
     from item2vec.neighbors import nearest_neighbors
     from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, publish_version
-    from item2vec.train import ItemVectors
+    from item2vec.vectors import ItemVectors
 
     rng = np.random.default_rng(0)
     vectors = ItemVectors(
@@ -234,7 +236,7 @@ def test_synth_command_writes_log_and_truth(capsys, tmp_path: Path):
 def test_quiet_and_verbose_set_log_levels(monkeypatch):
     import logging
 
-    from item2vec.cli import set_verbosity
+    from item2vec_flows.cli_common import set_verbosity
 
     logger = logging.getLogger("item2vec")
     monkeypatch.setattr(logger, "level", logging.NOTSET)

@@ -1,15 +1,16 @@
 import pytest
 
-from item2vec.cli import EXIT_ERROR, main
 from item2vec.config import build_config
 from item2vec.errors import ConfigError
 from item2vec.presets import bundled_sample
+from item2vec_flows.cli import main
+from item2vec_flows.cli_common import EXIT_ERROR
 
 pytestmark = pytest.mark.flows
 
 
 def test_deployment_has_schedule_and_parameters(prefect_harness):
-    from flows.deployment import build_deployment
+    from item2vec_flows.deployment import build_deployment
 
     config = build_config(bundled_sample(), {"train": {"epochs": 3}})
     deployment = build_deployment(config, "0 3 * * *", name="nightly")
@@ -24,7 +25,7 @@ def test_deployment_has_schedule_and_parameters(prefect_harness):
 
 
 def test_bad_cron_is_refused(prefect_harness):
-    from flows.deployment import build_deployment
+    from item2vec_flows.deployment import build_deployment
 
     with pytest.raises(ConfigError, match="not a valid cron"):
         build_deployment(build_config(bundled_sample()), "every night")
@@ -58,8 +59,8 @@ def test_prefect_yaml_parameters_validate():
 def test_deployment_can_run_on_dask(prefect_harness):
     from prefect_dask import DaskTaskRunner
 
-    from flows.deployment import build_deployment
-    from flows.runners import build_task_runner
+    from item2vec_flows.deployment import build_deployment
+    from item2vec_flows.runners import build_task_runner
 
     runner = build_task_runner("dask", "tcp://scheduler.example:8786")
     deployment = build_deployment(build_config(bundled_sample()), "0 3 * * *", task_runner=runner)
@@ -76,7 +77,7 @@ def test_deployment_can_run_on_dask(prefect_harness):
     ],
 )
 def test_bad_task_runner_settings_are_refused(kind, address, message):
-    from flows.runners import build_task_runner
+    from item2vec_flows.runners import build_task_runner
 
     with pytest.raises(ConfigError, match=message):
         build_task_runner(kind, address)

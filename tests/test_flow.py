@@ -39,7 +39,7 @@ METRIC_KEYS = {f"{m}@{k}" for m in ("hr", "ndcg", "mrr", "coverage") for k in (1
 
 @pytest.fixture(scope="module")
 def sample_run(prefect_harness, sample_ratings, tmp_path_factory):
-    from flows.pipeline import run_pipeline
+    from item2vec_flows.pipeline import run_pipeline
 
     output = tmp_path_factory.mktemp("output")
     config = build_config(bundled_sample(), {"publish": {"output": str(output)}})
@@ -144,8 +144,8 @@ def test_sample_quality_beats_both_baselines_in_the_same_run(sample_run):
 
 
 def test_gate_refusal_fails_the_flow_and_keeps_latest(prefect_harness, tmp_path):
-    from flows.pipeline import run_pipeline
     from item2vec.synth import planted_clusters
+    from item2vec_flows.pipeline import run_pipeline
 
     events, _ = planted_clusters(n_users=60, n_items=20, events_per_user=8)
     path = tmp_path / "events.csv"
@@ -173,7 +173,7 @@ def _cli(args: list[str], cwd: Path, prefect_home: Path) -> subprocess.Completed
     env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
     env.pop("PREFECT_API_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "item2vec.cli", *args],
+        [sys.executable, "-m", "item2vec_flows.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -259,7 +259,7 @@ def test_cli_bad_log_one_clear_message(tmp_path, prefect_home, time_value, fragm
 
 
 def test_second_run_checks_regression_and_stability(sample_run):
-    from flows.pipeline import run_pipeline
+    from item2vec_flows.pipeline import run_pipeline
 
     first, output = sample_run
     config = build_config(bundled_sample(), {"publish": {"output": str(output)}})
@@ -294,7 +294,7 @@ def test_run_page_artifacts(sample_run):
 def test_transient_read_failure_is_retried(prefect_harness, tmp_path, monkeypatch):
     import errno
 
-    import flows.pipeline as pipeline
+    import item2vec_flows.pipeline as pipeline
     from item2vec.synth import planted_clusters
 
     events, _ = planted_clusters(n_users=60, n_items=20, events_per_user=8)
@@ -329,7 +329,7 @@ def test_transient_read_failure_is_retried(prefect_harness, tmp_path, monkeypatc
 
 
 def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
-    import flows.pipeline as pipeline
+    import item2vec_flows.pipeline as pipeline
     from item2vec.errors import InputError
 
     calls = []
@@ -352,7 +352,7 @@ def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
 
 
 def test_second_run_over_unchanged_input_uses_the_cache(sample_run):
-    from flows.pipeline import run_pipeline
+    from item2vec_flows.pipeline import run_pipeline
 
     _, output = sample_run
     # The cache holds ingest and sequences only, so training can be as short as
@@ -405,8 +405,8 @@ def _small_deterministic_config(tmp_path: Path, output: str):
 
 
 def test_dask_local_cluster_gives_the_same_metrics(prefect_harness, tmp_path):
-    from flows.pipeline import run_pipeline
-    from flows.runners import build_task_runner
+    from item2vec_flows.pipeline import run_pipeline
+    from item2vec_flows.runners import build_task_runner
 
     on_threads = run_pipeline(_small_deterministic_config(tmp_path, "threads"))
     on_dask = run_pipeline(

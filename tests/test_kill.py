@@ -41,7 +41,7 @@ from item2vec.publish import (
     sha256_file,
 )
 from item2vec.synth import planted_clusters
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 pytestmark = pytest.mark.flows
 
@@ -67,7 +67,7 @@ import pyarrow.compute as pc
 
 import item2vec.publish as publish
 from item2vec.neighbors import NEIGHBOR_SCHEMA
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 
 def say(*words):
@@ -481,7 +481,7 @@ def test_sigkill_during_training_then_rerun(tmp_path):
     output = tmp_path / "out"
     model_dir = output / MODEL
     env = _cli_env(tmp_path / "prefect-home")  # shared by both runs
-    command = [sys.executable, "-m", "item2vec.cli", "run", str(log_path)]
+    command = [sys.executable, "-m", "item2vec_flows.cli", "run", str(log_path)]
     command += ["--output", str(output), "--model-name", MODEL]
 
     # A session of its own, so that the kill also takes Prefect's temporary API server,

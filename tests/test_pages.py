@@ -21,15 +21,10 @@ def _environment_after(code: str, preset: str | None) -> str:
     return shown.stdout.strip().splitlines()[-1]
 
 
-def test_importing_the_library_changes_no_environment_variable():
-    code = "before = dict(os.environ); import item2vec, item2vec.cli; assert os.environ == before"
-    assert _environment_after(code, None) == "None"
-
-
 @pytest.mark.parametrize(("preset", "expected"), [(None, "0"), ("1", "1")])
 def test_the_cli_commits_arrow_memory_on_demand_unless_the_user_chose(preset, expected):
     code = (
-        "from item2vec.cli import main\n"
+        "from item2vec_flows.cli import main\n"
         "try:\n    main(['synth', '--help'])\nexcept SystemExit:\n    pass"
     )
     assert _environment_after(code, preset) == expected

@@ -21,8 +21,9 @@ def test_bundled_sample_config_uses_the_movielens_preset(sample_ratings):
 
 
 def test_bundled_sample_runs_the_tuned_settings_and_flags_override_them(sample_ratings):
-    from item2vec.cli import build_parser, config_from_args
     from item2vec.presets import BUNDLED_SAMPLE_TUNED
+    from item2vec_flows.cli import build_parser
+    from item2vec_flows.cli_options import config_from_args
 
     config = config_from_args(build_parser().parse_args(["run"]))
     for section, values in BUNDLED_SAMPLE_TUNED.items():

@@ -94,7 +94,7 @@ def test_piped_cli_run_has_progress_lines_and_no_bar(sample_ratings, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ITEM2VEC_PROGRESS"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     done = subprocess.run(
-        [sys.executable, "-m", "item2vec.cli", "run", "--output", str(tmp_path / "out")]
+        [sys.executable, "-m", "item2vec_flows.cli", "run", "--output", str(tmp_path / "out")]
         + ["--epochs", "30", "--no-refit", "--no-report", "--recommendations-n", "0"],
         capture_output=True,
         text=True,

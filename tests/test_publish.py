@@ -19,7 +19,7 @@ from item2vec.publish import (
     read_latest,
     remove_stale_temporaries,
 )
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ CONCURRENT_SCRIPT = """
 import sys, numpy as np
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import publish_version
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 rng = np.random.default_rng(int(sys.argv[2]))
 v = ItemVectors(np.array([str(i) for i in range(2000)], dtype=object),
                 rng.normal(size=(2000, 16)).astype("float32"), None, np.ones(2000, dtype="int64"))

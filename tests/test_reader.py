@@ -10,7 +10,7 @@ from item2vec.errors import ConfigError, InputError
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import LATEST, NEIGHBORS_FILE, VECTORS_FILE, publish_version
 from item2vec.reader import PublishedModel, list_versions, load
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 K = 5
 

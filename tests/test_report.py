@@ -21,7 +21,7 @@ from item2vec.report import (
     project_embeddings,
     write_report,
 )
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 GENRES = ("Action", "Comedy", "Drama")
 PER_GENRE = 40

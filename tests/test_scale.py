@@ -51,7 +51,7 @@ from item2vec.recommend import recommend_for_users
 from item2vec.sequences import build_sequences
 from item2vec.split import evaluation_sample, split_sequences
 from item2vec.synth import write_synthetic_log
-from item2vec.train import ItemVectors
+from item2vec.vectors import ItemVectors
 
 EVENTS = int(os.environ.get("ITEM2VEC_SCALE_EVENTS", 20_000_000))
 USERS = int(os.environ.get("ITEM2VEC_SCALE_USERS", 1_000_000))

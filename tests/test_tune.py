@@ -225,20 +225,20 @@ def test_final_fit_reserve_grows_with_the_user_sample():
     ],
 )
 def test_cli_refuses_bad_sweep_flags(capsys, tmp_path, flags, message):
-    from item2vec.cli import EXIT_ERROR
-    from item2vec.sweep_cli import main
+    from item2vec_flows.cli import main
+    from item2vec_flows.cli_common import EXIT_ERROR
 
-    code = main([*flags, "--output", str(tmp_path / "s")])
+    code = main(["sweep", *flags, "--output", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == EXIT_ERROR and message in err and "Traceback" not in err
     assert not (tmp_path / "s").exists()
 
 
 def test_cli_refuses_a_missing_column_before_the_flow(capsys, tmp_path, clustered_log):
-    from item2vec.sweep_cli import main
+    from item2vec_flows.cli import main
 
     path, _ = clustered_log
-    code = main([str(path), "--user-col", "visitor", "--output", str(tmp_path / "s")])
+    code = main(["sweep", str(path), "--user-col", "visitor", "--output", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 1 and "visitor" in err and "Traceback" not in err
 
@@ -349,8 +349,8 @@ def test_sweep_flow_writes_outputs_that_run_accepts(prefect_harness, tmp_path):
     import pandas as pd
     from prefect.client.orchestration import get_client
 
-    from flows.sweep import run_sweep
     from item2vec.tune import SweepSettings
+    from item2vec_flows.sweep import run_sweep
 
     events, _ = planted_clusters(n_users=150, n_items=60, n_clusters=3, events_per_user=12)
     log = tmp_path / "log.csv"

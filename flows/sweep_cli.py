@@ -1,6 +1,6 @@
 """``item2vec sweep``: the tuner's command line.
 
-:func:`add_sweep_parser` and :func:`command_sweep` plug into :mod:`item2vec.cli`
+:func:`add_sweep_parser` and :func:`command_sweep` plug into :mod:`item2vec_flows.cli`
 (``add_sweep_parser(subparsers)`` in ``build_parser``); the run options, the
 config layering and the input checks are ``item2vec run``'s own, imported from
 there. Settings are validated and the input's columns checked before the flow
@@ -14,17 +14,15 @@ import sys
 import time
 from typing import Any
 
-from item2vec.cli import (
+from item2vec.errors import ConfigError
+from item2vec_flows.cli_common import (
     EXIT_OK,
-    _add_run_options,
-    _add_runner_options,
-    _subcommand,
-    config_from_args,
     quiet_expected_tracebacks,
     set_verbosity,
-    validate_inputs,
+    subcommand,
 )
-from item2vec.errors import ConfigError
+from item2vec_flows.cli_options import add_run_options, add_runner_options, config_from_args
+from item2vec_flows.cli_run import validate_inputs
 
 SWEEP_DESCRIPTION = (
     "Search Word2Vec and scoring settings (sg/CBOW, context, window, ns_exponent, "
@@ -48,14 +46,14 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     Parameters
     ----------
     subparsers
-        From ``parser.add_subparsers()`` of :func:`item2vec.cli.build_parser`.
+        From ``parser.add_subparsers()`` of :func:`item2vec_flows.cli.build_parser`.
 
     Returns
     -------
     argparse.ArgumentParser
         The subcommand's parser (its handler is :func:`command_sweep`).
     """
-    sweep = _subcommand(
+    sweep = subcommand(
         subparsers,
         "sweep",
         "tune the model on the validation target (Optuna), write best.toml",
@@ -87,8 +85,8 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         metavar="P",
         help="trials at once, one training thread each (default: 2)",
     )
-    _add_run_options(sweep)
-    _add_runner_options(sweep)
+    add_run_options(sweep)
+    add_runner_options(sweep)
     sweep.set_defaults(handler=command_sweep)
     return sweep
 
@@ -139,7 +137,7 @@ def command_sweep(args: argparse.Namespace) -> int:
     settings = sweep_settings(args, output, seed_flag if seed_flag is not None else 0)
     config = config_from_args(args)
     validate_inputs(config)
-    from flows.runners import build_task_runner
+    from item2vec_flows.runners import build_task_runner
 
     # Build (and so check) a requested runner before the flow starts.
     runner = None
@@ -147,7 +145,7 @@ def command_sweep(args: argparse.Namespace) -> int:
         runner = build_task_runner(args.task_runner, args.dask_address)
     started = time.perf_counter()
     set_verbosity(args.quiet, args.verbose)
-    from flows.sweep import run_sweep
+    from item2vec_flows.sweep import run_sweep
 
     if not args.debug:
         quiet_expected_tracebacks()
@@ -201,14 +199,3 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
         print(f"{name:>8}: {path}")
     print(f"Run it: item2vec run --config {result['paths']['best']}")
     print(f"Done in {seconds:.1f}s.")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m item2vec.sweep_cli [sweep options]``: ``item2vec sweep`` on its own."""
-    from item2vec.cli import main as item2vec_main
-
-    return item2vec_main(["sweep", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The pipeline's stages, each a plain function of its inputs and its config section.
+
+``item2vec run`` (the Prefect flow, one task per stage) and the Python API
+(:func:`item2vec.fit`, ``Item2VecModel.save``) call these same functions, so
+there is one path from events to published tables, whichever drives it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from item2vec.config import (
+    EvaluateConfig,
+    IngestConfig,
+    PipelineConfig,
+    PublishConfig,
+    TrainConfig,
+)
+from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
+from item2vec.ingest import items_table, read_items
+from item2vec.neighbors import nearest_neighbors
+from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
+from item2vec.recommend import recommend_for_users
+from item2vec.report import write_report
+from item2vec.split import Split, split_sequences
+from item2vec.vectors import ItemVectors
+
+
+def split(sequences: pa.Table, config: EvaluateConfig) -> Split:
+    """Hold out each user's target (leave-last-out or temporal), as ``config.split`` says."""
+    return split_sequences(sequences, config.split, config.test_days)
+
+
+def train(split: Split, config: TrainConfig) -> ItemVectors:
+    """Word2Vec on the training side of ``split`` (the held-out targets never seen)."""
+    from item2vec.train import train_word2vec  # gensim: only where training happens
+
+    return train_word2vec(split.train, config)
+
+
+def refit(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
+    """Word2Vec on every event, targets included (``publish.refit``)."""
+    from item2vec.sequences import sequence_lists
+    from item2vec.train import train_word2vec
+
+    return train_word2vec(sequence_lists(sequences), config)
+
+
+def model_metrics(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict[str, Any]:
+    """The model's metrics on the test target of ``split``."""
+    return evaluate_model(vectors, split.training_sequences(), split.test, config)
+
+
+def baseline_metrics(split: Split, config: EvaluateConfig) -> dict[str, dict]:
+    """Popularity and item-kNN on the same split; needs no model, so it runs beside training."""
+    return evaluate_baselines(split.training_sequences(), split.test, config)
+
+
+def metrics(
+    model: dict[str, Any], baselines: dict[str, dict], split: Split, config: EvaluateConfig
+) -> dict[str, Any]:
+    """The model beside both baselines, as the manifest, the gate and the report hold them."""
+    return combine_metrics(model, baselines, split.test, config)
+
+
+def neighbors(vectors: ItemVectors, config: PublishConfig) -> pa.Table:
+    """``item_neighbors.parquet``: each item's ``neighbors_k`` nearest items."""
+    return nearest_neighbors(vectors, config.neighbors_k)
+
+
+def recommendations(vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig) -> pa.Table:
+    """``user_recommendations.parquet``: every user's top items from their whole history."""
+    return recommend_for_users(
+        vectors,
+        sequences,
+        config.publish.recommendations_n,
+        config.evaluate.scoring,
+        config.evaluate.query_items,
+        config.evaluate.exclude_seen,
+    )
+
+
+def items(config: IngestConfig) -> pa.Table | None:
+    """The items table (ids and titles) from ``items_path``, or None without one."""
+    if not config.items_path:
+        return None
+    return items_table(read_items(config.items_path, config.item_id_col, config.item_title_col))
+
+
+def extra_tables(
+    user_recommendations: pa.Table | None,
+    sequences: pa.Table,
+    item_titles: pa.Table | None,
+    config: PipelineConfig,
+) -> dict[str, pa.Table]:
+    """The optional tables a version holds beside vectors and neighbours, by file name."""
+    tables = {}
+    if user_recommendations is not None:
+        tables[RECOMMENDATIONS_FILE] = user_recommendations
+    if config.sequences.write_sequences:
+        tables[SEQUENCES_FILE] = sequences
+    if item_titles is not None:
+        tables[ITEMS_FILE] = item_titles
+    return tables
+
+
+def publish(
+    vectors: ItemVectors,
+    neighbors: pa.Table,
+    tables: dict[str, pa.Table],
+    manifest: dict[str, Any],
+    config: PublishConfig,
+) -> Path:
+    """Write a new version atomically; LATEST moves only if the manifest's gate passed."""
+    return publish_version(
+        config.output,
+        config.model_name,
+        vectors,
+        neighbors,
+        manifest,
+        move_latest=manifest["gate"]["passed"],
+        extra_tables=tables,
+        keep=config.keep,
+        finalize=write_report if config.report else None,
+    )
