@@ -40,10 +40,12 @@ from item2vec.config import (
 from item2vec.errors import QualityGateError
 from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
 from item2vec.gate import decide_gate
-from item2vec.ingest import Events, Partition, is_transient, items_table, read_items
+from item2vec.ingest import Events, Partition
+from item2vec.items import items_table, read_items
 from item2vec.manifest import build_manifest
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
+from item2vec.readers import is_transient
 from item2vec.recommend import recommend_for_users
 from item2vec.report import write_report
 from item2vec.sequences import sequence_lists

@@ -637,7 +637,8 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 
 def validate_inputs(config: PipelineConfig) -> None:
     """Check paths and columns before a flow run starts (raises :class:`InputError`)."""
-    from item2vec.ingest import check_columns, input_files, required_columns
+    from item2vec.discovery import input_files
+    from item2vec.validation import check_columns, required_columns
 
     ingest = config.ingest
     for path in input_files(ingest, warn_skipped=False):
