@@ -54,7 +54,8 @@ def add_run_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def validate_inputs(config: PipelineConfig) -> None:
     """Check paths and columns before a flow run starts (raises :class:`InputError`)."""
-    from item2vec.ingest import check_columns, input_files, required_columns
+    from item2vec.discovery import input_files
+    from item2vec.validation import check_columns, required_columns
 
     ingest = config.ingest
     for path in input_files(ingest, warn_skipped=False):

@@ -40,8 +40,9 @@ from item2vec.config import (
 )
 from item2vec.errors import QualityGateError
 from item2vec.gate import decide_gate
-from item2vec.ingest import Events, Partition, is_transient
+from item2vec.ingest import Events, Partition
 from item2vec.manifest import build_manifest
+from item2vec.readers import is_transient
 from item2vec.split import Split
 from item2vec.stageclock import StageClock
 from item2vec.summary import report_markdown, run_page

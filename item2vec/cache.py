@@ -31,14 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from item2vec.config import IngestConfig, PipelineConfig, SequenceConfig
-from item2vec.ingest import (
-    Events,
-    Partition,
-    combine_partitions,
-    fingerprint,
-    input_files,
-    read_partition,
-)
+from item2vec.discovery import fingerprint, input_files
+from item2vec.ingest import Events, Partition, combine_partitions, read_partition
 from item2vec.sequences import build_sequences
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ import pyarrow as pa
 
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
-from item2vec.ingest import Events, Partition, _validate, combine_partitions, required_columns
+from item2vec.ingest import Events, Partition, combine_partitions
+from item2vec.validation import require_columns, required_columns, validate_table
 
 #: What a table held in memory is called in messages and in the manifest.
 IN_MEMORY = "DataFrame"
@@ -74,16 +75,10 @@ def read_table_events(data: pd.DataFrame | pa.Table, config: IngestConfig) -> Ev
     """
     table = as_arrow(data)
     mapping = required_columns(config)
-    for setting, column in mapping.items():
-        if column not in table.column_names:
-            available = ", ".join(table.column_names) or "none"
-            raise InputError(
-                f"column {column!r} not found in the {IN_MEMORY}; available: {available}; "
-                f"set {setting}"
-            )
+    require_columns(table.column_names, mapping, f"the {IN_MEMORY}", flags=False)
     table = table.select(list(dict.fromkeys(mapping.values())))
     name = Path(IN_MEMORY)
-    validated, examples = _validate(_as_text_ids(table, config), config, name)
+    validated, examples = validate_table(_as_text_ids(table, config), config, name)
     files: list[dict[str, Any]] = []
     return combine_partitions([Partition(name, validated, examples)], config, files)
 

@@ -47,7 +47,7 @@ def select_window(
     Parameters
     ----------
     paths
-        Event files, e.g. from :func:`item2vec.ingest.resolve_paths`.
+        Event files, e.g. from :func:`item2vec.discovery.resolve_paths`.
     since
         Keep partitions dated on or after this day.
     window_days

@@ -38,8 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from item2vec.discovery import first_few
 from item2vec.errors import InputError
-from item2vec.ingest import first_few
 from item2vec.publish import ITEMS_FILE, NEIGHBORS_FILE, VECTORS_FILE
 from item2vec.reader import read_manifest, vector_matrix
 from item2vec.summary import METHODS, items_phrase, users_phrase
@@ -74,7 +74,7 @@ LABEL_CANDIDATES = 200
 NEIGHBOR_ITEMS = 5
 NEIGHBOR_K = 5
 
-#: Human names of the manifest's drop reasons (see item2vec.ingest).
+#: Human names of the manifest's drop reasons (see item2vec.validation).
 DROP_REASONS = {
     "null_user": "empty user id",
     "null_item": "empty item id",

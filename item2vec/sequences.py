@@ -19,9 +19,11 @@ import pyarrow.compute as pc
 
 from item2vec.chunks import single_array
 from item2vec.config import SequenceConfig, gap_seconds
+from item2vec.encoding import id_dictionary, is_text
 from item2vec.gcpause import collector_paused
-from item2vec.ingest import SORTED_KEY, TIMESTAMP, EventRows, id_dictionary, is_text
 from item2vec.pages import small_pages
+from item2vec.rows import SORTED_KEY, EventRows
+from item2vec.timestamps import TIMESTAMP
 
 log = logging.getLogger(__name__)
 

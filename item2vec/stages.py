@@ -20,7 +20,7 @@ from item2vec.config import (
     TrainConfig,
 )
 from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
-from item2vec.ingest import items_table, read_items
+from item2vec.items import items_table, read_items
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
 from item2vec.recommend import recommend_for_users

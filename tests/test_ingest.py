@@ -12,7 +12,8 @@ from hypothesis.extra import numpy as hnp
 
 from item2vec.config import IngestConfig
 from item2vec.errors import InputError
-from item2vec.ingest import read_events, read_items
+from item2vec.ingest import read_events
+from item2vec.items import read_items
 
 
 def _config(path: Path, **overrides) -> IngestConfig:
@@ -221,7 +222,7 @@ def test_spark_style_export_with_empty_parts(tmp_path: Path, caplog):
     (root / "dt=2024-01-01/.part-00000-c000.csv.gz.crc").write_bytes(b"crc")
     _gzip(root / "dt=2024-01-02/part-00000-c000.csv.gz", "001;y;2024-01-02T09:00:00.000Z\n")
     config = _config(root, header=False, columns=["u", "i", "t"])
-    with caplog.at_level("WARNING", logger="item2vec.ingest"):
+    with caplog.at_level("WARNING", logger="item2vec.discovery"):
         events = read_events(config)
     assert events.frame["item_id"].tolist() == ["x", "y"]
     assert events.frame["user_id"].tolist() == ["001", "001"]
@@ -366,7 +367,7 @@ def test_one_broken_part_among_good_ones_is_named_in_a_warning(tmp_path: Path, c
     good = [f"u{n % 7},i{n % 11},{1600000000 + n}" for n in range(200)]
     _write(logs / "day-1.csv", "u,i,t\n" + "\n".join(good) + "\n")
     _write(logs / "day-2.csv", "u,i,t\nu1,i1,yesterday\nu2,i2,soon\nu3,i3,2020-09-13 12:26:40\n")
-    with caplog.at_level("WARNING", logger="item2vec.ingest"):
+    with caplog.at_level("WARNING", logger="item2vec.validation"):
         events = read_events(_config(logs))
     # 2 bad of 203 rows is within the default 5%, so the run goes on...
     assert events.counts["dropped"]["bad_timestamp"] == 2
@@ -380,7 +381,7 @@ def test_one_broken_part_among_good_ones_is_named_in_a_warning(tmp_path: Path, c
 def test_a_single_file_with_a_few_bad_rows_does_not_warn(tmp_path: Path, caplog):
     rows = [f"u{n % 7},i{n % 11},{1600000000 + n}" for n in range(98)] + ["a,b,x"]
     path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
-    with caplog.at_level("WARNING", logger="item2vec.ingest"):
+    with caplog.at_level("WARNING", logger="item2vec.validation"):
         read_events(_config(path))
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
@@ -431,7 +432,7 @@ def test_one_huge_user_among_ordinary_ones(tmp_path: Path):
 def test_transient_errors_are_told_apart_from_bad_input():
     import errno
 
-    from item2vec.ingest import is_transient
+    from item2vec.readers import is_transient
 
     assert is_transient(OSError(errno.EIO, "io"))
     assert is_transient(OSError(errno.ESTALE, "nfs"))

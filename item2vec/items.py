@@ -1,0 +1,43 @@
+"""Item metadata (the catalogue's titles and other columns), read and made Parquet-ready."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from item2vec.encoding import id_dictionary
+from item2vec.errors import InputError
+from item2vec.readers import is_parquet, read_columns, read_table
+from item2vec.validation import check_columns
+
+
+def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
+    """Read item metadata: ``item_id`` (exact string), ``title`` and every other column.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable or lacks one of the two columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"items file {path} does not exist; check --items")
+    check_columns(path, {"item_id_col": id_col, "item_title_col": title_col})
+    if is_parquet(path):
+        table = read_table(path, pq.read_schema(path).names)
+    else:
+        table = read_table(path, read_columns(path))
+    frame = table.to_pandas()
+    frame[id_col] = id_dictionary(table.column(id_col)).cast(pa.string()).to_pandas()
+    frame = frame.rename(columns={id_col: "item_id", title_col: "title"})
+    return frame.drop_duplicates("item_id").reset_index(drop=True)
+
+
+def items_table(items: pd.DataFrame) -> pa.Table:
+    """Item metadata as a Parquet-ready table: ``item_id`` and ``title`` first, all as text
+    unless the source already had types (Parquet)."""
+    ordered = ["item_id", "title", *[c for c in items.columns if c not in ("item_id", "title")]]
+    return pa.Table.from_pandas(items[ordered], preserve_index=False)
