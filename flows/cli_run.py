@@ -76,10 +76,10 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
     import pandas as pd
     import pyarrow.parquet as pq
 
+    from item2vec.metric_table import metrics_text
     from item2vec.summary import (
         example_neighbors,
         items_phrase,
-        metrics_table,
         published_titles,
         stages_phrase,
         users_phrase,
@@ -92,7 +92,7 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
         f"Evaluation: {users_phrase(metrics)}, {metrics['split']} split, "
         f"scoring {metrics['scoring']}, query = last {items_phrase(metrics['query_items'])}"
     )
-    print(metrics_table(metrics))
+    print(metrics_text(metrics))
     print()
     print(
         f"Gate: {'passed' if result['gate']['passed'] else 'REFUSED'} ({result['gate']['reason']})"

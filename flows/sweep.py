@@ -24,7 +24,8 @@ from prefect.utilities.annotations import quote
 
 from item2vec.cache import events_and_sequences
 from item2vec.config import EvaluateConfig, PipelineConfig
-from item2vec.summary import metrics_rows, report_markdown
+from item2vec.metric_table import metrics_rows
+from item2vec.summary import report_markdown
 from item2vec.tune import (
     CONFIRM_SEEDS,
     FINAL_SEEDS,

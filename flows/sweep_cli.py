@@ -160,7 +160,8 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
     """The winner's validation score, its test metrics beside the baselines, the files."""
-    from item2vec.summary import items_phrase, metrics_table
+    from item2vec.metric_table import metrics_text
+    from item2vec.summary import items_phrase
     from item2vec.tune_report import noise_note, seed_spread, survival
 
     objective = result["objective"]
@@ -175,7 +176,7 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
             + ", ".join(f"{n} {v:.4f}" for n, v in result["references"].items())
         )
     print("On the test target (trained again on the full training side; model = seed mean):")
-    print(metrics_table(result["test"]))
+    print(metrics_text(result["test"]))
     print(f"Test {objective} of the winner: {seed_spread(result['test']['seeds'])}")
     start = seed_spread(result["base_test"]["seeds"])
     print(f"Test {objective} of the starting configuration: {start}")

@@ -1,4 +1,7 @@
-"""Plain-text summaries of a run: the metrics table and example neighbours by title."""
+"""Summaries of a run: example neighbours by title, phrases, and the Prefect run page.
+
+The metrics table itself is built and rendered by :mod:`item2vec.metric_table`.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from item2vec.metric_table import metrics_markdown, metrics_rows
 from item2vec.publish import ITEMS_FILE
 from item2vec.vectors import ItemVectors
-
-METHODS = (("model", "item2vec"), ("popularity", "popularity"), ("item_knn", "item-kNN"))
 
 
 def items_phrase(n: int) -> str:
@@ -39,28 +41,6 @@ def stages_phrase(stage_seconds: dict[str, float], shown: int = 8) -> str:
     """
     slowest = sorted(stage_seconds.items(), key=lambda item: -item[1])[:shown]
     return ", ".join(f"{name} {seconds:,.1f}s" for name, seconds in slowest if seconds >= 0.05)
-
-
-def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """One dict per method (model first, then baselines) with plain-float metric values."""
-    rows = []
-    for key, label in METHODS:
-        values = metrics["model"] if key == "model" else metrics["baselines"][key]
-        rows.append({"method": label, **{name: float(value) for name, value in values.items()}})
-    return rows
-
-
-def metrics_table(metrics: dict[str, Any]) -> str:
-    """Fixed-width table of HR, NDCG, MRR and coverage per k, model beside the baselines."""
-    names = [f"{m}@{k}" for k in metrics["k"] for m in ("hr", "ndcg", "mrr", "coverage")]
-    names.append("unrankable")
-    rows = metrics_rows(metrics)
-    width = max(len(n) for n in names) + 1
-    header = "method".ljust(12) + "".join(n.rjust(width) for n in names)
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        lines.append(row["method"].ljust(12) + "".join(f"{row[n]:.4f}".rjust(width) for n in names))
-    return "\n".join(lines)
 
 
 def example_neighbors(
@@ -109,16 +89,6 @@ def published_titles(version_dir: str | Path) -> pd.Series | None:
     if not path.is_file():
         return None
     return title_series(pq.read_table(path, columns=["item_id", "title"]))
-
-
-def metrics_markdown(metrics: dict[str, Any]) -> str:
-    """The metrics table as Markdown, model first, then the baselines."""
-    names = [f"{m}@{k}" for k in metrics["k"] for m in ("hr", "ndcg", "mrr", "coverage")]
-    names.append("unrankable")
-    lines = ["| method | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for row in metrics_rows(metrics):
-        lines.append(f"| {row['method']} | " + " | ".join(f"{row[n]:.4f}" for n in names) + " |")
-    return "\n".join(lines)
 
 
 def counts_markdown(counts: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """The sweep's summary: validation score over trials, parameter importance, final test.
 
-Figures are drawn on a bare Agg figure (see :func:`item2vec.report._figure`), so a
+Figures are drawn on a bare Agg figure (see :func:`item2vec.plots._figure`), so a
 sweep never touches pyplot's global state.
 """
 
@@ -13,8 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from item2vec.report import _figure, _save
-from item2vec.summary import items_phrase, metrics_markdown
+from item2vec.metric_table import metrics_markdown
+from item2vec.plots import _figure, _save
+from item2vec.summary import items_phrase
 from item2vec.tune import FINAL_SEEDS, OBJECTIVE
 
 TRIALS_PLOT = "sweep_trials.png"

@@ -9,18 +9,12 @@ import pyarrow as pa
 import pytest
 
 from item2vec.errors import InputError
+from item2vec.labels import _shorten
 from item2vec.neighbors import nearest_neighbors
+from item2vec.plots import plot_training_loss, project_embeddings
 from item2vec.publish import ITEMS_FILE, publish_version
-from item2vec.report import (
-    HIT_RATE_PNG,
-    LOSS_PNG,
-    MAP_PNG,
-    _shorten,
-    item_categories,
-    plot_training_loss,
-    project_embeddings,
-    write_report,
-)
+from item2vec.report import HIT_RATE_PNG, LOSS_PNG, MAP_PNG, write_report
+from item2vec.report_inputs import item_categories
 from item2vec.vectors import ItemVectors
 
 GENRES = ("Action", "Comedy", "Drama")
