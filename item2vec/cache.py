@@ -30,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from item2vec.atomicfile import replacing, write_bytes
 from item2vec.config import IngestConfig, PipelineConfig, SequenceConfig
 from item2vec.discovery import fingerprint, input_files
 from item2vec.ingest import Events, Partition, combine_partitions, read_partition
@@ -130,7 +131,7 @@ class StageCache:
             }
             changed = True
         if self.enabled and changed:
-            _write_atomically(memo_path, json.dumps(memo).encode())
+            write_bytes(memo_path, json.dumps(memo).encode())
         return entries
 
     def plan(self, paths: list[Path], config: PipelineConfig) -> InputPlan:
@@ -250,17 +251,8 @@ def _read_entry(entry: Path) -> pa.Table | None:
 
 
 def _write_table(target: Path, table: pa.Table) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".tmp-{target.name}-{os.getpid()}")
-    pq.write_table(table, temporary, compression="zstd")
-    os.replace(temporary, target)
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".tmp-{target.name}-{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, target)
+    with replacing(target) as temporary:
+        pq.write_table(table, temporary, compression="zstd")
 
 
 def stage_cache(config: PipelineConfig) -> StageCache:

@@ -13,7 +13,6 @@ this module stays cheap for the CLI.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from item2vec.atomicfile import replacing
 from item2vec.labels import _shorten, place_labels
 from item2vec.metric_table import METHODS
 
@@ -113,12 +113,8 @@ def _figure() -> Figure:
 def _save(figure: Figure, path: Path) -> Path:
     """Write a PNG atomically, so a reader never sees half an image."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with replacing(path) as temporary:
         figure.savefig(temporary, format="png", dpi=DPI)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

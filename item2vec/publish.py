@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from item2vec.atomicfile import TMP_PREFIX, fsync_path, write_text
 from item2vec.errors import ConfigError, InputError
 from item2vec.progress import Progress
 from item2vec.vectors import ItemVectors
@@ -44,7 +45,6 @@ from item2vec.vectors import ItemVectors
 log = logging.getLogger(__name__)
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-TMP_PREFIX = ".tmp-"
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
 VECTORS_FILE = "item_vectors.parquet"
@@ -125,16 +125,8 @@ def sha256_file(path: Path) -> str:
 
 def _seal(path: Path) -> str:
     """fsync a finished file and return its SHA-256."""
-    _fsync(path)
+    fsync_path(path)
     return sha256_file(path)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def library_versions() -> dict[str, str]:
@@ -182,11 +174,8 @@ def remove_stale_temporaries(model_dir: Path) -> list[Path]:
 def write_latest(model_dir: Path, version: str) -> None:
     """Point ``LATEST`` at ``version`` atomically (temp file, fsync, ``os.replace``)."""
     check_name(version, "version")
-    temporary = model_dir / f"{TMP_PREFIX}{LATEST}-{os.getpid()}"
-    temporary.write_text(version + "\n")
-    _fsync(temporary)
-    os.replace(temporary, model_dir / LATEST)
-    _fsync(model_dir)
+    write_text(model_dir / LATEST, version + "\n", durable=True)
+    fsync_path(model_dir)
 
 
 @contextmanager
@@ -371,10 +360,10 @@ def publish_version(
                         "sha256": _seal(extra),
                     }
             manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-        _fsync(manifest_path)
-        _fsync(temporary)
+        fsync_path(manifest_path)
+        fsync_path(temporary)
         os.rename(temporary, final)
-        _fsync(model_dir)
+        fsync_path(model_dir)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

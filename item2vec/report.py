@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from item2vec.atomicfile import write_text
 from item2vec.discovery import first_few
 from item2vec.labels import MAX_LABELS, _shorten
 from item2vec.metric_table import METHODS
@@ -277,11 +277,6 @@ def write_report(
     popular_counts = dict(zip(popular, counts[popular_rows].tolist(), strict=True))
     lines += neighbors_section(popular, neighbors, popular_counts, names)
     report = out_dir / REPORT_FILE
-    temporary = report.with_name(f".{REPORT_FILE}.tmp-{os.getpid()}")
-    try:
-        temporary.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-        os.replace(temporary, report)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_text(report, "\n".join(lines).rstrip() + "\n")
     log.info("wrote report %s", report)
     return report

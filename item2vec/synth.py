@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from item2vec.atomicfile import replacing
 
 
 def planted_clusters(
@@ -328,11 +329,10 @@ def write_synthetic_log(
     block_events = np.add.reduceat(world.user_events, starts)
 
     clusters_path = path.with_name(_log_stem(path) + ".clusters.csv")
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     item_hits = np.zeros(items, dtype=np.int64)
     type_counts = np.zeros(len(EVENT_TYPES), dtype=np.int64)
     sessions = chunks = 0
-    try:
+    with replacing(path) as partial:
         if parquet:
             writer = pq.ParquetWriter(partial, LOG_SCHEMA, compression="zstd")
         else:
@@ -358,9 +358,6 @@ def write_synthetic_log(
                     chunks += 1
         if not parquet:
             sink.close()
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     truth = pa.table(
         {"item_id": world.item_ids, "cluster": pa.array(world.item_cluster, type=pa.int32())}
     )
