@@ -25,25 +25,13 @@ from prefect.utilities.annotations import quote
 from flows.pipeline import IO_RETRIES, STAGE, Opaque
 from item2vec.cache import events_and_sequences
 from item2vec.config import EvaluateConfig, PipelineConfig
+from item2vec.final_evaluation import FINAL_SEEDS, combine_final, final_baselines, final_run
+from item2vec.search_space import OBJECTIVE
 from item2vec.summary import metrics_rows, report_markdown
-from item2vec.tune import (
-    CONFIRM_SEEDS,
-    FINAL_SEEDS,
-    OBJECTIVE,
-    Sweep,
-    SweepSettings,
-    TrialResult,
-    TuningData,
-    combine_final,
-    final_baselines,
-    final_run,
-    gains,
-    provenance,
-    run_trial,
-    tuning_data,
-    validation_baselines,
-    write_outputs,
-)
+from item2vec.sweep_outputs import gains, provenance, write_outputs
+from item2vec.trial import TrialResult, run_trial, validation_baselines
+from item2vec.tune import CONFIRM_SEEDS, Sweep, SweepSettings
+from item2vec.tuning_split import TuningData, tuning_data
 
 #: Rows of the trials table artifact (the best trials).
 ARTIFACT_TRIALS = 20

@@ -13,9 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from item2vec.final_evaluation import FINAL_SEEDS
 from item2vec.report import _figure, _save
+from item2vec.search_space import OBJECTIVE
 from item2vec.summary import items_phrase, metrics_markdown
-from item2vec.tune import FINAL_SEEDS, OBJECTIVE
 
 TRIALS_PLOT = "sweep_trials.png"
 IMPORTANCE_PLOT = "sweep_importance.png"
