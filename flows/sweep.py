@@ -7,7 +7,8 @@ trial on a Dask worker cannot reach the study, so it runs to its end (still
 within the budget) and its scores are recorded when it returns.
 
 The flow only orders the steps; what a trial, a selection or a final evaluation
-is lives in :mod:`item2vec.tune`.
+is lives in the library (:mod:`item2vec.tune`, :mod:`item2vec.trial`,
+:mod:`item2vec.final_evaluation`, :mod:`item2vec.sweep_outputs`).
 """
 
 from __future__ import annotations
@@ -24,26 +25,14 @@ from prefect.utilities.annotations import quote
 
 from item2vec.cache import events_and_sequences
 from item2vec.config import EvaluateConfig, PipelineConfig
+from item2vec.final_evaluation import FINAL_SEEDS, combine_final, final_baselines, final_run
 from item2vec.metric_table import metrics_rows
+from item2vec.search_space import OBJECTIVE
 from item2vec.summary import report_markdown
-from item2vec.tune import (
-    CONFIRM_SEEDS,
-    FINAL_SEEDS,
-    OBJECTIVE,
-    Sweep,
-    SweepSettings,
-    TrialResult,
-    TuningData,
-    combine_final,
-    final_baselines,
-    final_run,
-    gains,
-    provenance,
-    run_trial,
-    tuning_data,
-    validation_baselines,
-    write_outputs,
-)
+from item2vec.sweep_outputs import gains, provenance, write_outputs
+from item2vec.trial import TrialResult, run_trial, validation_baselines
+from item2vec.tune import CONFIRM_SEEDS, Sweep, SweepSettings
+from item2vec.tuning_split import TuningData, tuning_data
 from item2vec_flows.pipeline import IO_RETRIES, STAGE, Opaque
 
 #: Rows of the trials table artifact (the best trials).

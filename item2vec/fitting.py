@@ -21,6 +21,7 @@ import pyarrow as pa
 from item2vec import stages
 from item2vec.config import PipelineConfig, build_config
 from item2vec.errors import ConfigError
+from item2vec.evaluate import evaluate
 from item2vec.frames import read_table_events
 from item2vec.ingest import Events, read_events
 from item2vec.model import Evaluation, Item2VecModel
@@ -84,12 +85,7 @@ def fit(
     if evaluate_model:
         split = stages.split(sequences, settings.evaluate)
         vectors = stages.train(split, settings.train)
-        record = stages.metrics(
-            stages.model_metrics(vectors, split, settings.evaluate),
-            stages.baseline_metrics(split, settings.evaluate),
-            split,
-            settings.evaluate,
-        )
+        record = evaluate(vectors, split.training_sequences(), split.test, settings.evaluate)
         evaluation = Evaluation.from_record(record)
         run = FitRun(read, sequences, split, vectors)
     else:

@@ -218,7 +218,8 @@ def _finish(
         reasons = ", ".join(f"{k} {v:,}" for k, v in dropped.items() if v)
         raise InputError(
             f"no usable events left in {names} after dropping rows ({reasons}); "
-            "relax the filters (--keep-events, --min-weight, --min-item-count, --min-user-count)"
+            "relax the filters keep_events, min_weight, min_item_count, min_user_count "
+            "(--keep-events, --min-weight, --min-item-count, --min-user-count)"
         )
     counts = {
         "events_read": read,

@@ -24,7 +24,7 @@ def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"items file {path} does not exist; check --items")
+        raise InputError(f"items file {path} does not exist; check items_path (--items)")
     check_columns(path, {"item_id_col": id_col, "item_title_col": title_col})
     if is_parquet(path):
         table = read_table(path, pq.read_schema(path).names)

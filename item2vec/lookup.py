@@ -47,7 +47,7 @@ def recommendations(model: PublishedModel, user_id: str, n: int = 10) -> pd.Data
     if not path.is_file():
         raise InputError(
             f"{model.model_name}/{model.version} has no {RECOMMENDATIONS_FILE}; "
-            "run with --recommendations-n above 0"
+            "publish with recommendations_n (--recommendations-n) above 0"
         )
     table = pq.read_table(path, filters=[("user_id", "=", user_id)])
     if table.num_rows == 0:

@@ -72,7 +72,8 @@ def select_window(
         if day is None:
             raise InputError(
                 f"{path} has no date in its name or folder (expected e.g. 2026-11-24.csv or "
-                "date=2026-11-24/); --since and --window-days need daily partitions"
+                "date=2026-11-24/); since and window_days (--since, --window-days) need "
+                "daily partitions"
             )
         days[path] = day
     if window_days is not None:
@@ -82,7 +83,7 @@ def select_window(
         newest = max(days.values())
         raise InputError(
             f"no partition is dated on or after {since} (newest: {newest}); "
-            "move --since back or widen --window-days"
+            "move since (--since) back or widen window_days (--window-days)"
         )
     log.info(
         "window from %s: %d of %d partitions (%s to %s)",

@@ -259,7 +259,7 @@ def _model_dir(output: str | Path, model: str) -> Path:
         raise InputError(
             f"no model {model!r} in {output}: {model_dir} does not exist "
             f"(models there: {_listing(Path(output), dirs=True)}); run `item2vec run` "
-            "first, or check --output and --model-name"
+            "first, or check output and model_name (--output, --model-name)"
         )
     return model_dir
 

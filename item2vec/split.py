@@ -274,14 +274,16 @@ def _nothing_to_evaluate(sequences: pa.Table, method: str, test_days: float) -> 
     if method == "temporal":
         return (
             f"no user has events both before and within the last {test_days:g} days, so "
-            f"the temporal split leaves nothing to evaluate ({found}); raise --test-days "
-            "or use --split leave-last-out"
+            f"the temporal split leaves nothing to evaluate ({found}); raise "
+            "test_days (--test-days) "
+            "or use split='leave-last-out' (--split leave-last-out)"
         )
     return (
         f"no sequence has the {MIN_EVENTS_FOR_TEST} events leave-last-out needs ({found}): "
         "the last event is the test target and the earlier ones train and query; check "
-        "that --user-col names a person rather than an event, and that --session-gap, "
-        "--max-length or the filters do not cut histories that short"
+        "that user_col (--user-col) names a person rather than an event, and that "
+        "session_gap, max_length (--session-gap, --max-length) or the filters do not cut "
+        "histories that short"
     )
 
 

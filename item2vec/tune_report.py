@@ -13,10 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from item2vec.final_evaluation import FINAL_SEEDS
 from item2vec.metric_table import metrics_markdown
 from item2vec.plots import _figure, _save
+from item2vec.search_space import OBJECTIVE
 from item2vec.summary import items_phrase
-from item2vec.tune import FINAL_SEEDS, OBJECTIVE
 
 TRIALS_PLOT = "sweep_trials.png"
 IMPORTANCE_PLOT = "sweep_importance.png"
@@ -118,11 +119,11 @@ def write_sweep_report(
     best_number
         The winning trial.
     final
-        ``best`` and ``base`` test records (:func:`item2vec.tune.combine_final`).
+        ``best`` and ``base`` test records (:func:`item2vec.final_evaluation.combine_final`).
     facts
         Provenance lines for the top of the page.
     gains
-        :func:`item2vec.tune.gains`.
+        :func:`item2vec.sweep_outputs.gains`.
     references
         Baselines' validation scores.
 

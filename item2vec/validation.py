@@ -202,18 +202,18 @@ def check_bad_share(
     raise InputError(
         f"{rows / read:.1%} of rows in {names} were dropped as {reason} in column {column!r}"
         f"{shown}, above the allowed {config.max_bad_fraction:.1%}; {hint}, "
-        f"or raise --max-bad-fraction to accept them"
+        f"or raise max_bad_fraction (--max-bad-fraction) to accept them"
     )
 
 
 def _reason_column(reason: str, config: IngestConfig) -> tuple[str, str]:
     """The column a drop reason is about, and what to check."""
     return {
-        "null_user": (config.user_col, "check --user-col"),
-        "null_item": (config.item_col, "check --item-col"),
+        "null_user": (config.user_col, "check user_col (--user-col)"),
+        "null_item": (config.item_col, "check item_col (--item-col)"),
         "bad_timestamp": (
             config.time_col,
-            "expected epoch seconds/milliseconds or ISO-8601 text; check --time-col",
+            "expected epoch seconds/milliseconds or ISO-8601 text; check time_col (--time-col)",
         ),
     }[reason]
 
@@ -241,7 +241,8 @@ def warn_bad_files(
         shown = examples.get(path.name) if reason == "bad_timestamp" else None
         log.warning(
             "%s: %s of its %s rows (%.1f%%) were dropped, mostly as %s in column %r%s; "
-            "the run goes on because the whole input stays within --max-bad-fraction; %s",
+            "the run goes on because the whole input stays within max_bad_fraction "
+            "(--max-bad-fraction); %s",
             path,
             f"{bad:,}",
             f"{rows:,}",

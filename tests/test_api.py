@@ -99,7 +99,9 @@ def test_null_ids_are_dropped_and_counted_never_given_to_another_user(world):
     broken = events.copy()
     broken.loc[:9, "user_id"] = None
     broken.loc[10:14, "item_id"] = np.nan
-    with pytest.raises(InputError, match=r"null_user in column 'user_id'.*max-bad-fraction"):
+    # The message names the Python setting as well as the CLI flag.
+    message = r"null_user in column 'user_id'.*check user_col.*raise max_bad_fraction"
+    with pytest.raises(InputError, match=message):
         item2vec.fit(broken.iloc[:200], epochs=1, min_count=1)
     model = item2vec.fit(broken, epochs=1, min_count=1, evaluate_model=False)
     dropped = model.counts_by_stage["dropped"]

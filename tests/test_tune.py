@@ -12,21 +12,15 @@ import pytest
 
 from item2vec.config import PipelineConfig, build_config, read_toml
 from item2vec.errors import ConfigError
+from item2vec.final_evaluation import FINAL_SEEDS, combine_final, final_baselines, final_run
+from item2vec.search_space import TUNED_TRAIN
 from item2vec.sequences import build_sequences
 from item2vec.split import split_sequences
+from item2vec.sweep_outputs import best_toml, gains
 from item2vec.synth import planted_clusters
-from item2vec.tune import (
-    CHECKPOINTS,
-    FINAL_SEEDS,
-    TUNED_TRAIN,
-    Sweep,
-    best_toml,
-    final_evaluation,
-    gains,
-    run_trial,
-    sample_users,
-    tuning_data,
-)
+from item2vec.trial import CHECKPOINTS, run_trial
+from item2vec.tune import Sweep
+from item2vec.tuning_split import sample_users, tuning_data
 
 
 def _sequences(seed: int = 0, users: int = 150) -> pa.Table:
@@ -291,12 +285,22 @@ def test_no_time_left_means_no_confirmation():
     assert sweep.leaders(seeds=2) == []
 
 
+def _final(best, base, data, seeds):
+    """The final evaluation from its parts, one after the other (the flow runs them as tasks)."""
+    results = {}
+    for name, config in (("best", best), ("base", base)):
+        runs = [final_run(config, data, offset) for offset in range(seeds)]
+        baselines = final_baselines(config.evaluate, data)
+        results[name] = combine_final(runs, baselines, data, config.evaluate)
+    return results
+
+
 def test_final_evaluation_and_the_gain_that_survives():
     sequences = _sequences()
     sweep = _search(sequences, trials=4)
     number, best = sweep.best()
     data = tuning_data(sequences, _base())
-    final = final_evaluation(best, sweep.configs[0], data, seeds=2)
+    final = _final(best, sweep.configs[0], data, seeds=2)
     assert len(final["best"]["seeds"]) == 2
     assert final["best"]["model"]["hr@10"] == pytest.approx(np.mean(final["best"]["seeds"]))
     assert set(final["best"]["baselines"]) == {"popularity", "item_knn"}
@@ -406,3 +410,57 @@ def test_too_short_for_a_validation_target_names_the_sweep_fix():
     )
     with pytest.raises(ConfigError, match="--sample-users"):
         tuning_data(build_sequences(frame), _base())
+
+
+def _with(config: PipelineConfig, section: str, **values) -> PipelineConfig:
+    return build_config(config.model_dump(), {section: values})
+
+
+def test_the_search_space_table_is_the_one_source_of_draws_starts_and_columns():
+    import optuna
+
+    from item2vec.search_space import (
+        CONDITIONAL_TRAIN,
+        SEARCH_SPACE,
+        TUNED_EVALUATE,
+        starting_params,
+        suggest,
+        trial_config,
+        tuned_fields,
+    )
+
+    space = {parameter.name: parameter for parameter in SEARCH_SPACE}
+    sections = {"train": (*TUNED_TRAIN, *CONDITIONAL_TRAIN), "evaluate": TUNED_EVALUATE}
+    assert {n for names in sections.values() for n in names} == {
+        p.name for p in SEARCH_SPACE if p.section
+    }
+    # Draws: exactly the declared parameters that apply, each inside its range, and
+    # the config fields they set are what the table says a trial tunes.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen: set[str] = set()
+    for _ in range(60):
+        trial = study.ask()
+        params = suggest(trial)
+        drawn = trial.params
+        assert set(drawn) == {p.name for p in SEARCH_SPACE if p.applies(drawn)}
+        assert all(space[name].contains(value) for name, value in drawn.items()), drawn
+        seen |= set(drawn)
+        config = trial_config(_base(), params)
+        for section, names in sections.items():
+            assert params[section] == tuned_fields(config, section)
+            assert set(params[section]) <= set(names)
+        study.tell(trial, 0.0)
+    assert seen == set(space)  # every conditional branch was drawn at least once
+    # Starts: every parameter that applies to the config, read from it; anything past
+    # a declared bound keeps the start out of the study.
+    start = _with(_base(), "train", context="set", max_set_size=17, sample=1e-4)
+    assert starting_params(start) == {p.name: p.value_in(start) for p in SEARCH_SPACE}
+    assert set(starting_params(_base())) == set(space) - {"max_set_size", "sample"}
+    # (The config itself refuses sg, context and scoring outside their choices.)
+    numeric = [p for p in SEARCH_SPACE if p.kind != "categorical"]
+    beyond = [(p, p.high + (1 if p.kind == "int" else p.high / 2)) for p in numeric]
+    for parameter, value in [*beyond, (space["vector_size"], 48)]:
+        assert not parameter.contains(value)
+        config = _with(start, parameter.section, **{parameter.name: value})
+        assert starting_params(config) is None, parameter.name
