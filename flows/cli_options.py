@@ -1,5 +1,10 @@
 """The run options of ``item2vec run``, ``serve`` and ``sweep``, and their layering into a config.
 
+The flags are generated from the config models of :mod:`item2vec.config`: a
+field's annotation gives the flag's type, and the first sentence of its entry in
+the section's numpy docstring gives the flag's help, so each setting is explained
+once, for the command line and Prefect's run form alike.
+
 Settings come from the defaults, then ``--preset`` (or the bundled sample), then
 ``--config``, then the flags; later ones win.
 """
@@ -7,17 +12,100 @@ Settings come from the defaults, then ``--preset`` (or the bundled sample), then
 from __future__ import annotations
 
 import argparse
+import re
+import types
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
-from item2vec.config import PipelineConfig, build_config, read_toml
+from pydantic import BaseModel
+
+from item2vec.config import PipelineConfig, build_config, docstring_parameters, read_toml
 from item2vec.presets import PRESETS, bundled_sample, preset
 
 DEFAULTS = PipelineConfig()
 
+#: The fields each section puts on the command line, in ``--help`` order. The
+#: rest are set in a ``--config`` file: ``ingest.paths`` (given as the positional
+#: EVENTS), gensim's pass-through keywords (``alpha``, ``hs``, ``batch_words``, ...),
+#: ``train.compute_loss`` and ``publish.primary_metric``.
+EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
+    "ingest": (
+        "user_col",
+        "item_col",
+        "time_col",
+        "items_path",
+        "item_id_col",
+        "item_title_col",
+        "max_bad_fraction",
+        "sep",
+        "header",
+        "columns",
+        "time_unit",
+        "event_col",
+        "keep_events",
+        "weight_col",
+        "min_weight",
+        "drop_duplicates",
+        "min_item_count",
+        "min_user_count",
+        "since",
+        "window_days",
+        "cache",
+        "cache_dir",
+    ),
+    "sequences": (
+        "session_gap",
+        "collapse_repeats",
+        "min_length",
+        "max_length",
+        "write_sequences",
+    ),
+    "publish": (
+        "output",
+        "model_name",
+        "max_regression",
+        "min_stability",
+        "refit",
+        "recommendations_n",
+        "keep",
+        "report",
+        "gate_margin",
+        "neighbors_k",
+    ),
+    "train": (
+        "sg",
+        "vector_size",
+        "window",
+        "negative",
+        "ns_exponent",
+        "sample",
+        "epochs",
+        "min_count",
+        "seed",
+        "workers",
+        "context",
+        "max_set_size",
+        "corpus_file",
+        "deterministic",
+    ),
+    "evaluate": (
+        "scoring",
+        "query_items",
+        "k",
+        "split",
+        "test_days",
+        "max_users",
+        "exclude_seen",
+    ),
+}
 
-def _default(section: str, name: str) -> Any:
-    return getattr(getattr(DEFAULTS, section), name)
+#: Flags whose name is not their field's: ``--items`` names the items file, and
+#: ``--eval-users`` says which users ``max_users`` counts.
+RENAMED_FLAGS: dict[tuple[str, str], str] = {
+    ("ingest", "items_path"): "--items",
+    ("evaluate", "max_users"): "--eval-users",
+}
 
 
 def _str_list(text: str) -> list[str]:
@@ -40,260 +128,145 @@ def _iso_day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD, got {text!r}") from None
 
 
-# (flag, section, field, type, help). One table drives parsing, help and the config layer.
-RUN_OPTIONS: list[tuple[str, str, str, Any, str]] = [
-    ("--user-col", "ingest", "user_col", str, "column holding the user id"),
-    ("--item-col", "ingest", "item_col", str, "column holding the item id"),
-    (
-        "--time-col",
-        "ingest",
-        "time_col",
-        str,
-        "column holding the event time (epoch s/ms or ISO-8601)",
-    ),
-    (
-        "--items",
-        "ingest",
-        "items_path",
-        str,
-        "item metadata file (CSV/Parquet) for titles in the summary",
-    ),
-    ("--item-id-col", "ingest", "item_id_col", str, "item id column of --items"),
-    ("--item-title-col", "ingest", "item_title_col", str, "title column of --items"),
-    (
-        "--max-bad-fraction",
-        "ingest",
-        "max_bad_fraction",
-        float,
-        "largest share of invalid rows (null id, bad time) tolerated before failing",
-    ),
-    ("--sep", "ingest", "sep", str, "CSV delimiter; detected from the first line when not given"),
-    (
-        "--header",
-        "ingest",
-        "header",
-        bool,
-        "files start with a header line (--no-header: name columns with --columns)",
-    ),
-    (
-        "--columns",
-        "ingest",
-        "columns",
-        _str_list,
-        "column names of header-less files, comma-separated",
-    ),
-    ("--time-unit", "ingest", "time_unit", str, "unit of numeric times: auto, s, ms, us or ns"),
-    ("--event-col", "ingest", "event_col", str, "optional event-type column"),
-    (
-        "--keep-events",
-        "ingest",
-        "keep_events",
-        _str_list,
-        "event types to keep, e.g. view,cart,purchase",
-    ),
-    ("--weight-col", "ingest", "weight_col", str, "optional weight or rating column"),
-    ("--min-weight", "ingest", "min_weight", float, "drop events with a lower weight"),
-    ("--drop-duplicates", "ingest", "drop_duplicates", bool, "remove exact duplicate events"),
-    (
-        "--min-item-count",
-        "ingest",
-        "min_item_count",
-        int,
-        "drop items with fewer events (iterated with --min-user-count)",
-    ),
-    (
-        "--min-user-count",
-        "ingest",
-        "min_user_count",
-        int,
-        "drop users with fewer events (iterated with --min-item-count)",
-    ),
-    (
-        "--since",
-        "ingest",
-        "since",
-        _iso_day,
-        "rolling window: read only daily partitions dated on or after this day (YYYY-MM-DD)",
-    ),
-    (
-        "--window-days",
-        "ingest",
-        "window_days",
-        int,
-        "rolling window: read only the last N days of daily partitions",
-    ),
-    (
-        "--cache",
-        "ingest",
-        "cache",
-        bool,
-        "reuse validated events and sequences of unchanged input files",
-    ),
-    ("--cache-dir", "ingest", "cache_dir", str, "cache location (default: OUTPUT/.cache)"),
-    (
-        "--session-gap",
-        "sequences",
-        "session_gap",
-        str,
-        "cut sessions at inactivity gaps such as 30m; unset = one sequence per user",
-    ),
-    (
-        "--collapse-repeats",
-        "sequences",
-        "collapse_repeats",
-        bool,
-        "merge consecutive repeats of an item",
-    ),
-    ("--min-length", "sequences", "min_length", int, "drop shorter sequences"),
-    (
-        "--max-length",
-        "sequences",
-        "max_length",
-        int,
-        "keep only the most recent N items of a sequence",
-    ),
-    ("--write-sequences", "sequences", "write_sequences", bool, "also publish sequences.parquet"),
-    ("--output", "publish", "output", str, "output root; versions go to OUTPUT/MODEL_NAME/VERSION"),
-    (
-        "--model-name",
-        "publish",
-        "model_name",
-        str,
-        "model family name (letters, digits, . _ -); 'movielens' for the bundled sample",
-    ),
-    (
-        "--max-regression",
-        "publish",
-        "max_regression",
-        float,
-        "refuse a model this share below LATEST's primary metric (comparable runs)",
-    ),
-    (
-        "--min-stability",
-        "publish",
-        "min_stability",
-        float,
-        "refuse a model whose top-10 neighbours overlap LATEST's less than this",
-    ),
-    (
-        "--refit",
-        "publish",
-        "refit",
-        bool,
-        "also retrain from scratch on all events and publish that (default: the evaluated model)",
-    ),
-    (
-        "--recommendations-n",
-        "publish",
-        "recommendations_n",
-        int,
-        "recommendations per user in user_recommendations.parquet (0 = none)",
-    ),
-    ("--keep", "publish", "keep", int, "keep only the newest N versions (never deletes LATEST)"),
-    (
-        "--report",
-        "publish",
-        "report",
-        bool,
-        "write report.md with plots into the version (--no-report saves a few seconds)",
-    ),
-    (
-        "--gate-margin",
-        "publish",
-        "gate_margin",
-        float,
-        "LATEST moves only if the model beats popularity's primary metric times this",
-    ),
-    (
-        "--neighbors-k",
-        "publish",
-        "neighbors_k",
-        int,
-        "neighbours per item in item_neighbors.parquet",
-    ),
-    ("--sg", "train", "sg", int, "1 = skip-gram, 0 = CBOW"),
-    ("--vector-size", "train", "vector_size", int, "embedding dimension"),
-    ("--window", "train", "window", int, "context half-width in items"),
-    ("--negative", "train", "negative", int, "negative samples per positive pair"),
-    (
-        "--ns-exponent",
-        "train",
-        "ns_exponent",
-        float,
-        "exponent of the negative-sampling distribution",
-    ),
-    ("--sample", "train", "sample", float, "down-sampling threshold of frequent items (0 = off)"),
-    ("--epochs", "train", "epochs", int, "passes over the training sequences"),
-    ("--min-count", "train", "min_count", int, "items seen fewer times get no vector"),
-    ("--seed", "train", "seed", int, "random seed"),
-    ("--workers", "train", "workers", int, "training threads"),
-    (
-        "--context",
-        "train",
-        "context",
-        str,
-        "window: sliding window; set: the whole (chunked) sequence is the context",
-    ),
-    (
-        "--max-set-size",
-        "train",
-        "max_set_size",
-        int,
-        "set context: longer sequences are shuffled and cut into chunks of this size",
-    ),
-    (
-        "--corpus-file",
-        "train",
-        "corpus_file",
-        bool,
-        "train through gensim's corpus_file mode (a temporary text file)",
-    ),
-    (
-        "--deterministic",
-        "train",
-        "deterministic",
-        bool,
-        "bit-identical vectors on a re-run (forces workers=1)",
-    ),
-    (
-        "--scoring",
-        "evaluate",
-        "scoring",
-        str,
-        "in-out: output vectors score candidates; in-in: cosine of input vectors",
-    ),
-    (
-        "--query-items",
-        "evaluate",
-        "query_items",
-        int,
-        "the query is the mean vector of the user's last N training items",
-    ),
-    ("--k", "evaluate", "k", _int_list, "cut-offs of the metrics, comma-separated"),
-    (
-        "--split",
-        "evaluate",
-        "split",
-        str,
-        "leave-last-out: last event per user is the target; temporal: a time cut-off",
-    ),
-    ("--test-days", "evaluate", "test_days", float, "held-out period of --split temporal"),
-    (
-        "--eval-users",
-        "evaluate",
-        "max_users",
-        int,
-        "test users evaluated; with more, every method sees the same fixed sample "
-        "(chosen by a hash of the user id); 0 evaluates all",
-    ),
-    (
-        "--exclude-seen",
-        "evaluate",
-        "exclude_seen",
-        bool,
-        "never recommend items the user already has (--no-exclude-seen for repeat domains)",
-    ),
-]
+#: Parsers of a flag's text, by the field's annotation (``X | None`` counts as ``X``).
+SCALAR_PARSERS: dict[Any, Any] = {int: int, float: float, str: str, date: _iso_day}
+#: Lists are written comma-separated on the command line.
+LIST_PARSERS: dict[Any, Any] = {str: _str_list, int: _int_list}
+
+# ``literal`` and :role:`target` markup of the docstrings, shown as plain text.
+_MARKUP = re.compile(r"``(.+?)``|:[\w:]+:`~?(.+?)`")
+# A sentence ends at a full stop before a space or the end, unless it abbreviates.
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s|$)")
+
+
+def plain_text(text: str) -> str:
+    """``text`` with its reStructuredText literals and roles reduced to their words."""
+    return _MARKUP.sub(lambda match: match.group(1) or match.group(2), text)
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text``, its full stop included (all of it if it has none)."""
+    end = _SENTENCE_END.search(text)
+    return text[: end.end()] if end else text
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """One generated flag: the config field it sets and how argparse reads it.
+
+    Attributes
+    ----------
+    flag
+        The option string, e.g. ``--user-col``.
+    section, field
+        The config field it sets: ``PipelineConfig.<section>.<field>``.
+    sentence
+        The first sentence of the field's docstring entry, as plain text.
+    reading
+        The ``add_argument`` keywords that read the field's type
+        (:func:`argparse_keywords`).
+    """
+
+    flag: str
+    section: str
+    field: str
+    sentence: str
+    reading: dict[str, Any]
+
+    @property
+    def dest(self) -> str:
+        """The attribute of the parsed namespace, ``section.field``."""
+        return f"{self.section}.{self.field}"
+
+    @property
+    def help(self) -> str:
+        """The flag's help: its sentence and the default it leaves alone when unset."""
+        default = getattr(getattr(DEFAULTS, self.section), self.field)
+        if self.reading.get("action") is argparse.BooleanOptionalAction:
+            shown = "on" if default else "off"
+        else:
+            shown = ",".join(map(str, default)) if isinstance(default, list) else default
+        return f"{self.sentence} (default: {shown})"
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        """Add the flag to ``parser``; unset, it is None and the config's value stands."""
+        # argparse %-formats help strings.
+        text = self.help.replace("%", "%%")
+        parser.add_argument(self.flag, dest=self.dest, default=None, help=text, **self.reading)
+
+
+def argparse_keywords(annotation: Any, name: str) -> dict[str, Any]:
+    """The ``add_argument`` keywords that read a field of this annotation from a flag.
+
+    ``bool`` becomes ``--x/--no-x``, ``Literal`` values become ``choices``, lists
+    are comma-separated, dates are ISO days and ``X | None`` is read as ``X``.
+
+    Parameters
+    ----------
+    annotation
+        The field's annotation, as pydantic resolved it.
+    name
+        The field's name, upper-cased as the value's placeholder in ``--help``.
+
+    Raises
+    ------
+    TypeError
+        For an annotation no flag reads; keep such a field off the command line.
+    """
+    kind = _without_none(annotation)
+    metavar = name.upper()
+    if kind is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if get_origin(kind) is Literal:
+        values = get_args(kind)
+        return {"type": type(values[0]), "choices": values}
+    if get_origin(kind) is list and get_args(kind)[0] in LIST_PARSERS:
+        return {"type": LIST_PARSERS[get_args(kind)[0]], "metavar": f"{metavar},..."}
+    if kind in SCALAR_PARSERS:
+        return {"type": SCALAR_PARSERS[kind], "metavar": metavar}
+    raise TypeError(f"{name}: no command-line flag reads {annotation!r}")
+
+
+def _without_none(annotation: Any) -> Any:
+    # An unset flag is None already: ``X | None`` reads as ``X``.
+    if get_origin(annotation) in (Union, types.UnionType):
+        kinds = [kind for kind in get_args(annotation) if kind is not type(None)]
+        if len(kinds) == 1:
+            return kinds[0]
+    return annotation
+
+
+def run_options() -> tuple[RunOption, ...]:
+    """The flags of :data:`EXPOSED_FIELDS`, typed by annotation, helped by docstring.
+
+    Raises
+    ------
+    ValueError
+        For an exposed field that its section's docstring does not document.
+    TypeError
+        For an exposed field whose annotation no flag reads.
+    """
+    options = []
+    for section, names in EXPOSED_FIELDS.items():
+        model: type[BaseModel] = type(getattr(DEFAULTS, section))
+        _, entries = docstring_parameters(model.__doc__ or "")
+        for name in names:
+            if name not in entries:
+                raise ValueError(f"document {section}.{name} in {model.__name__}'s docstring")
+            options.append(
+                RunOption(
+                    flag=RENAMED_FLAGS.get((section, name), "--" + name.replace("_", "-")),
+                    section=section,
+                    field=name,
+                    sentence=first_sentence(plain_text(entries[name])),
+                    reading=argparse_keywords(model.model_fields[name].annotation, name),
+                )
+            )
+    return tuple(options)
+
+
+#: Every generated flag, in ``--help`` order.
+RUN_OPTIONS = run_options()
 
 
 def add_runner_options(parser: argparse.ArgumentParser) -> None:
@@ -329,25 +302,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         choices=sorted(PRESETS),
         help="built-in column layout (movielens: userId, movieId, timestamp)",
     )
-    for flag, section, name, kind, text in RUN_OPTIONS:
-        default = _default(section, name)
-        shown = ",".join(map(str, default)) if isinstance(default, list) else default
-        if kind is bool:
-            parser.add_argument(
-                flag,
-                dest=f"{section}.{name}",
-                default=None,
-                action=argparse.BooleanOptionalAction,
-                help=f"{text} (default: {'on' if default else 'off'})",
-            )
-        else:
-            parser.add_argument(
-                flag,
-                dest=f"{section}.{name}",
-                type=kind,
-                metavar=name.upper(),
-                help=f"{text} (default: {shown})",
-            )
+    for option in RUN_OPTIONS:
+        option.add_to(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument(
@@ -362,10 +318,10 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """Layer defaults, preset or bundled sample, config file and flags into one config."""
     file_layer = read_toml(args.config) if args.config else {}
     flag_layer: dict[str, dict[str, Any]] = {}
-    for _, section, name, _, _ in RUN_OPTIONS:
-        value = getattr(args, f"{section}.{name}")
+    for option in RUN_OPTIONS:
+        value = getattr(args, option.dest)
         if value is not None:
-            flag_layer.setdefault(section, {})[name] = value
+            flag_layer.setdefault(option.section, {})[option.field] = value
     if args.events:
         flag_layer.setdefault("ingest", {})["paths"] = list(args.events)
     layers = []

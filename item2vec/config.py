@@ -83,45 +83,63 @@ class IngestConfig(_Section):
     paths
         Event files (CSV, TSV or Parquet, optionally gzip-compressed CSV). Empty means
         the bundled MovieLens sample.
-    user_col, item_col, time_col
-        Column names of the user id, item id and event time. Ids are kept as exact
-        strings; times may be epoch seconds, epoch milliseconds or ISO-8601 text.
+    user_col
+        Column holding the user id, kept as an exact string (``00123`` stays
+        ``00123``).
+    item_col
+        Column holding the item id, kept as an exact string.
+    time_col
+        Column holding the event time: epoch seconds, epoch milliseconds or ISO-8601
+        text.
     items_path
         Optional item metadata file (CSV or Parquet) used for titles in summaries.
-    item_id_col, item_title_col
-        Columns of ``items_path`` holding the item id and a human-readable title.
+    item_id_col
+        Column of the items file holding the item id.
+    item_title_col
+        Column of the items file holding a human-readable title.
     max_bad_fraction
         Largest share of rows that may be dropped as invalid (null id, unparseable
         time) before the run fails. 0.05 catches a wrong column or a wrong time
         format while tolerating ordinary dirt.
     sep
         CSV delimiter; None detects comma, tab, semicolon or pipe from the first line.
-    header, columns
-        ``header=False`` reads files without a header line; ``columns`` then names
-        their columns in order.
+    header
+        Files start with a header line; header-less files need ``columns``.
+    columns
+        Column names of header-less files, in order.
     time_unit
         Unit of numeric times: ``auto`` picks seconds, milliseconds, microseconds
         or nanoseconds from their magnitude.
-    event_col, keep_events
-        Optional event-type column, and the types to keep (e.g. view, cart).
-    weight_col, min_weight
-        Optional weight or rating column, and the smallest weight kept (for
-        example ratings >= 4 as positive feedback).
+    event_col
+        Optional event-type column.
+    keep_events
+        Event types to keep (e.g. view, cart); needs ``event_col``.
+    weight_col
+        Optional weight or rating column.
+    min_weight
+        Drop events with a smaller weight; needs ``weight_col``. For example 4 keeps
+        ratings >= 4 as positive feedback.
     drop_duplicates
         Remove exact duplicate events (same user, item, time and event type).
-    min_item_count, min_user_count
-        Iteratively drop items and users with fewer events until both hold.
-    since, window_days
-        Rolling window over daily partitions: read only files whose name (or a
-        parent folder's) carries a date on or after ``since`` (ISO date), or within
-        the last ``window_days`` days up to the newest partition's date. Files
-        without a date in their path are refused when a window is set.
+    min_item_count
+        Drop items with fewer events, in turn with ``min_user_count`` until both hold.
+    min_user_count
+        Drop users with fewer events, in turn with ``min_item_count`` until both hold.
+    since
+        Rolling window: read only daily partitions dated on or after this day
+        (YYYY-MM-DD). A partition's date is read from its file name or a parent
+        folder's; files without a date in their path are refused when a window is
+        set. Give ``since`` or ``window_days``, not both.
+    window_days
+        Rolling window: read only the daily partitions of the last ``window_days``
+        days, up to the newest partition's date. Dates are read as for ``since``.
     cache
-        Keep validated events per input file, and the sequences built from them,
-        under ``cache_dir``: a re-run over unchanged files reads nothing again,
-        and a growing folder of partitions reads only the new ones.
+        Reuse the validated events, and the sequences built from them, of unchanged
+        input files. They are kept per input file under ``cache_dir``: a re-run over
+        unchanged files reads nothing again, and a growing folder of partitions
+        reads only the new ones.
     cache_dir
-        Where the cache lives; default ``<output>/.cache``.
+        Where the cache lives; None puts it under ``<output>/.cache``.
     """
 
     paths: list[str] = Field(default_factory=list)
@@ -168,14 +186,15 @@ class SequenceConfig(_Section):
     ----------
     session_gap
         Cut a user's history into sessions wherever two events are further apart
-        than this (``30m``, ``2h``, ``1d``, or seconds). None keeps one sequence
-        per user.
+        than this (``30m``, ``2h``, ``1d`` or seconds); None keeps one sequence per
+        user.
     collapse_repeats
         Merge consecutive repeats of the same item into one event.
     min_length
         Drop sequences shorter than this.
     max_length
-        Keep only the most recent ``max_length`` items of a sequence.
+        Keep at most this many items of a sequence, the most recent ones. None
+        keeps them all.
     write_sequences
         Also publish the sequences as ``sequences.parquet``.
     """
@@ -235,12 +254,12 @@ class TrainConfig(_Section):
     window
         Context half-width in items. 3-5 beat whole-history windows on the sample.
     min_count
-        Items seen fewer times in training get no vector (they count as
-        unrankable in the evaluation and are absent from the tables). 5 measured
+        Items seen fewer times in training get no vector. They count as
+        unrankable in the evaluation and are absent from the tables. 5 measured
         better than 1: vectors of items seen once or twice are mostly noise.
     sample
-        Down-sampling threshold for frequent items. 0 (off) was clearly best:
-        frequent items are exactly what users consume next.
+        Down-sampling threshold for frequent items; 0 turns it off. Off was
+        clearly best: frequent items are exactly what users consume next.
     negative
         Negative samples per positive pair; 10 or more beat gensim's 5.
     ns_exponent
@@ -262,14 +281,16 @@ class TrainConfig(_Section):
     compute_loss
         Track the training loss, logged per epoch. Costs little.
     context
-        ``window``: the usual sliding window over the time-ordered sequence.
-        ``set``: item2vec proper, every other item of the sequence is context
-        (``shrink_windows=False``, window as long as the sequence). Its cost is
-        quadratic in length, so sequences longer than ``max_set_size`` are
-        shuffled (seeded) and cut into chunks of that size, keeping it linear.
+        What an item's context is: ``window`` slides a window over the time-ordered
+        sequence, ``set`` takes the whole sequence. ``set`` is item2vec proper:
+        every other item of the sequence is context (``shrink_windows=False``,
+        window as long as the sequence). Its cost is quadratic in length, so
+        sequences longer than ``max_set_size`` are shuffled (seeded) and cut into
+        chunks of that size, keeping it linear.
     max_set_size
-        Longest chunk in ``set`` mode. 200 keeps a 2,700-item history at about
-        the cost of a window of 100.
+        Longest chunk of a sequence in ``set`` context; longer sequences are
+        shuffled (seeded) and cut into chunks of this size. 200 keeps a 2,700-item
+        history at about the cost of a window of 100.
     corpus_file
         Train from a temporary text file with gensim's ``corpus_file`` mode
         instead of an in-memory iterable. Its threads do not share a job queue,
@@ -320,26 +341,28 @@ class EvaluateConfig(_Section):
     k
         Cut-offs for HR, NDCG, MRR and coverage.
     query_items
-        The query is the L2-normalised mean of the user's last ``query_items``
-        training items.
+        How many of the user's last training items make the query, the
+        L2-normalised mean of their vectors.
     scoring
-        ``in-out`` scores candidates with gensim's output vectors (``syn1neg``),
-        which is what skip-gram with negative sampling optimises; ``in-in`` uses
-        cosine between input vectors, as the neighbour table does.
+        How candidates are scored: ``in-out`` with gensim's output vectors
+        (``syn1neg``), ``in-in`` by cosine between input vectors as the neighbour
+        table does. ``in-out`` is what skip-gram with negative sampling optimises.
     split
-        ``leave-last-out``: each user's last event is the test target.
-        ``temporal``: events after a cut-off ``test_days`` before the end are
-        held out, and each user's first event after it is the target.
+        How the test targets are chosen: ``leave-last-out`` takes each user's last
+        event, ``temporal`` each user's first event after a cut-off. The temporal
+        cut-off lies ``test_days`` before the end; the events after it are held
+        out.
     test_days
         Length of the held-out period of the temporal split.
     exclude_seen
-        Remove the user's training items from the ranking. Turn off for domains
-        where people consume the same item again (groceries, music).
+        Remove the user's training items from the ranking; turn it off where people
+        consume the same item again (groceries, music).
     max_users
-        Test users evaluated. With more, every method is evaluated on the same
-        fixed sample of this many (:func:`item2vec.split.evaluation_sample`);
-        0 evaluates everyone. Exact item-kNN costs milliseconds per user on a
-        large catalogue, so 200k users would take the better part of an hour.
+        Most test users evaluated, 0 for all; with more, every method sees the same
+        fixed sample of this many, chosen by a hash of the user id. The sample is
+        :func:`item2vec.split.evaluation_sample`. Exact item-kNN costs milliseconds
+        per user on a large catalogue, so 200k users would take the better part of
+        an hour.
     """
 
     k: list[int] = Field(default_factory=lambda: [10, 20])
@@ -366,14 +389,15 @@ class PublishConfig(_Section):
     output
         Root directory; a version lands in ``<output>/<model_name>/<version>/``.
     model_name
-        Name of the model family; only letters, digits, ``.``, ``_`` and ``-``.
+        Name of the model family: letters, digits, ``.``, ``_`` and ``-`` only. The
+        bundled sample publishes as ``movielens``.
     neighbors_k
         Neighbours per item in ``item_neighbors.parquet``.
     primary_metric
         Metric the quality gate compares with the popularity baseline.
     gate_margin
-        The model must score above ``gate_margin`` times popularity on the primary
-        metric, or LATEST does not move.
+        The model must beat popularity's primary metric times this, or LATEST does
+        not move.
     refit
         After evaluation, train the published model again from scratch on all
         events (the test targets included). Off by default: the evaluated model
@@ -384,7 +408,7 @@ class PublishConfig(_Section):
     recommendations_n
         Recommendations per user in ``user_recommendations.parquet`` (0 = none).
     keep
-        Keep only the newest ``keep`` versions; LATEST is never deleted. None
+        Keep only this many versions, the newest; LATEST is never deleted. None
         keeps everything.
     max_regression
         Refuse a model more than this share below LATEST's primary metric, when
