@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from item2vec.pages import small_pages
 from item2vec.sequences import FlatSequences
 from item2vec.split import Holdout
 
@@ -62,7 +61,6 @@ class Catalogue:
         return found.fill_null(-1).to_numpy().astype(np.int64)
 
 
-@small_pages()
 def build_catalogue(train: list[list[str]] | FlatSequences) -> Catalogue:
     """Catalogue of the training sequences: sorted distinct items with counts.
 
@@ -83,7 +81,6 @@ def build_catalogue(train: list[list[str]] | FlatSequences) -> Catalogue:
     return Catalogue(item_ids=ids[order], counts=counted.to_numpy(dtype=np.int64)[order])
 
 
-@small_pages()
 def user_item_matrix(train: list[list[str]] | FlatSequences, catalogue: Catalogue) -> sp.csr_matrix:
     """Binary ``(training sequences, catalogue)`` matrix of who has which item."""
     if isinstance(train, FlatSequences):

@@ -173,8 +173,7 @@ def group_rows(chunks: list[CodedChunk], n_users: int, positions: bool = True) -
         bounds = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(counts, out=bounds[1:])
         kept = int(bounds[-1])
-        # Written in random order: huge pages spare most TLB misses, whatever
-        # the caller's setting for arrays written front to back.
+        # Written in random order: huge pages spare most TLB misses.
         items = huge_page_array(kept, np.int32)
         ts = huge_page_array(kept, np.int64)
         position = np.empty(

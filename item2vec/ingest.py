@@ -25,7 +25,6 @@ from item2vec.config import IngestConfig
 from item2vec.discovery import fingerprint, first_few, input_files
 from item2vec.errors import InputError
 from item2vec.filters import apply_filters
-from item2vec.pages import small_pages
 from item2vec.progress import Progress
 from item2vec.readers import read_table
 from item2vec.rows import EventRows
@@ -102,7 +101,6 @@ class Partition:
     examples: list[str] = field(default_factory=list)
 
 
-@small_pages()
 def read_partition(path: Path, config: IngestConfig) -> Partition:
     """Read and validate one event file.
 
@@ -119,7 +117,6 @@ def read_partition(path: Path, config: IngestConfig) -> Partition:
     return Partition(path, validated, examples)
 
 
-@small_pages()
 def combine_partitions(
     partitions: list[Partition], config: IngestConfig, files: list[dict[str, Any]] | None = None
 ) -> Events:

@@ -21,7 +21,6 @@ from item2vec.chunks import single_array
 from item2vec.config import SequenceConfig, gap_seconds
 from item2vec.encoding import id_dictionary, is_text
 from item2vec.gcpause import collector_paused
-from item2vec.pages import small_pages
 from item2vec.rows import SORTED_KEY, EventRows
 from item2vec.timestamps import TIMESTAMP
 
@@ -39,7 +38,6 @@ SEQUENCE_SCHEMA = pa.schema(
 )
 
 
-@small_pages()
 def build_sequences(
     events: pa.Table | pd.DataFrame, config: SequenceConfig | None = None
 ) -> pa.Table:

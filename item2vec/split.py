@@ -14,7 +14,6 @@ import pandas as pd
 import pyarrow as pa
 
 from item2vec.errors import InputError
-from item2vec.pages import small_pages
 from item2vec.progress import Progress
 from item2vec.sequences import FlatSequences, as_lists, flat_arrow, flat_items
 
@@ -141,7 +140,6 @@ def evaluation_sample(holdout: Holdout, max_users: int) -> Holdout:
     return _holdout(users, holdout.history_items, holdout.history_offsets, keep, targets)
 
 
-@small_pages()
 def leave_last_out(sequences: pa.Table) -> Split:
     """Split per-user sequences into training sequences and test/validation cases.
 
@@ -190,7 +188,6 @@ def _first_after(times: np.ndarray, offsets: np.ndarray, cutoff: int, until: int
     return before, next_position, has_next
 
 
-@small_pages()
 def temporal(sequences: pa.Table, test_days: float) -> Split:
     """Split at a time cut-off ``test_days`` before the last event.
 
