@@ -20,7 +20,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from item2vec.config import PipelineConfig, build_config, docstring_parameters, read_toml
+from item2vec.config import PipelineConfig, build_config, read_toml
+from item2vec.docstrings import docstring_parameters
 from item2vec.presets import PRESETS, bundled_sample, preset
 
 DEFAULTS = PipelineConfig()

@@ -14,7 +14,6 @@ CLI flags override the file; the file overrides the defaults below.
 
 from __future__ import annotations
 
-import inspect
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from item2vec.docstrings import docstring_parameters
 from item2vec.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
@@ -42,37 +42,6 @@ class _Section(BaseModel):
             if name in schema.get("properties", {}):
                 schema["properties"][name]["description"] = text
         return schema
-
-
-def docstring_parameters(doc: str) -> tuple[str, dict[str, str]]:
-    """The summary and the per-parameter text of a numpy-style docstring.
-
-    An entry naming several parameters (``user_col, item_col``) gives each of them
-    the same text.
-    """
-    lines = inspect.cleandoc(doc).splitlines()
-    try:
-        start = next(
-            n
-            for n in range(len(lines) - 1)
-            if lines[n] == "Parameters" and lines[n + 1] == "-" * 10
-        )
-    except StopIteration:
-        return " ".join(" ".join(lines).split()), {}
-    summary = " ".join(" ".join(lines[:start]).split())
-    fields: dict[str, str] = {}
-    names: list[str] = []
-    naming = False  # a list of names may wrap onto a second line
-    for line in lines[start + 2 :]:
-        if line and not line.startswith(" "):
-            listed = [name.strip() for name in line.split(",") if name.strip()]
-            names = names + listed if naming else listed
-            naming = True
-            continue
-        naming = False
-        for name in names:
-            fields[name] = f"{fields.get(name, '')} {line.strip()}".strip()
-    return summary, fields
 
 
 class IngestConfig(_Section):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from item2vec.config import docstring_parameters
+from item2vec.docstrings import docstring_parameters
 from item2vec_flows.cli import build_parser, main
 from item2vec_flows.cli_options import (
     DEFAULTS,

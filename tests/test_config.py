@@ -77,7 +77,7 @@ def test_every_setting_has_its_own_help_in_the_run_form():
 
 
 def test_docstring_parameters_reads_wrapped_and_shared_entries():
-    from item2vec.config import docstring_parameters
+    from item2vec.docstrings import docstring_parameters
 
     summary, fields = docstring_parameters(
         """Summary line.

@@ -172,3 +172,14 @@ def test_no_library_module_changes_the_environment():
 def test_the_environment_check_sees_a_change():
     """The check above can fail: a module that sets a variable is reported."""
     assert _changed_by("os.environ['ITEM2VEC_PLANTED'] = '1'") == ["ITEM2VEC_PLANTED"]
+
+
+#: The house style aims at modules of about 450 lines, each one concept; this
+#: guard catches a module growing back into several.
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_outgrows_one_concept():
+    """No library or app module is longer than MAX_MODULE_LINES."""
+    sizes = {name: len(path.read_text().splitlines()) for name, path in _modules().items()}
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
