@@ -90,3 +90,24 @@ def test_cli_refuses_a_bad_dask_address_before_running(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == EXIT_ERROR and "tcp://HOST:8786" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())
+
+
+def test_the_prefect_yaml_entrypoint_loads_by_path_from_the_project_folder():
+    """``prefect deploy`` loads flows/pipeline.py by path: it must import without the package."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "from prefect.flows import load_flow_from_entrypoint\n"
+        "flow = load_flow_from_entrypoint('flows/pipeline.py:item2vec_run')\n"
+        "print(flow.name)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip().splitlines()[-1] == "item2vec-run"
