@@ -303,8 +303,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         choices=sorted(PRESETS),
         help="built-in column layout (movielens: userId, movieId, timestamp)",
     )
+    # One --help group per config section, titled as the TOML file's section.
+    groups: dict[str, Any] = {}
     for option in RUN_OPTIONS:
-        option.add_to(parser)
+        if option.section not in groups:
+            model = type(getattr(DEFAULTS, option.section))
+            summary, _ = docstring_parameters(model.__doc__ or "")
+            about = first_sentence(plain_text(summary))
+            groups[option.section] = parser.add_argument_group(f"[{option.section}]", about)
+        option.add_to(groups[option.section])
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument(
