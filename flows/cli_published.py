@@ -103,7 +103,12 @@ def _model_name(args: argparse.Namespace) -> str:
     if args.model_name:
         return args.model_name
     root = Path(args.output)
-    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    # Hidden folders are not models: the default cache lives in OUTPUT/.cache.
+    names = (
+        sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if root.is_dir()
+        else []
+    )
     if len(names) == 1:
         return names[0]
     if not names:

@@ -187,6 +187,18 @@ def test_reader_errors_are_one_line(capsys, published: Path, argv, fragment):
     _assert_one_clear_line(err, fragment)
 
 
+def test_the_cache_folder_is_never_taken_for_a_model(capsys, published: Path):
+    """With OUTPUT/.cache beside the one model, the readers find that model on their own."""
+    (published / ".cache" / "partitions").mkdir(parents=True)
+    code, _ = _run(capsys, "versions", "--output", str(published))
+    assert code == 0
+    code, err = _run(capsys, "similar", "a", "-k", "2", "--output", str(published))
+    assert code == 0, err
+    (published / "second").mkdir()
+    code, err = _run(capsys, "versions", "--output", str(published))
+    assert code == EXIT_ERROR and "several models" in err and ".cache" not in err
+
+
 def test_reader_without_any_run(capsys, tmp_path: Path):
     code, err = _run(capsys, "versions", "--output", str(tmp_path / "none"))
     assert code == EXIT_ERROR

@@ -65,6 +65,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import item2vec.atomicfile as atomicfile
 import item2vec.publish as publish
 from item2vec.neighbors import NEIGHBOR_SCHEMA
 from item2vec.vectors import ItemVectors
@@ -109,7 +110,7 @@ def child(spec):
     logging.getLogger().setLevel(logging.INFO)
     model_dir = Path(spec["output"], spec["model"])
     pause = spec["pause"]
-    original_fsync = publish._fsync
+    original_fsync = atomicfile.fsync_path
 
     def fsync_then_pause(path):
         original_fsync(path)
@@ -123,7 +124,8 @@ def child(spec):
             time.sleep(600)
 
     if pause:
-        publish._fsync = fsync_then_pause
+        # publish fsyncs version files itself and LATEST through atomicfile.
+        publish.fsync_path = atomicfile.fsync_path = fsync_then_pause
     final = publish.publish_version(
         spec["output"], spec["model"], *DATA[spec["n_items"]],
         {"input": {"files": []}, "gate": {"passed": True, "reason": "test"}},
