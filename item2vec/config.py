@@ -206,7 +206,7 @@ class TrainConfig(_Section):
     and on item histories they lose to plain popularity (HR@10 0.034 against
     0.043 on the bundled sample). These were chosen by a seeded random search of
     127 configurations on the sample's *validation* target (never the test
-    target), then confirmed on three seeds; see the README's "Defaults" section.
+    target), then confirmed on three seeds; see "Defaults" in docs/evaluation.md.
     The big levers, in order: scoring with output vectors (``in-out``), no
     down-sampling (``sample=0``), a flat or rare-favouring negative distribution
     (``ns_exponent`` near 0), a high learning rate and enough epochs.
@@ -303,7 +303,7 @@ class TrainConfig(_Section):
 
 
 class EvaluateConfig(_Section):
-    """How recommendations are scored (protocol: README "How the evaluation works").
+    """How recommendations are scored (the protocol: docs/evaluation.md).
 
     Parameters
     ----------

@@ -183,3 +183,17 @@ def test_no_module_outgrows_one_concept():
     """No library or app module is longer than MAX_MODULE_LINES."""
     sizes = {name: len(path.read_text().splitlines()) for name, path in _modules().items()}
     assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_the_architecture_page_lists_exactly_the_modules_that_exist():
+    """docs/architecture.md names every module once, and no module that is gone."""
+    import re
+
+    text = (REPO / "docs" / "architecture.md").read_text()
+    listed = set()
+    for package, heading in (("item2vec", "## `item2vec/`"), ("item2vec_flows", "## `flows/`")):
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        names = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
+        assert len(names) == len(set(names)), f"a module of {package} is listed twice"
+        listed |= {package if n == "__init__" else f"{package}.{n}" for n in names}
+    assert listed == set(_modules())
