@@ -6,6 +6,8 @@ CLI can print it as one line instead of a traceback.
 
 from __future__ import annotations
 
+__all__ = ["ConfigError", "InputError", "Item2VecError", "QualityGateError"]
+
 
 class Item2VecError(Exception):
     """Base class of every error item2vec raises on purpose."""

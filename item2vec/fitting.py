@@ -28,6 +28,8 @@ from item2vec.model import Evaluation, Item2VecModel
 from item2vec.saving import FitRun
 from item2vec.sequences import build_sequences
 
+__all__ = ["EventSource", "fit"]
+
 #: What ``fit`` accepts as events.
 EventSource = pd.DataFrame | pa.Table | str | os.PathLike | list
 

@@ -19,6 +19,8 @@ from item2vec.config import PipelineConfig
 from item2vec.errors import InputError
 from item2vec.queries import ItemQueries
 
+__all__ = ["Evaluation", "Item2VecModel", "load"]
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -231,7 +233,9 @@ class Item2VecModel(ItemQueries):
         return self.version_dir
 
 
-def load(output: str | Path = "output", model_name: str = "item2vec", version: str | None = None):
+def load(
+    output: str | Path = "output", model_name: str = "item2vec", version: str | None = None
+) -> Item2VecModel:
     """Read a published version back as an :class:`Item2VecModel`.
 
     Parameters

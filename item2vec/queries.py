@@ -14,6 +14,8 @@ import numpy as np
 
 from item2vec.errors import ConfigError, InputError
 
+__all__ = ["ItemQueries"]
+
 
 class ItemQueries:
     """Mixin over ``item_ids``, ``vectors`` and ``context_vectors`` (may be None).

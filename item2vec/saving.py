@@ -17,6 +17,8 @@ from item2vec.publish import check_name
 from item2vec.split import Split
 from item2vec.vectors import ItemVectors
 
+__all__ = ["FitRun", "save_fitted"]
+
 
 @dataclass
 class FitRun:

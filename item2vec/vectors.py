@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+__all__ = ["ItemVectors"]
+
 
 @dataclass
 class ItemVectors:

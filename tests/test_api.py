@@ -147,3 +147,41 @@ def test_the_readme_python_api_runs_verbatim(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
     assert (tmp_path / "output" / "ratings" / "LATEST").is_file()
+
+
+API_MODULES = (
+    "item2vec",
+    "item2vec.fitting",
+    "item2vec.model",
+    "item2vec.saving",
+    "item2vec.queries",
+    "item2vec.vectors",
+    "item2vec.errors",
+)
+
+
+@pytest.mark.parametrize("module_name", API_MODULES)
+def test_every_public_name_is_listed_and_documented(module_name):
+    """Each API module declares __all__; every name in it exists and has a docstring."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(module_name)
+    assert module.__all__, f"{module_name} has an empty __all__"
+    for name in module.__all__:
+        value = getattr(module, name)
+        if inspect.isfunction(value) or inspect.isclass(value):
+            assert inspect.getdoc(value), f"{module_name}.{name} has no docstring"
+
+
+@pytest.mark.parametrize("function", ["fit", "load"])
+def test_the_entry_functions_document_their_parameters_and_returns(function):
+    """fit and load carry numpy-style Parameters and Returns sections for every parameter."""
+    import inspect
+
+    func = getattr(item2vec, function)
+    doc = inspect.getdoc(func)
+    assert "Parameters\n----------" in doc and "Returns\n-------" in doc
+    for parameter in inspect.signature(func).parameters.values():
+        name = parameter.name if parameter.kind is not parameter.VAR_KEYWORD else "**train"
+        assert name in doc, f"{function}() does not document {name}"
