@@ -41,7 +41,10 @@ def test_plain_lines_when_not_a_terminal_and_bounded(no_forcing, monkeypatch, ca
     assert not any("\x1b[" in line for line in lines)
 
 
-def test_short_work_writes_no_line(no_forcing, caplog):
+def test_short_work_writes_no_line(no_forcing, monkeypatch, caplog):
+    """Work that ends within LINE_AFTER_SECONDS writes no line (here an hour: however slow
+    the machine, four steps end within it)."""
+    monkeypatch.setattr(progress_module, "LINE_AFTER_SECONDS", 3600.0)
     with (
         caplog.at_level(logging.INFO, logger="item2vec"),
         Progress("publish", total=4, unit="tables", stream=io.StringIO()) as progress,
