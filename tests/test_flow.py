@@ -46,13 +46,21 @@ def sample_run(prefect_harness, sample_ratings, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def second_run(sample_run):
-    """The sample's configuration run again over the unchanged input (without a report)."""
+def planted_runs(prefect_harness, tmp_path_factory) -> tuple[dict, dict, dict]:
+    """Two runs of one configuration over one planted log, and that configuration: the
+    second run finds the first as LATEST, and its input in the cache."""
     from flows.pipeline import run_pipeline
+    from item2vec.synth import planted_clusters
 
-    _, output = sample_run
-    publish = {"output": str(output), "report": False}
-    return run_pipeline(build_config(bundled_sample(), {"publish": publish}))
+    folder = tmp_path_factory.mktemp("planted")
+    events, _ = planted_clusters(n_users=300, n_items=80, n_clusters=4, events_per_user=20)
+    events.to_csv(folder / "events.csv", index=False)
+    settings = {
+        "ingest": {"paths": [str(folder / "events.csv")]},
+        "publish": {"output": str(folder / "out"), "model_name": "planted", "report": False},
+    }
+    config = build_config(settings)
+    return run_pipeline(config), run_pipeline(config), settings
 
 
 def test_flow_publishes_the_contract_schema(sample_run):
@@ -263,11 +271,10 @@ def test_cli_bad_log_one_clear_message(tmp_path, cli_env, time_value, fragments)
     assert published == []
 
 
-def test_second_run_checks_regression_and_stability(sample_run, second_run):
+def test_second_run_checks_regression_and_stability(planted_runs):
     """The second run is gated against LATEST (the first): regression and neighbour
     stability are checked and recorded, and the first version stays."""
-    first, _ = sample_run
-    second = second_run
+    first, second, _ = planted_runs
     checks = {c["check"]: c for c in second["gate"]["checks"]}
     assert set(checks) == {"baseline", "regression", "stability"}
     assert "LATEST" in checks["regression"]["reason"]
@@ -356,28 +363,22 @@ def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_second_run_over_unchanged_input_uses_the_cache(sample_run, second_run):
+def test_second_run_over_unchanged_input_uses_the_cache(planted_runs):
     """A second run over unchanged input reads it from the cache; with the cache off it
     reads the input again, and a refit publishes the model trained on every event."""
     from flows.pipeline import run_pipeline
 
-    _, output = sample_run
-    assert second_run["input_cached"] is True
-    assert second_run["counts"]["events_read"] == 100_836
+    first, second, settings = planted_runs
+    assert first["input_cached"] is False and second["input_cached"] is True
+    assert second["counts"]["events_read"] == first["counts"]["events_read"] == 300 * 20
     # The cache holds ingest and sequences only, so training can be as short as
-    # it gets; a model name of its own keeps the sample's versions out of the gate.
+    # it gets; a model name of its own keeps the first runs' versions out of the gate.
     uncached = {
         "ingest": {"cache": False},
         "train": {"epochs": 1},
-        "publish": {
-            "output": str(output),
-            "model_name": "cache-check",
-            "gate_margin": 0,
-            "refit": True,
-            "report": False,
-        },
+        "publish": {"model_name": "cache-check", "gate_margin": 0, "refit": True},
     }
-    refit = run_pipeline(build_config(bundled_sample(), uncached))
+    refit = run_pipeline(build_config(settings, uncached))
     assert refit["input_cached"] is False
     manifest = json.loads((Path(refit["version_dir"]) / "manifest.json").read_text())
     assert manifest["published"]["model"] == "refit"
