@@ -51,3 +51,18 @@ def prefect_harness(tmp_path_factory):
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(scope="session")
+def cli_env(prefect_harness, tmp_path_factory) -> dict[str, str]:
+    """Environment for ``item2vec`` CLI runs in a subprocess, on the harness's server.
+
+    A CLI run without a server starts a temporary one (seconds per run, plus a database
+    migration in every new PREFECT_HOME). The runs that need no particular server share
+    the harness's instead; tests/test_kill.py keeps the embedded server, and kills it.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("cli-prefect-home"))}
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    return env

@@ -19,6 +19,7 @@ def _toy():
 
 
 def test_popularity_counts():
+    """Popularity ranks by training count; equal counts go to the lower id."""
     train, catalogue, cases = _toy()
     assert catalogue.item_ids.tolist() == ["a", "b", "c", "d"]
     scores = PopularityScorer(catalogue)(cases, 0, 1)[0]
@@ -38,6 +39,7 @@ def test_popularity_ties_follow_natural_id_order():
 
 
 def test_catalogue_codes_and_counts():
+    """The catalogue holds ids sorted as strings with their counts; unknown ids code to -1."""
     train = [["10", "b", "2"], ["b", "é"], ["10"]]
     catalogue = build_catalogue(train)
     # Sorted as strings, like the sequences' ids; each counted once per occurrence.
@@ -56,6 +58,7 @@ def test_catalogue_codes_and_counts():
 
 
 def test_item_knn_by_hand():
+    """Item-kNN scores are cosines over the users of each item, worked out by hand."""
     train, catalogue, cases = _toy()
     # Query is the last history item only: "a". Users: a in {0,1}, b in {0,1,2},
     # c in {1}, d in {2,3}. cos(a,b)=2/sqrt(2*3), cos(a,c)=1/sqrt(2), cos(a,d)=0, cos(a,a)=1.
@@ -65,6 +68,7 @@ def test_item_knn_by_hand():
 
 
 def test_cases_encoding():
+    """A test case codes its seen items, its query (the last item) and its target."""
     _, _, cases = _toy()
     assert cases.seen.toarray().tolist() == [[1, 0, 1, 0]]
     assert cases.query.toarray().tolist() == [[1, 0, 0, 0]]
@@ -96,6 +100,7 @@ def test_baselines_on_the_sample_match_the_reference_figures(sample_ratings):
 
 
 def test_user_item_matrix_is_binary_with_repeats():
+    """A repeated item is one 1 in the user-item matrix, whose indices are sorted."""
     train = [["b", "a", "b", "b"], ["c"], ["a", "c", "a"]]
     catalogue = build_catalogue(train)
     matrix = user_item_matrix(train, catalogue)

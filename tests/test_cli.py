@@ -45,6 +45,7 @@ def test_help_explains_every_option_with_default(capsys):
 
 
 def test_no_events_means_bundled_sample():
+    """``run`` without a path runs the bundled MovieLens sample with its preset."""
     args = build_parser().parse_args(["run"])
     config = config_from_args(args)
     assert config.ingest.paths[0].endswith("ratings.csv")
@@ -68,6 +69,7 @@ def test_eval_users_flag_and_its_default():
 
 
 def test_missing_column(capsys, tmp_path: Path):
+    """A missing column is one error line naming the file, the columns there and the flag."""
     path = tmp_path / "log.csv"
     path.write_text("visitor,product,when\na,b,1\n")
     code, err = _run(capsys, "run", str(path), "--output", str(tmp_path / "out"))
@@ -78,6 +80,7 @@ def test_missing_column(capsys, tmp_path: Path):
 
 
 def test_empty_file(capsys, tmp_path: Path):
+    """An empty events file is one error line naming it."""
     path = tmp_path / "log.csv"
     path.write_text("")
     code, err = _run(capsys, "run", str(path))
@@ -86,6 +89,7 @@ def test_empty_file(capsys, tmp_path: Path):
 
 
 def test_folder_of_empty_parts(capsys, tmp_path: Path):
+    """A folder whose parts are all empty is one error line naming every part."""
     for name in ("part-0.csv", "part-1.csv"):
         (tmp_path / "days" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "days" / name).write_text("")
@@ -95,6 +99,7 @@ def test_folder_of_empty_parts(capsys, tmp_path: Path):
 
 
 def test_nonexistent_path(capsys, tmp_path: Path):
+    """A path that does not exist is one error line naming it."""
     code, err = _run(capsys, "run", str(tmp_path / "nope.csv"))
     assert code == EXIT_ERROR
     _assert_one_clear_line(err, "nope.csv does not exist")
@@ -107,6 +112,7 @@ def test_invalid_flag_value_names_field(capsys):
 
 
 def test_missing_items_title_column(capsys, tmp_path: Path):
+    """An items file without the title column is one error line naming the flag."""
     events = tmp_path / "log.csv"
     events.write_text("user_id,item_id,timestamp\na,b,1\n")
     items = tmp_path / "items.csv"
@@ -162,6 +168,7 @@ def published(tmp_path: Path) -> Path:
 
 
 def test_similar_recommend_versions(capsys, published: Path):
+    """``similar``, ``recommend`` and ``versions`` answer from the published tables."""
     assert main(["similar", "a", "-k", "2", "--output", str(published)]) == 0
     out = capsys.readouterr().out
     assert "Alpha [a]" in out and out.count("\n") == 4
@@ -200,6 +207,7 @@ def test_the_cache_folder_is_never_taken_for_a_model(capsys, published: Path):
 
 
 def test_reader_without_any_run(capsys, tmp_path: Path):
+    """``versions`` before any run says to run ``item2vec run`` first."""
     code, err = _run(capsys, "versions", "--output", str(tmp_path / "none"))
     assert code == EXIT_ERROR
     _assert_one_clear_line(err, "run `item2vec run` first")

@@ -16,6 +16,7 @@ def test_layers_later_wins_and_none_is_ignored():
 
 
 def test_toml_file_round_trip(tmp_path: Path):
+    """Settings in a TOML file reach the config (k comes out sorted)."""
     path = tmp_path / "c.toml"
     path.write_text('[ingest]\nuser_col = "visitor"\n[evaluate]\nk = [20, 5]\n')
     config = build_config(read_toml(path))
@@ -39,11 +40,13 @@ def test_unsafe_model_name_refused():
 
 
 def test_no_negative_and_no_hs_refused():
+    """negative=0 with hs=0 would train nothing, and is refused."""
     with pytest.raises(ConfigError, match="negative=0"):
         build_config({"train": {"negative": 0, "hs": 0}})
 
 
 def test_missing_and_broken_toml(tmp_path: Path):
+    """A missing or malformed TOML file is a ConfigError saying which."""
     with pytest.raises(ConfigError, match="does not exist"):
         read_toml(tmp_path / "nope.toml")
     broken = tmp_path / "broken.toml"

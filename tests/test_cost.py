@@ -45,6 +45,7 @@ def test_small_corpus_has_no_warmup_and_counts_tokens_and_memory():
 
 
 def test_large_corpus_is_timed_on_a_sample(monkeypatch):
+    """A large corpus's training time is estimated from a timed warm-up on a sample."""
     monkeypatch.setattr(cost, "WARMUP_MIN_TOKENS", 1_000)
     monkeypatch.setattr(cost, "WARMUP_TOKENS", 2_000)
     corpus = _corpus(400, 20)

@@ -44,6 +44,7 @@ def test_serve_without_a_server_says_how(monkeypatch, capsys):
 
 
 def test_prefect_yaml_parameters_validate():
+    """prefect.yaml names the run flow, and its parameters validate as a config."""
     from pathlib import Path
 
     import yaml

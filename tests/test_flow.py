@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +43,24 @@ def sample_run(prefect_harness, sample_ratings, tmp_path_factory):
     output = tmp_path_factory.mktemp("output")
     config = build_config(bundled_sample(), {"publish": {"output": str(output)}})
     return run_pipeline(config), output
+
+
+@pytest.fixture(scope="module")
+def planted_runs(prefect_harness, tmp_path_factory) -> tuple[dict, dict, dict]:
+    """Two runs of one configuration over one planted log, and that configuration: the
+    second run finds the first as LATEST, and its input in the cache."""
+    from item2vec.synth import planted_clusters
+    from item2vec_flows.pipeline import run_pipeline
+
+    folder = tmp_path_factory.mktemp("planted")
+    events, _ = planted_clusters(n_users=300, n_items=80, n_clusters=4, events_per_user=20)
+    events.to_csv(folder / "events.csv", index=False)
+    settings = {
+        "ingest": {"paths": [str(folder / "events.csv")]},
+        "publish": {"output": str(folder / "out"), "model_name": "planted", "report": False},
+    }
+    config = build_config(settings)
+    return run_pipeline(config), run_pipeline(config), settings
 
 
 def test_flow_publishes_the_contract_schema(sample_run):
@@ -169,9 +186,7 @@ def test_gate_refusal_fails_the_flow_and_keeps_latest(prefect_harness, tmp_path)
     assert manifest["gate"]["passed"] is False
 
 
-def _cli(args: list[str], cwd: Path, prefect_home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
-    env.pop("PREFECT_API_URL", None)
+def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "item2vec_flows.cli", *args],
         cwd=cwd,
@@ -182,21 +197,18 @@ def _cli(args: list[str], cwd: Path, prefect_home: Path) -> subprocess.Completed
     )
 
 
-@pytest.fixture(scope="module")
-def prefect_home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("prefect-home")
-
-
-def test_cli_on_a_log_it_has_never_seen(sample_ratings, tmp_path, prefect_home):
+def test_cli_on_a_log_it_has_never_seen(tmp_path, cli_env):
     """Renamed columns, ids with leading zeros, ISO timestamps: only column flags needed."""
-    ratings = pd.read_csv(sample_ratings, dtype=str)
+    from item2vec.synth import planted_clusters
+
+    events, _ = planted_clusters(n_users=200, n_items=60, events_per_user=15)
     log = pd.DataFrame(
         {
-            "visitor": "v" + ratings["userId"].str.zfill(5),
-            "sku": ratings["movieId"].str.zfill(7),
-            "seen_at": pd.to_datetime(
-                ratings["timestamp"].astype(int), unit="s", utc=True
-            ).dt.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "visitor": "v" + events["user_id"].str.removeprefix("u").str.zfill(5),
+            "sku": events["item_id"].str.removeprefix("i").str.zfill(7),
+            "seen_at": pd.to_datetime(events["timestamp"], unit="s", utc=True).dt.strftime(
+                "%Y-%m-%dT%H:%M:%S%z"
+            ),
         }
     )
     path = tmp_path / "clicks.csv"
@@ -217,7 +229,7 @@ def test_cli_on_a_log_it_has_never_seen(sample_ratings, tmp_path, prefect_home):
             "clicks",
         ],
         tmp_path,
-        prefect_home,
+        cli_env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "item-kNN" in done.stdout and "Published:" in done.stdout
@@ -241,11 +253,12 @@ def test_cli_on_a_log_it_has_never_seen(sample_ratings, tmp_path, prefect_home):
         ("1600000000", ("20 sequences, the longest with 1 event", "--user-col")),
     ],
 )
-def test_cli_bad_log_one_clear_message(tmp_path, prefect_home, time_value, fragments):
+def test_cli_bad_log_one_clear_message(tmp_path, cli_env, time_value, fragments):
+    """A log the run cannot use exits 1 with one error line and publishes nothing."""
     path = tmp_path / "events.csv"
     rows = "".join(f"u{n},i{n % 4},{time_value}\n" for n in range(20))
     path.write_text("user_id,item_id,timestamp\n" + rows)
-    done = _cli(["run", str(path), "--output", str(tmp_path / "out")], tmp_path, prefect_home)
+    done = _cli(["run", str(path), "--output", str(tmp_path / "out")], tmp_path, cli_env)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()
@@ -258,12 +271,10 @@ def test_cli_bad_log_one_clear_message(tmp_path, prefect_home, time_value, fragm
     assert published == []
 
 
-def test_second_run_checks_regression_and_stability(sample_run):
-    from item2vec_flows.pipeline import run_pipeline
-
-    first, output = sample_run
-    config = build_config(bundled_sample(), {"publish": {"output": str(output)}})
-    second = run_pipeline(config)
+def test_second_run_checks_regression_and_stability(planted_runs):
+    """The second run is gated against LATEST (the first): regression and neighbour
+    stability are checked and recorded, and the first version stays."""
+    first, second, _ = planted_runs
     checks = {c["check"]: c for c in second["gate"]["checks"]}
     assert set(checks) == {"baseline", "regression", "stability"}
     assert "LATEST" in checks["regression"]["reason"]
@@ -275,6 +286,7 @@ def test_second_run_checks_regression_and_stability(sample_run):
 
 
 def test_run_page_artifacts(sample_run):
+    """The run page holds the summary, metrics table, version link and report artifacts."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
@@ -351,29 +363,22 @@ def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_second_run_over_unchanged_input_uses_the_cache(sample_run):
+def test_second_run_over_unchanged_input_uses_the_cache(planted_runs):
+    """A second run over unchanged input reads it from the cache; with the cache off it
+    reads the input again, and a refit publishes the model trained on every event."""
     from item2vec_flows.pipeline import run_pipeline
 
-    _, output = sample_run
+    first, second, settings = planted_runs
+    assert first["input_cached"] is False and second["input_cached"] is True
+    assert second["counts"]["events_read"] == first["counts"]["events_read"] == 300 * 20
     # The cache holds ingest and sequences only, so training can be as short as
-    # it gets; a model name of its own keeps the sample's versions out of the gate.
-    quick = {
+    # it gets; a model name of its own keeps the first runs' versions out of the gate.
+    uncached = {
+        "ingest": {"cache": False},
         "train": {"epochs": 1},
-        "publish": {
-            "output": str(output),
-            "model_name": "cache-check",
-            "gate_margin": 0,
-            "refit": False,
-            "report": False,
-        },
+        "publish": {"model_name": "cache-check", "gate_margin": 0, "refit": True},
     }
-    again = run_pipeline(build_config(bundled_sample(), quick))
-    assert again["input_cached"] is True
-    assert again["counts"]["events_read"] == 100_836
-    uncached = build_config(
-        bundled_sample(), quick, {"ingest": {"cache": False}, "publish": {"refit": True}}
-    )
-    refit = run_pipeline(uncached)
+    refit = run_pipeline(build_config(settings, uncached))
     assert refit["input_cached"] is False
     manifest = json.loads((Path(refit["version_dir"]) / "manifest.json").read_text())
     assert manifest["published"]["model"] == "refit"

@@ -24,6 +24,7 @@ def _previous(config, value: float) -> dict:
 
 
 def test_beats_popularity_or_not():
+    """The gate passes a model above popularity (times the margin) and refuses the rest."""
     config = _config()
     assert quality_gate(_metrics(0.05), config)["passed"]
     refused = quality_gate(_metrics(0.04), config)
@@ -32,6 +33,7 @@ def test_beats_popularity_or_not():
 
 
 def test_regression_against_comparable_latest():
+    """A model more than max_regression below a comparable LATEST is refused."""
     config = _config(max_regression=0.1)
     assert quality_gate(_metrics(0.091), config, _previous(config, 0.1))["passed"]
     refused = quality_gate(_metrics(0.089), config, _previous(config, 0.1))
@@ -47,12 +49,14 @@ def test_regression_skipped_when_protocol_differs():
 
 
 def test_stability_threshold_optional():
+    """Neighbour stability refuses a model only when min_stability is set."""
     assert quality_gate(_metrics(0.05), _config(), stability=0.1)["passed"]
     refused = quality_gate(_metrics(0.05), _config(min_stability=0.5), stability=0.1)
     assert not refused["passed"] and "overlap" in refused["reason"]
 
 
 def test_unknown_primary_metric():
+    """A primary metric the evaluation did not compute is a ConfigError."""
     with pytest.raises(ConfigError, match="primary metric"):
         quality_gate(_metrics(0.05), _config(primary_metric="hr@7"))
 
@@ -71,6 +75,7 @@ def _neighbors(rows):
 
 
 def test_neighbor_overlap_by_hand():
+    """Overlap is the mean share of top-k neighbours kept, over items in both tables."""
     now = _neighbors([("a", 1, "b"), ("a", 2, "c"), ("b", 1, "a"), ("b", 2, "c"), ("x", 1, "a")])
     before = _neighbors([("a", 1, "c"), ("a", 2, "d"), ("b", 1, "d"), ("b", 2, "e")])
     # a keeps c (1 of 2), b keeps nothing; x is new and not counted.

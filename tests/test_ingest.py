@@ -52,6 +52,7 @@ def test_timestamp_formats_normalise_to_utc(tmp_path: Path, raw: str, expected: 
 
 
 def test_gzip_and_tab_separated(tmp_path: Path):
+    """A gzipped tab-separated file is read like a CSV."""
     path = tmp_path / "e.tsv.gz"
     with gzip.open(path, "wt") as handle:
         handle.write("u\ti\tt\na\tx\t1600000000\nb\ty\t1600000001\n")
@@ -59,6 +60,7 @@ def test_gzip_and_tab_separated(tmp_path: Path):
 
 
 def test_parquet_with_integer_ids_and_native_times(tmp_path: Path):
+    """Integer ids in Parquet become decimal strings; native times become UTC."""
     path = tmp_path / "e.parquet"
     table = pa.table(
         {
@@ -117,6 +119,7 @@ def test_parquet_integer_epochs_out_of_range_or_null_are_counted(tmp_path: Path)
 
 
 def test_float_ids_in_parquet_refused(tmp_path: Path):
+    """Float ids in Parquet are refused, naming the file and the type."""
     path = tmp_path / "e.parquet"
     pq.write_table(pa.table({"u": [1.0], "i": ["x"], "t": [1600000000]}), path)
     with pytest.raises(InputError, match="e.parquet.*float|double"):
@@ -124,6 +127,7 @@ def test_float_ids_in_parquet_refused(tmp_path: Path):
 
 
 def test_bad_rows_counted_below_threshold(tmp_path: Path):
+    """Below the allowed share, bad rows are dropped and counted by reason."""
     rows = [f"u{n % 5},i{n % 7},{1600000000 + n}" for n in range(98)]
     rows += ["u1,i1,not-a-time", ",i2,1600000000"]
     path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
@@ -157,23 +161,27 @@ def test_missing_column_names_available_and_setting(tmp_path: Path):
 
 
 def test_empty_file(tmp_path: Path):
+    """An empty events file is an InputError naming it."""
     path = _write(tmp_path / "e.csv", "")
     with pytest.raises(InputError, match="e.csv is empty"):
         read_events(_config(path))
 
 
 def test_header_only(tmp_path: Path):
+    """A header without rows holds no events: an InputError."""
     path = _write(tmp_path / "e.csv", "u,i,t\n")
     with pytest.raises(InputError, match="holds no events"):
         read_events(_config(path))
 
 
 def test_nonexistent_path(tmp_path: Path):
+    """A path that does not exist is an InputError."""
     with pytest.raises(InputError, match="does not exist"):
         read_events(_config(tmp_path / "missing.csv"))
 
 
 def test_binary_garbage_named_csv(tmp_path: Path):
+    """Binary content in a .csv file is an InputError naming the file."""
     path = tmp_path / "e.csv"
     path.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(InputError, match="e.csv"):
@@ -181,6 +189,7 @@ def test_binary_garbage_named_csv(tmp_path: Path):
 
 
 def test_items_file_titles(tmp_path: Path):
+    """The items file gives titles by item id, ids kept as strings; a missing column is named."""
     path = _write(tmp_path / "items.csv", "id,name,genre\n001,One,a\n2,Two,b\n")
     items = read_items(path, "id", "name")
     assert items["item_id"].tolist() == ["001", "2"]
@@ -190,6 +199,7 @@ def test_items_file_titles(tmp_path: Path):
 
 
 def test_folder_of_daily_parts_and_glob(tmp_path: Path):
+    """A folder reads its parts in path order, skipping hidden and other files; globs too."""
     folder = tmp_path / "days"
     folder.mkdir()
     _write(folder / "2026-01-02.csv", "u,i,t\nb,y,1600000100\n")
@@ -261,6 +271,7 @@ def test_latin1_text_names_the_conversion(tmp_path: Path, rows_before: int):
 
 
 def test_headerless_with_columns(tmp_path: Path):
+    """A headerless file is read with the given column names and separator."""
     path = _write(tmp_path / "e.csv", "a;x;1600000000\nb;y;1600000001\n")
     config = IngestConfig(
         paths=[str(path)],
@@ -275,6 +286,7 @@ def test_headerless_with_columns(tmp_path: Path):
 
 
 def test_forced_time_unit(tmp_path: Path):
+    """time_unit='ms' reads integer times as milliseconds."""
     path = _write(tmp_path / "e.csv", "u,i,t\na,x,1600000000000\n")
     ts = read_events(_config(path, time_unit="ms")).frame["ts"].iloc[0]
     assert ts == pd.Timestamp("2020-09-13T12:26:40Z")
@@ -292,6 +304,7 @@ def test_duplicates_among_tied_times_keep_input_order(tmp_path: Path):
 
 
 def test_event_weight_duplicate_and_support_filters(tmp_path: Path):
+    """Event-type, weight, duplicate and support filters each drop and count rows."""
     rows = [
         "u,i,t,e,w",
         "a,x,1,view,5",
@@ -323,6 +336,7 @@ def test_event_weight_duplicate_and_support_filters(tmp_path: Path):
 
 
 def test_iterative_support_until_stable(tmp_path: Path):
+    """Support filters repeat until no user or item is below its minimum."""
     # Dropping user c (1 event) makes item y rare, which then makes user b rare.
     rows = ["u,i,t", "a,x,1", "a,x,2", "b,y,3", "c,y,4", "a,w,5", "d,w,6"]
     path = _write(tmp_path / "e.csv", "\n".join(rows) + "\n")
@@ -331,6 +345,7 @@ def test_iterative_support_until_stable(tmp_path: Path):
 
 
 def test_filters_leaving_nothing_say_which(tmp_path: Path):
+    """Filters that leave nothing name the filter that dropped the rows and its flag."""
     path = _write(tmp_path / "e.csv", "u,i,t,e\na,x,1,click\n")
     with pytest.raises(InputError, match="event_type 1.*--keep-events"):
         read_events(_config(path, event_col="e", keep_events=["view"]))
@@ -397,6 +412,7 @@ def test_every_user_with_a_single_event_trains_but_has_no_test_case(tmp_path: Pa
 
 
 def test_one_huge_user_among_ordinary_ones(tmp_path: Path):
+    """A 100k-event user is cut to max_length; the other users keep every event."""
     from item2vec.config import SequenceConfig
     from item2vec.sequences import build_sequences
 

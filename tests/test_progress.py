@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -43,7 +41,10 @@ def test_plain_lines_when_not_a_terminal_and_bounded(no_forcing, monkeypatch, ca
     assert not any("\x1b[" in line for line in lines)
 
 
-def test_short_work_writes_no_line(no_forcing, caplog):
+def test_short_work_writes_no_line(no_forcing, monkeypatch, caplog):
+    """Work that ends within LINE_AFTER_SECONDS writes no line (here an hour: however slow
+    the machine, four steps end within it)."""
+    monkeypatch.setattr(progress_module, "LINE_AFTER_SECONDS", 3600.0)
     with (
         caplog.at_level(logging.INFO, logger="item2vec"),
         Progress("publish", total=4, unit="tables", stream=io.StringIO()) as progress,
@@ -89,21 +90,31 @@ def test_quiet_silences_progress(no_forcing, monkeypatch, caplog):
     assert not [r for r in caplog.records if r.name == "item2vec.progress"]
 
 
+#: The CLI in a subprocess, with progress lines from the first step: whether a line is
+#: due must not depend on how long this machine takes to train.
+PROGRESS_AT_ONCE_CLI = (
+    "import sys; import item2vec.progress as progress; progress.LINE_AFTER_SECONDS = 0.0; "
+    "from item2vec_flows.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 @pytest.mark.flows
-def test_piped_cli_run_has_progress_lines_and_no_bar(sample_ratings, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "ITEM2VEC_PROGRESS"}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+def test_piped_cli_run_has_progress_lines_and_no_bar(clustered_log, tmp_path, cli_env):
+    path, _ = clustered_log
+    env = {k: v for k, v in cli_env.items() if k != "ITEM2VEC_PROGRESS"}
     done = subprocess.run(
-        [sys.executable, "-m", "item2vec_flows.cli", "run", "--output", str(tmp_path / "out")]
-        + ["--epochs", "30", "--no-refit", "--no-report", "--recommendations-n", "0"],
+        [sys.executable, "-c", PROGRESS_AT_ONCE_CLI, "run", str(path)]
+        + ["--output", str(tmp_path / "out"), "--epochs", "5"]
+        + ["--no-refit", "--no-report", "--recommendations-n", "0"],
         capture_output=True,
         text=True,
         env=env,
-        cwd=Path(__file__).parent,
+        cwd=tmp_path,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     output = done.stdout + done.stderr
     assert "\x1b[" not in output
     assert "━" not in output  # rich's bar character
-    assert "item2vec.progress - train:" in output and "epochs" in output
+    lines = [line for line in output.splitlines() if "item2vec.progress - train:" in line]
+    assert lines and all("tokens" in line for line in lines), output[-2000:]

@@ -46,6 +46,7 @@ def _publish(tmp_path: Path, vectors: ItemVectors, move_latest=True) -> Path:
 
 
 def test_tables_schema_and_metadata(tmp_path: Path, vectors: ItemVectors):
+    """The tables have the contract's column types and the model's Parquet metadata."""
     version_dir = _publish(tmp_path, vectors)
     table = pq.read_table(version_dir / "item_vectors.parquet")
     assert table.schema.field("item_id").type == pa.string()
@@ -67,6 +68,7 @@ def test_tables_schema_and_metadata(tmp_path: Path, vectors: ItemVectors):
 
 
 def test_manifest_files_hashes_and_latest(tmp_path: Path, vectors: ItemVectors):
+    """The manifest names the version and hashes every table; LATEST points at it."""
     import hashlib
 
     version_dir = _publish(tmp_path, vectors)
@@ -90,6 +92,7 @@ def test_refused_model_does_not_move_latest(tmp_path: Path, vectors: ItemVectors
 
 
 def test_stale_temporary_removed_live_one_kept(tmp_path: Path):
+    """A dead process's temporary directory is removed; a live process's is kept."""
     model_dir = tmp_path / "m"
     dead = model_dir / ".tmp-20200101T000000Z-abc-999999999"
     live = model_dir / f".tmp-20200101T000000Z-def-{os.getppid()}"
@@ -171,6 +174,8 @@ from item2vec.vectors import ItemVectors
 rng = np.random.default_rng(int(sys.argv[2]))
 v = ItemVectors(np.array([str(i) for i in range(2000)], dtype=object),
                 rng.normal(size=(2000, 16)).astype("float32"), None, np.ones(2000, dtype="int64"))
+print("ready", flush=True)
+sys.stdin.readline()  # both processes publish from the same moment on
 for _ in range(3):
     publish_version(sys.argv[1], "m", v, nearest_neighbors(v, 5), {}, move_latest=True)
 """
@@ -181,9 +186,18 @@ def test_concurrent_runs_both_finish_whole(tmp_path: Path):
     import sys
 
     runs = [
-        subprocess.Popen([sys.executable, "-c", CONCURRENT_SCRIPT, str(tmp_path), str(seed)])
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_SCRIPT, str(tmp_path), str(seed)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for seed in range(2)
     ]
+    # Imports take seconds and publishing milliseconds: start both once both are ready.
+    assert [run.stdout.readline().strip() for run in runs] == ["ready", "ready"]
+    for run in runs:
+        run.stdin.close()
     assert [run.wait(timeout=300) for run in runs] == [0, 0]
     versions = list_version_dirs(tmp_path / "m")
     assert len(versions) == 6

@@ -41,6 +41,7 @@ def test_top_k_matches_brute_force(scores, k, seed):
 
 
 def test_top_k_uses_several_blocks_in_threads():
+    """top_k over many row blocks in two threads equals a full argsort."""
     rng = np.random.default_rng(1)
     scores = rng.random((1500, 40)).astype(np.float32)
     top, values = top_k(lambda a, b: scores[a:b], 1500, 40, 5, threads=2)
@@ -49,6 +50,7 @@ def test_top_k_uses_several_blocks_in_threads():
 
 
 def test_metrics_hand_example():
+    """HR, NDCG, MRR, coverage and the unrankable share on a worked example."""
     top = np.array([[3, 1, 2], [0, 2, 1], [1, 0, 2]])
     targets = np.array([1, 5, -1])
     unrankable = np.array([False, False, True])

@@ -89,6 +89,7 @@ def test_tables_round_trip_exactly(tmp_path: Path, vectors: ItemVectors):
 
 
 def test_without_context_vectors(tmp_path: Path, vectors: ItemVectors):
+    """A version without context vectors loads, with context_vectors None."""
     vectors.context_vectors = None
     model = load(tmp_path, "m", _publish(tmp_path, vectors).name)
     assert model.context_vectors is None
@@ -118,6 +119,7 @@ def test_most_similar_matches_brute_force(tmp_path: Path, vectors: ItemVectors):
 
 
 def test_most_similar_topn_beyond_vocabulary(tmp_path: Path, vectors: ItemVectors):
+    """topn past the vocabulary gives every other item; topn 0 or no query is refused."""
     model = load(tmp_path, "m", _publish(tmp_path, vectors).name)
     assert len(model.most_similar("000", topn=1000)) == 39
     assert len(model.most_similar(["000", "001", "000"], topn=1000)) == 38
@@ -128,6 +130,7 @@ def test_most_similar_topn_beyond_vocabulary(tmp_path: Path, vectors: ItemVector
 
 
 def test_unknown_item_named(tmp_path: Path, vectors: ItemVectors):
+    """An unknown item id is an error naming the id and the version."""
     version = _publish(tmp_path, vectors).name
     model = load(tmp_path, "m")
     with pytest.raises(InputError, match=rf"'99999' is not in the vectors of m/{version}"):
@@ -139,6 +142,7 @@ def test_unknown_item_named(tmp_path: Path, vectors: ItemVectors):
 
 
 def test_missing_latest(tmp_path: Path, vectors: ItemVectors):
+    """Without LATEST, load says to run first and names the version there; by name it loads."""
     refused = _publish(tmp_path, vectors, move_latest=False)
     with pytest.raises(InputError, match=r"no LATEST in .*run `item2vec run` first") as error:
         load(tmp_path, "m")
@@ -147,6 +151,7 @@ def test_missing_latest(tmp_path: Path, vectors: ItemVectors):
 
 
 def test_missing_model_version_and_file(tmp_path: Path, vectors: ItemVectors):
+    """A missing model, version or table, an unfinished publish or bad manifest is named."""
     version_dir = _publish(tmp_path, vectors)
     with pytest.raises(InputError, match=r"no model 'other'.*models there: m"):
         load(tmp_path, "other")
@@ -182,6 +187,7 @@ def test_unsafe_names_refused(tmp_path: Path, vectors: ItemVectors, name: str):
 
 
 def test_list_versions(tmp_path: Path, vectors: ItemVectors):
+    """Every version, oldest first, with its gate, metric, LATEST flag and any read error."""
     passed = _publish(
         tmp_path,
         vectors,

@@ -132,6 +132,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 @pytest.mark.parametrize("name", [HIT_RATE_PNG, LOSS_PNG, MAP_PNG])
 def test_figures_are_sensible_images(full_report: Path, name: str):
+    """Each figure is a PNG of a readable size, neither blank nor black and white."""
     import matplotlib.image
 
     path = full_report.parent / name
@@ -215,6 +216,7 @@ def test_titles_are_escaped_for_markdown(tmp_path: Path):
 
 
 def test_out_dir_separate_from_version(tmp_path: Path):
+    """A report written elsewhere leaves the version directory untouched."""
     version_dir = _publish(tmp_path / "out")
     before = sorted(p.name for p in version_dir.iterdir())
     report = write_report(version_dir, tmp_path / "elsewhere" / "r", max_map_items=40)
@@ -276,6 +278,7 @@ def test_projection_is_seeded_and_separates_worlds():
 
 
 def test_single_epoch_loss_plot(tmp_path: Path):
+    """One epoch of loss still makes a loss plot."""
     path = plot_training_loss([1234.5], tmp_path / "loss.png", seconds=None)
     assert path == tmp_path / "loss.png" and _png_size(path) == (800, 500)
 

@@ -25,6 +25,7 @@ def test_time_order_with_stable_ties():
 
 
 def test_leave_last_out_targets_and_short_users():
+    """The last event is the test target, the one before it validation; short users only train."""
     events = _events([("a", f"i{n}", n) for n in range(5)] + [("b", "j0", 0), ("b", "j1", 1)])
     split = leave_last_out(build_sequences(events))
     assert split.test.user_ids.tolist() == ["a"]
@@ -82,6 +83,7 @@ def test_split_recombines_to_the_input(rows):
 
 
 def test_temporal_split_by_cutoff():
+    """Each user's first event after the cut-off is tested, on the history before it."""
     day = 86_400
     events = _events(
         [
@@ -107,6 +109,7 @@ def test_temporal_split_by_cutoff():
 
 
 def test_split_dispatch_and_unknown_method():
+    """split_sequences defaults to leave-last-out and refuses an unknown method."""
     table = build_sequences(_events([("a", "x", 1), ("a", "y", 2), ("a", "z", 3)]))
     assert split_sequences(table).test.targets.tolist() == ["z"]
     with pytest.raises(ValueError, match="unknown split"):
@@ -114,6 +117,7 @@ def test_split_dispatch_and_unknown_method():
 
 
 def test_sessions_collapse_and_lengths():
+    """Sessions cut at the gap, repeats collapsed, lengths bounded, and each drop counted."""
     from item2vec.config import SequenceConfig
     from item2vec.sequences import dropped_in_sequences
 
@@ -166,6 +170,7 @@ def test_bad_session_gap_refused():
 
 
 def test_arrow_backed_chunked_item_column():
+    """A chunked Arrow-backed item column sorts like a plain one."""
     import pyarrow as pa
 
     chunked = pa.chunked_array([["x", "y"], ["z"]])

@@ -19,7 +19,7 @@ from item2vec.split import split_sequences
 from item2vec.sweep_outputs import best_toml, gains
 from item2vec.synth import planted_clusters
 from item2vec.trial import CHECKPOINTS, run_trial
-from item2vec.tune import Sweep
+from item2vec.tune import SEARCH_SHARE, Sweep
 from item2vec.tuning_split import sample_users, tuning_data
 
 
@@ -36,17 +36,16 @@ def _base(**train) -> PipelineConfig:
     return build_config({"train": {"workers": 1, "min_count": 1, **train}})
 
 
-def _search(sequences: pa.Table, trials: int = 6, budget_minutes: float = 5) -> Sweep:
-    """A short serial sweep, deterministic: one training thread, fixed seeds."""
+def _search(sequences: pa.Table, trials: int = 6) -> Sweep:
+    """A short serial sweep, deterministic: one training thread, fixed seeds, and no
+    clock: the trial count ends it (the budget is an hour), and no trial is stopped for
+    time (the tests of the budget and of the pace do that)."""
     base = _base()
     data = tuning_data(sequences, base)
-    sweep = Sweep(base, budget_minutes=budget_minutes, trials=trials, seed=3, workers=1)
+    sweep = Sweep(base, budget_minutes=60, trials=trials, seed=3, workers=1)
     while not sweep.done():
         trial, config = sweep.ask()
-        result = run_trial(
-            config, data, sweep.pruning_hook(trial), sweep.deadline, sweep.time_limit
-        )
-        sweep.tell(trial, result)
+        sweep.tell(trial, run_trial(config, data, sweep.pruning_hook(trial)))
     return sweep
 
 
@@ -137,23 +136,39 @@ def test_pruning_steps_are_shares_of_the_epochs():
 
 
 def test_a_trial_stops_when_its_pace_overruns_the_budget_or_its_limit():
-    config = _base(epochs=150)
-    data = tuning_data(_sequences(users=300), config)
-    late = run_trial(config, data, deadline=time.time())
+    """A trial whose pace says it would end after the deadline, or take longer than its
+    limit, stops at its second epoch with that reason; with time to spare it completes."""
+    config = _base(epochs=8)
+    data = tuning_data(_sequences(), config)
+
+    def never_prune(step: int, value: float) -> bool:  # the trial records the steps it reached
+        return False
+
+    # A deadline already past and a limit of no time: any pace overruns them.
+    late = run_trial(config, data, never_prune, deadline=time.time() - 1)
     assert late.pruned and "time budget" in late.reason
-    slow = run_trial(config, data, time_limit=0.001)
+    slow = run_trial(config, data, never_prune, time_limit=0)
     assert slow.pruned and "per-trial limit" in slow.reason
-    assert run_trial(config, data, deadline=time.time() + 600, time_limit=600).value is not None
+    # Stopped at epoch 2, before the first pruning step (epoch 2 of 8) was scored.
+    assert late.intermediate == slow.intermediate == {}
+    assert late.value is None and slow.value is None
+    complete = run_trial(config, data, never_prune, deadline=time.time() + 600, time_limit=600)
+    assert complete.value is not None and sorted(complete.intermediate) == [1, 2, 3]
 
 
 def test_budget_stops_starting_trials():
-    budget_minutes = 0.05
-    started = time.time()
-    sweep = _search(_sequences(), trials=10_000, budget_minutes=budget_minutes)
-    elapsed = time.time() - started
-    assert 1 <= sweep.asked < 10_000
-    longest = max(r.seconds for r in sweep.results.values())
-    assert elapsed <= budget_minutes * 60 + longest + 0.5
+    """No trial starts once the time left is the reserve for the end of the sweep, however
+    many trials the count would still allow."""
+    sweep = Sweep(_base(), budget_minutes=60, trials=10_000, seed=3, workers=1)
+    data = tuning_data(_sequences(), _base())
+    reserve = (1 - SEARCH_SHARE) * sweep.budget_seconds
+    while not sweep.done():
+        trial, config = sweep.ask()
+        sweep.tell(trial, run_trial(config, data))
+        # The budget runs down: a minute more than the reserve is left after the first
+        # two trials, a minute less after the third.
+        sweep.deadline = time.time() + reserve + (60 if sweep.asked < 3 else -60)
+    assert sweep.asked == len(sweep.results) == 3
 
 
 @pytest.mark.parametrize(
@@ -262,6 +277,7 @@ def test_best_toml_runs_as_a_config_and_keeps_what_it_tuned(tmp_path):
 def test_leaders_are_retrained_with_other_seeds_and_the_best_mean_wins():
     sweep = _search(_sequences(), trials=5)
     data = tuning_data(_sequences(), _base())
+    sweep.deadline = time.time() + 3600  # time for every leader's re-training, however slow
     leaders = sweep.leaders(seeds=2)
     assert len(leaders) >= 2 and leaders[0] == max(
         (n for n, r in sweep.results.items() if not r.pruned),
@@ -329,6 +345,7 @@ def test_final_evaluation_and_the_gain_that_survives():
     ],
 )
 def test_survival_in_words(survives, test_gain, words):
+    """How much of the validation gain survives on test, in words."""
     from item2vec.tune_report import survival
 
     assert survival({"survives": survives, "test_gain": test_gain}) == words
@@ -366,10 +383,9 @@ def test_sweep_flow_writes_outputs_that_run_accepts(prefect_harness, tmp_path):
             "publish": {"output": str(tmp_path / "s")},
         }
     )
-    settings = SweepSettings(budget_minutes=1, trials=4, parallel=2, output=str(tmp_path / "s"))
-    started = time.time()
+    # A budget the four trials cannot exhaust: the trial count ends the search.
+    settings = SweepSettings(budget_minutes=10, trials=4, parallel=2, output=str(tmp_path / "s"))
     result = run_sweep(config, settings)
-    assert time.time() - started < 60 + 30  # the budget, plus Prefect's own start-up
 
     folder = tmp_path / "s"
     trials = pq.read_table(folder / "trials.parquet")
@@ -383,7 +399,7 @@ def test_sweep_flow_writes_outputs_that_run_accepts(prefect_harness, tmp_path):
     assert text.startswith("# tuned by: item2vec sweep")
     assert all(f"# {key}:" in text for key in ("command", "budget minutes", "seed", "date"))
     summary = json.loads((folder / "sweep.json").read_text())
-    assert summary["best_trial"] == result["best_trial"]
+    assert summary["best_trial"] == result["best_trial"] and summary["trials run"] == 4
     assert set(summary["test"]["baselines"]) == {"popularity", "item_knn"}
     assert len(result["test"]["seeds"]) == len(result["base_test"]["seeds"]) == FINAL_SEEDS
     report = (folder / "sweep.md").read_text()
