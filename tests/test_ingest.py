@@ -603,3 +603,75 @@ def test_a_bad_file_stops_the_hashing_of_the_files_after_it(tmp_path: Path, monk
         f"2026-01-0{d}.csv" for d in range(1, 6)
     ]
     assert events.files == real_fingerprint(sorted(folder.iterdir()))
+
+
+def _good_rows(iso: bool, n: int = 40) -> list[str]:
+    """``n`` valid rows from 2020-09-13T12:26:40Z on, as epoch seconds or ISO text."""
+    times = pd.to_datetime([1600000000 + k for k in range(n)], unit="s", utc=True)
+    return [
+        f"u{k % 5},i{k % 7},{time.isoformat() if iso else 1600000000 + k}"
+        for k, time in enumerate(times)
+    ]
+
+
+@pytest.mark.parametrize(
+    "iso, sentinel",
+    [
+        (True, "9999-12-31"),
+        (True, "9999-12-31T23:59:59Z"),
+        (True, "1600-01-01"),
+        (False, "32503680000"),
+        (False, "-32503680000"),
+        (False, "32503680000000.5"),
+    ],
+)
+def test_an_out_of_range_time_in_text_is_dropped_and_counted(tmp_path, iso, sentinel):
+    """A warehouse sentinel date (after 2262 or before 1677) is one counted drop, not a crash."""
+    rows = _good_rows(iso) + [f"u9,i9,{sentinel}"]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
+    events = read_events(_config(path, max_bad_fraction=0.05))
+    assert events.counts["dropped"]["bad_timestamp"] == 1
+    assert events.counts["events_kept"] == 40
+    assert events.frame["ts"].min() == pd.Timestamp(1600000000, unit="s", tz="UTC")
+
+
+@pytest.mark.parametrize("kind", [pa.timestamp("us"), pa.timestamp("ms", tz="UTC"), pa.date32()])
+def test_native_parquet_times_beyond_nanoseconds_are_dropped_and_counted(tmp_path, kind):
+    """Parquet times in 9999, 2999 or 1600 are bad_timestamp drops with the raw value as example."""
+    import datetime as dt
+
+    good = [dt.datetime(2020, 1, 1, 0, 0, n) for n in range(40)]
+    bad = [dt.datetime(9999, 12, 31), dt.datetime(2999, 1, 1), dt.datetime(1600, 1, 1)]
+    if pa.types.is_date(kind):
+        good = [g.date() + dt.timedelta(days=n) for n, g in enumerate(good)]
+        bad = [b.date() for b in bad]
+    path = tmp_path / "e.parquet"
+    users = [f"u{n % 5}" for n in range(43)]
+    pq.write_table(pa.table({"u": users, "i": ["x"] * 43, "t": pa.array(good + bad, kind)}), path)
+    events = read_events(_config(path, max_bad_fraction=0.1))
+    assert events.counts["dropped"]["bad_timestamp"] == 3
+    assert events.counts["events_kept"] == 40
+    with pytest.raises(InputError, match=r"bad_timestamp in column 't'.*9999"):
+        read_events(_config(path, max_bad_fraction=0.01))
+
+
+def test_epoch_seconds_and_milliseconds_mixed_in_one_column_are_read_per_value(tmp_path, caplog):
+    """Seconds rows and milliseconds rows both land on their real dates, and a warning says so."""
+    seconds = [f"u{k % 5},i{k},{1600000000 + k}" for k in range(6)]
+    millis = [f"u{k % 5},j{k},{(1600000100 + k) * 1000}" for k in range(4)]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(seconds + millis) + "\n")
+    with caplog.at_level("WARNING"):
+        frame = read_events(_config(path)).frame
+    assert frame["ts"].min() >= pd.Timestamp("2020-09-13", tz="UTC")
+    assert frame["ts"].max() <= pd.Timestamp("2020-09-14", tz="UTC")
+    assert "e.csv" in caplog.text and "'t'" in caplog.text and "--time-unit" in caplog.text
+
+
+def test_mixed_epoch_units_in_parquet_integers_are_read_per_value(tmp_path: Path):
+    """The same per-value reading holds for native int64 epochs."""
+    path = tmp_path / "e.parquet"
+    times = [1600000000, 1600000001000, 1600000002, 1600000003000]
+    pq.write_table(pa.table({"u": ["a"] * 4, "i": ["w", "x", "y", "z"], "t": times}), path)
+    frame = read_events(_config(path)).frame
+    expected = pd.to_datetime([1600000000 + k for k in range(4)], unit="s", utc=True)
+    assert frame["ts"].tolist() == list(expected)
