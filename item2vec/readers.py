@@ -132,9 +132,12 @@ def read_table(path: Path, columns: list[str], config: IngestConfig | None = Non
             )
         header_line = first_line(path)
         delimiter = (config.sep if config else None) or detect_delimiter(header_line)
-        read_options = pacsv.ReadOptions()
         if config is not None and not config.header:
             read_options = pacsv.ReadOptions(column_names=list(config.columns or []))
+        else:
+            # The names as read_columns gives them (spaces around them stripped),
+            # so that the columns checked are the columns read.
+            read_options = pacsv.ReadOptions(column_names=read_columns(path, config), skip_rows=1)
         return pacsv.read_csv(
             path,
             read_options=read_options,

@@ -80,9 +80,15 @@ def require_columns(
     Raises
     ------
     InputError
-        Naming the missing column, the columns there are, and the setting to fix.
+        Naming the missing column, the columns there are, and the setting to fix;
+        or naming a required column that appears more than once.
     """
     for setting, column in required.items():
+        if available.count(column) > 1:
+            raise InputError(
+                f"column {column!r} appears {available.count(column)} times in {source}, "
+                f"so it is not clear which one to read; rename one of them"
+            )
         if column not in available:
             fix = f"{setting} (--{setting.replace('_', '-')})" if flags else setting
             raise InputError(

@@ -675,3 +675,38 @@ def test_mixed_epoch_units_in_parquet_integers_are_read_per_value(tmp_path: Path
     frame = read_events(_config(path)).frame
     expected = pd.to_datetime([1600000000 + k for k in range(4)], unit="s", utc=True)
     assert frame["ts"].tolist() == list(expected)
+
+
+def test_a_required_column_named_twice_in_the_header_is_an_error_naming_it(tmp_path: Path):
+    """Two columns called 't' would silently use the first; the run refuses and names it."""
+    path = _write(tmp_path / "e.csv", "u,i,t,t\na,x,1600000000,1700000000\n")
+    with pytest.raises(InputError, match=r"column 't' appears 2 times in e.csv.*rename"):
+        read_events(_config(path))
+
+
+def test_a_required_column_named_twice_in_a_parquet_schema_is_an_error(tmp_path: Path):
+    """The same check holds for a Parquet file with a repeated column name."""
+    path = tmp_path / "e.parquet"
+    table = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array(["x"]), pa.array(["y"]), pa.array([1])],
+        names=["u", "i", "i", "t"],
+    )
+    pq.write_table(table, path)
+    with pytest.raises(InputError, match=r"column 'i' appears 2 times in e.parquet"):
+        read_events(_config(path))
+
+
+def test_a_header_with_spaces_after_the_commas_is_read_by_the_stripped_names(tmp_path: Path):
+    """'u, i, t' names the columns u, i and t, both in the check and in the reading."""
+    path = _write(tmp_path / "e.csv", "u, i, t\na,x,1600000000\nb,y,1600000001\n")
+    frame = read_events(_config(path)).frame
+    assert frame["item_id"].tolist() == ["x", "y"]
+
+
+def test_duplicate_item_ids_in_the_items_file_warn_naming_them(tmp_path: Path, caplog):
+    """The first title of a repeated id is kept, and a warning names the repeated ids."""
+    path = _write(tmp_path / "items.csv", "id,name\n7,Seven\n8,Eight\n7,Other seven\n")
+    with caplog.at_level("WARNING"):
+        items = read_items(path, "id", "name")
+    assert items["title"].tolist() == ["Seven", "Eight"]
+    assert "items.csv" in caplog.text and "'7'" in caplog.text
