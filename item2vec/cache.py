@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from item2vec.atomicfile import replacing, write_bytes
+from item2vec.atomicfile import TMP_PREFIX, is_stale, replacing, write_bytes
 from item2vec.config import IngestConfig, PipelineConfig, SequenceConfig
 from item2vec.discovery import fingerprint, input_files
 from item2vec.ingest import Events, Partition, combine_partitions, read_partition
@@ -212,9 +212,7 @@ class StageCache:
         cutoff = time.time() - max_age_days * 86400
         for folder in ("partitions", "sequences"):
             for entry in (self.root / folder).glob("*"):
-                stale_tmp = (
-                    entry.name.startswith(".tmp-") and entry.stat().st_mtime < time.time() - 3600
-                )
+                stale_tmp = entry.name.startswith(TMP_PREFIX) and is_stale(entry)
                 if stale_tmp or (entry.suffix == ".parquet" and entry.stat().st_mtime < cutoff):
                     entry.unlink(missing_ok=True)
                     removed += 1

@@ -421,8 +421,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # The reason of a binary file would quote its bytes: named by kind instead.
+        reason = exc if isinstance(exc, tomllib.TOMLDecodeError) else type(exc).__name__
+        raise ConfigError(
+            f"config file {path} is not valid TOML ({reason}); pass a UTF-8 .toml file"
+        ) from exc
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -99,3 +99,22 @@ def test_docstring_parameters_reads_wrapped_and_shared_entries():
         "c": "Shared text over two lines.",
         "d": "Own text.",
     }
+
+
+@pytest.mark.parametrize(
+    "content",
+    [bytes(range(256)) * 8, b"a = " + b"[" * 100_000, b"\xff\xfe[train]\n"],
+    ids=["binary", "nested", "utf16-bom"],
+)
+def test_a_config_file_that_is_not_toml_text_is_one_config_error(tmp_path: Path, content: bytes):
+    """Binary bytes, absurd nesting or another encoding: ConfigError naming the file."""
+    path = tmp_path / "run.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=r"run\.toml is not valid TOML"):
+        read_toml(path)
+
+
+def test_a_folder_given_as_config_is_one_config_error(tmp_path: Path):
+    """--config pointing at a directory says so, instead of an IsADirectoryError."""
+    with pytest.raises(ConfigError, match="does not exist|not a file"):
+        read_toml(tmp_path)
