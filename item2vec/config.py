@@ -25,6 +25,8 @@ from item2vec.docstrings import docstring_parameters
 from item2vec.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+#: Metrics the quality gate may compare, each at a cut-off of ``evaluate.k``.
+GATE_METRICS = ("hr", "ndcg", "mrr", "coverage")
 
 
 class _Section(BaseModel):
@@ -236,7 +238,9 @@ class TrainConfig(_Section):
         choice; 0 to 0.25 (flatter, so rare items are sampled more often)
         measured best, +-1 worst. Negative values are allowed.
     epochs
-        Passes over the training sequences.
+        Passes over the training sequences; at most 1000. The sweep draws at
+        most 150 and tuned runs use 16-60, so more is a typo that would train
+        for days.
     alpha, min_alpha
         Initial and final learning rate. 0.08 beat 0.05 and gensim's 0.025.
     seed
@@ -276,7 +280,7 @@ class TrainConfig(_Section):
     sample: float = Field(0.0, ge=0.0)
     negative: int = Field(10, ge=0)
     ns_exponent: float = Field(0.25, ge=-5.0, le=5.0)
-    epochs: int = Field(16, ge=1)
+    epochs: int = Field(16, ge=1, le=1000)
     alpha: float = Field(0.08, gt=0.0)
     min_alpha: float = Field(0.0001, ge=0.0)
     seed: int = 42
@@ -363,7 +367,8 @@ class PublishConfig(_Section):
     neighbors_k
         Neighbours per item in ``item_neighbors.parquet``.
     primary_metric
-        Metric the quality gate compares with the popularity baseline.
+        Metric the quality gate compares with the popularity baseline:
+        ``hr``, ``ndcg``, ``mrr`` or ``coverage`` at one of ``evaluate.k``.
     gate_margin
         The model must beat popularity's primary metric times this, or LATEST does
         not move.
@@ -401,6 +406,25 @@ class PublishConfig(_Section):
     max_regression: float = Field(0.10, ge=0.0, le=1.0)
     min_stability: float | None = Field(None, ge=0.0, le=1.0)
     report: bool = True
+
+    @field_validator("model_name")
+    @classmethod
+    def _not_a_relative_folder(cls, value: str) -> str:
+        if value in {".", ".."}:
+            raise ValueError("'.' and '..' are folders, not names; choose a name such as my-model")
+        return value
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _a_gate_metric(cls, value: str) -> str:
+        # The form is checked here; that its cut-off is evaluated, by gate.check_primary_metric.
+        name, _, cutoff = value.partition("@")
+        if name not in GATE_METRICS or not cutoff.isdigit() or int(cutoff) < 1:
+            raise ValueError(
+                f"primary_metric {value!r} is not a metric the gate can compare; use "
+                f"{', '.join(GATE_METRICS)} at a cut-off of evaluate.k, e.g. hr@10"
+            )
+        return value
 
 
 class PipelineConfig(_Section):

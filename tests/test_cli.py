@@ -271,3 +271,34 @@ def test_quiet_and_verbose_exclude_each_other(capsys):
         main(["run", "--quiet", "--verbose"])
     assert info.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--epochs", "100000"], "train.epochs"),
+        (["--model-name", ".."], "model_name"),
+        (["--k", "5"], "primary_metric 'hr@10' is never computed"),
+    ],
+)
+def test_run_refuses_late_failing_settings_before_any_work(tmp_path, capsys, flags, fragment):
+    """One error line and no output folder: the refusal comes before ingest or training."""
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,timestamp\na,b,1\n")
+    output = tmp_path / "out"
+    code, err = _run(capsys, "run", str(events), "--output", str(output), *flags)
+    assert code == EXIT_ERROR
+    _assert_one_clear_line(err, fragment)
+    assert not output.exists()
+
+
+def test_a_csv_field_over_a_megabyte_is_read(tmp_path):
+    """One 3 MB field (a JSON payload column) no longer trips Arrow's 1 MB block size."""
+    from item2vec.config import IngestConfig
+    from item2vec.ingest import read_events
+
+    path = tmp_path / "e.csv"
+    payload = "x" * 3_000_000
+    path.write_text(f"u,i,t,payload\na,x,1600000000,{payload}\nb,y,1600000001,small\n")
+    config = IngestConfig(paths=[str(path)], user_col="u", item_col="i", time_col="t")
+    assert read_events(config).frame["item_id"].tolist() == ["x", "y"]

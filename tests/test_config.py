@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,30 @@ def test_a_folder_given_as_config_is_one_config_error(tmp_path: Path):
     """--config pointing at a directory says so, instead of an IsADirectoryError."""
     with pytest.raises(ConfigError, match="does not exist|not a file"):
         read_toml(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "layer, fragment",
+    [
+        ({"publish": {"model_name": ".."}}, "publish.model_name"),
+        ({"publish": {"model_name": "."}}, "publish.model_name"),
+        ({"publish": {"primary_metric": "accuracy"}}, "primary_metric 'accuracy'"),
+        ({"publish": {"primary_metric": "hr@ten"}}, "primary_metric 'hr@ten'"),
+        ({"train": {"epochs": 100_000}}, "train.epochs"),
+    ],
+)
+def test_settings_that_would_fail_after_training_are_refused_by_the_config(layer, fragment):
+    """'..' as model name, a metric never computed, 100,000 epochs: refused when built."""
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        build_config(layer)
+
+
+def test_a_primary_metric_at_a_cutoff_never_evaluated_is_refused_before_training():
+    """hr@5 with evaluate.k = [10, 20] would fail at the gate; the pre-flight check says so."""
+    from item2vec.gate import check_primary_metric
+
+    check_primary_metric(
+        build_config({"evaluate": {"k": [5, 10]}, "publish": {"primary_metric": "ndcg@5"}})
+    )
+    with pytest.raises(ConfigError, match=r"primary_metric 'hr@5' is never computed.*10, 20"):
+        check_primary_metric(build_config({"publish": {"primary_metric": "hr@5"}}))

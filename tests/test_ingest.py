@@ -710,3 +710,13 @@ def test_duplicate_item_ids_in_the_items_file_warn_naming_them(tmp_path: Path, c
         items = read_items(path, "id", "name")
     assert items["title"].tolist() == ["Seven", "Eight"]
     assert "items.csv" in caplog.text and "'7'" in caplog.text
+
+
+def test_a_row_longer_than_the_large_block_is_one_error_naming_the_file(tmp_path, monkeypatch):
+    """Past the second read's block size, the error names the file and the fix."""
+    import item2vec.readers as readers
+
+    monkeypatch.setattr(readers, "LONG_ROW", 1 << 20)
+    path = _write(tmp_path / "e.csv", f"u,i,t,payload\na,x,1600000000,{'x' * 3_000_000}\n")
+    with pytest.raises(InputError, match=r"a row of .*e\.csv is longer than 1 MB; drop or shorten"):
+        read_events(_config(path))
