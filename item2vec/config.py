@@ -111,6 +111,11 @@ class IngestConfig(_Section):
         reads only the new ones.
     cache_dir
         Where the cache lives; None puts it under ``<output>/.cache``.
+    always_hash
+        Hash every input file's content on every run, instead of trusting the
+        hash of a file whose size and modification time are unchanged. Turn it
+        on where files are edited in place with their time restored (rsync
+        --times, some sync tools); it costs reading each file once per run.
     """
 
     paths: list[str] = Field(default_factory=list)
@@ -136,6 +141,7 @@ class IngestConfig(_Section):
     window_days: int | None = Field(None, ge=1)
     cache: bool = True
     cache_dir: str | None = None
+    always_hash: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> IngestConfig:
