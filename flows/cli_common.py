@@ -32,16 +32,28 @@ def print_frame(frame: Any) -> None:
 
 
 class ExpectedErrorFilter(logging.Filter):
-    """Drops the traceback from console records of errors item2vec raised on purpose.
+    """Drops console records of errors item2vec raised on purpose.
 
-    Prefect logs every task failure with its traceback. For bad input the message
-    already says what to fix, and the CLI prints it once; ``--debug`` keeps them.
+    Prefect logs every task failure with its traceback, then the task's and the
+    flow's failed states, each quoting the message. For bad input the message
+    already says what to fix, and the CLI prints it once as its ``error:`` line;
+    ``--debug`` keeps them all. Records below ERROR are kept, traceback removed.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._messages: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], Item2VecError):
+            self._messages.add(str(record.exc_info[1]).split("\n", 1)[0][:80])
             record.exc_info = None
             record.exc_text = None
+            return record.levelno < logging.ERROR
+        if record.levelno >= logging.ERROR and self._messages:
+            # "Finished in state Failed('... InputError: <message>')" has no exc_info.
+            text = record.getMessage()
+            return not any(message in text for message in self._messages)
         return True
 
 

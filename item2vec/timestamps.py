@@ -157,6 +157,9 @@ def _in_range(values: np.ndarray, bad: np.ndarray, unit: str) -> EventTimes:
 
 def _scale_epochs(values: np.ndarray, bad: np.ndarray, unit: str) -> EventTimes:
     """Numeric epochs to nanoseconds, each value in ``unit`` or (``auto``) its own."""
+    if values.dtype.kind == "u":  # above int64's range no epoch is valid
+        bad = bad | (values > np.iinfo(np.int64).max)
+        values = np.where(bad, 0, values).astype(np.int64)
     if unit != "auto":
         if values.dtype.kind != "f":
             return _in_range(values, bad, unit)
@@ -169,7 +172,8 @@ def _scale_epochs(values: np.ndarray, bad: np.ndarray, unit: str) -> EventTimes:
     # Two comparisons, not abs(): the abs of int64's minimum is negative.
     bad = bad | (numbers < -limit) | (numbers > limit)
     if values.dtype.kind == "f":
-        bad |= ~np.isfinite(numbers)
+        # float64 rounds the int64 limit up to 2**63: a value equal to it overflows.
+        bad |= ~np.isfinite(numbers) | (np.abs(numbers) >= limit)
         ns = np.round(np.where(bad, 0, numbers) * scale).astype(np.int64)
     else:
         ns = np.where(bad, 0, numbers.astype(np.int64)) * scale
