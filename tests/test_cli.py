@@ -305,3 +305,36 @@ def test_prefect_drops_server_errors_below_the_server_logging_level(tmp_path):
     loud = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert "Traceback" in loud.stderr  # the check can fail: the record does print by default
     assert quiet.stderr == "" and quiet.returncode == 0
+
+
+def test_a_failures_prefect_records_are_kept_from_the_console_others_are_not():
+    """The task's exception record and the failed-state records quoting it are dropped;
+    an unrelated error stays, and a warning keeps its text without the traceback."""
+    import logging
+
+    from item2vec.errors import InputError
+    from item2vec_flows.cli_common import ExpectedErrorFilter
+
+    def record(level: int, message: str, exc: BaseException | None = None) -> logging.LogRecord:
+        info = (type(exc), exc, None) if exc else None
+        return logging.LogRecord("prefect.task_runs", level, __file__, 1, message, (), info)
+
+    error = InputError("column 'u' not found in e.csv; available: a, b; set user_col")
+    keep = ExpectedErrorFilter()
+    assert not keep.filter(
+        record(logging.ERROR, f"Task run failed with exception: {error!r}", error)
+    )
+    assert not keep.filter(
+        record(logging.ERROR, f"Finished in state Failed('InputError: {error}')")
+    )
+    assert keep.filter(record(logging.ERROR, "database is locked"))
+    warning = record(logging.WARNING, "retrying", error)
+    assert keep.filter(warning) and warning.exc_info is None
+
+
+def test_debug_shows_the_traceback_behind_an_error(tmp_path):
+    """--debug lets the error propagate, so Python prints its traceback."""
+    from item2vec.errors import InputError
+
+    with pytest.raises(InputError, match="no published model"):
+        main(["similar", "a", "--output", str(tmp_path), "--debug"])

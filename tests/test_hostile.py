@@ -720,6 +720,7 @@ def test_every_hostile_case_through_the_whole_command(case: Case, tmp_path, capf
             if flag not in argv:
                 argv += [flag, value]
         argv += ["--no-report", "--quiet"]
+    _console_to_this_test()
     try:
         code = main(argv)
     except SystemExit as exc:
@@ -740,3 +741,21 @@ def test_every_hostile_case_through_the_whole_command(case: Case, tmp_path, capf
         _assert_counted(case, counts, None)
     else:
         _one_error_line(err, code, case)
+
+
+def _console_to_this_test() -> None:
+    """Point the log handlers Prefect set up at this test's stderr.
+
+    They keep the stream of the test that first imported Prefect, which pytest
+    closes after it: the next run's log lines would fail to write.
+    """
+    import logging
+    import sys
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if hasattr(handler, "console"):
+                handler.console.file = sys.stderr
+            elif type(handler) is logging.StreamHandler:
+                handler.setStream(sys.stderr)
