@@ -34,27 +34,32 @@ def print_frame(frame: Any) -> None:
 class ExpectedErrorFilter(logging.Filter):
     """Drops console records of errors item2vec raised on purpose.
 
-    Prefect logs every task failure with its traceback, then the task's and the
-    flow's failed states, each quoting the message. For bad input the message
+    Prefect logs a task's failure (with its traceback), then the task's and the
+    flow's failed states, each quoting the exception. For bad input the message
     already says what to fix, and the CLI prints it once as its ``error:`` line;
     ``--debug`` keeps them all. Records below ERROR are kept, traceback removed.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._messages: set[str] = set()
-
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], Item2VecError):
-            self._messages.add(str(record.exc_info[1]).split("\n", 1)[0][:80])
             record.exc_info = None
             record.exc_text = None
             return record.levelno < logging.ERROR
-        if record.levelno >= logging.ERROR and self._messages:
+        if record.levelno >= logging.ERROR:
             # "Finished in state Failed('... InputError: <message>')" has no exc_info.
             text = record.getMessage()
-            return not any(message in text for message in self._messages)
+            return not any(f"{name}: " in text or f"{name}(" in text for name in _expected())
         return True
+
+
+def _expected() -> list[str]:
+    """Names of :class:`Item2VecError` and its subclasses, as Prefect's messages quote them."""
+    names, pending = [], [Item2VecError]
+    while pending:
+        kind = pending.pop()
+        names.append(kind.__name__)
+        pending.extend(kind.__subclasses__())
+    return names
 
 
 def quiet_expected_tracebacks() -> None:
