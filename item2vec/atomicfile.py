@@ -120,8 +120,18 @@ def refuse_link(path: Path, what: str) -> None:
 def make_temporary_dir(target: Path) -> Path:
     """Create an empty, unguessably named temporary directory for ``target``, beside it."""
     temporary = temporary_beside(target)
-    temporary.mkdir()  # fails on any existing entry, a link included
+    try:
+        temporary.mkdir()  # fails on any existing entry, a link included
+    except FileExistsError as exc:
+        raise _planted(temporary) from exc
     return temporary
+
+
+def _planted(temporary: Path) -> UnsafePathError:
+    return UnsafePathError(
+        f"{temporary} already exists, though its name is fresh and random: something "
+        "else writes names like item2vec's in this folder; nothing was written"
+    )
 
 
 def open_lock(path: Path) -> int:
@@ -188,7 +198,10 @@ def replacing(target: str | os.PathLike, *, durable: bool = False) -> Iterator[P
     temporary = temporary_beside(target)
     # Held open until the rename, so that its inode number cannot be reused by
     # a file swapped in under the same name.
-    fd = os.open(temporary, CREATE_FLAGS, 0o666)
+    try:
+        fd = os.open(temporary, CREATE_FLAGS, 0o666)
+    except FileExistsError as exc:
+        raise _planted(temporary) from exc
     try:
         created = os.fstat(fd)
         yield temporary

@@ -269,6 +269,7 @@ def test_a_planted_link_in_place_of_latest_is_refused(tmp_path: Path, vectors: I
 def test_temporaries_are_unguessable_and_never_follow_a_planted_link(tmp_path: Path):
     """Two writes of one target use different names; a link planted at a name is not opened."""
     from item2vec.atomicfile import replacing
+    from item2vec.errors import UnsafePathError
 
     target = tmp_path / "LATEST"
     with replacing(target) as first:
@@ -286,7 +287,7 @@ def test_temporaries_are_unguessable_and_never_follow_a_planted_link(tmp_path: P
     original = atomicfile.temporary_beside
     atomicfile.temporary_beside = lambda target: planted
     try:
-        with pytest.raises(FileExistsError), replacing(target) as temporary:
+        with pytest.raises(UnsafePathError, match="already exists"), replacing(target) as temporary:
             temporary.write_text("through the link")
     finally:
         atomicfile.temporary_beside = original
