@@ -48,11 +48,27 @@ def apply_process_defaults() -> None:
         os.environ.setdefault(name, value)
 
 
+#: The log level of Prefect's temporary API server, a process of its own that writes
+#: to this one's terminal. When several jobs share ``~/.prefect``, its SQLite database
+#: is busy, and stopping the server cancels its task-run recorder mid-flush: about one
+#: run in five then printed some 150 lines of ``CancelledError`` tracebacks, on runs
+#: that succeeded. Nothing the server logs below CRITICAL is for a CLI user; a failed
+#: API call still reaches this process as an error.
+EMBEDDED_SERVER_LOG_LEVEL = "CRITICAL"
+
+
+def quiet_embedded_server(debug: bool) -> None:
+    """Quiet Prefect's temporary server (unless ``debug``, or the user set a level)."""
+    if not debug:
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", EMBEDDED_SERVER_LOG_LEVEL)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``item2vec`` console script; returns the exit code."""
     apply_process_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_embedded_server(getattr(args, "debug", False))
     try:
         return args.handler(args)
     except QualityGateError as exc:

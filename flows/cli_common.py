@@ -32,17 +32,34 @@ def print_frame(frame: Any) -> None:
 
 
 class ExpectedErrorFilter(logging.Filter):
-    """Drops the traceback from console records of errors item2vec raised on purpose.
+    """Drops console records of errors item2vec raised on purpose.
 
-    Prefect logs every task failure with its traceback. For bad input the message
-    already says what to fix, and the CLI prints it once; ``--debug`` keeps them.
+    Prefect logs a task's failure (with its traceback), then the task's and the
+    flow's failed states, each quoting the exception. For bad input the message
+    already says what to fix, and the CLI prints it once as its ``error:`` line;
+    ``--debug`` keeps them all. Records below ERROR are kept, traceback removed.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], Item2VecError):
             record.exc_info = None
             record.exc_text = None
+            return record.levelno < logging.ERROR
+        if record.levelno >= logging.ERROR:
+            # "Finished in state Failed('... InputError: <message>')" has no exc_info.
+            text = record.getMessage()
+            return not any(f"{name}: " in text or f"{name}(" in text for name in _expected())
         return True
+
+
+def _expected() -> list[str]:
+    """Names of :class:`Item2VecError` and its subclasses, as Prefect's messages quote them."""
+    names, pending = [], [Item2VecError]
+    while pending:
+        kind = pending.pop()
+        names.append(kind.__name__)
+        pending.extend(kind.__subclasses__())
+    return names
 
 
 def quiet_expected_tracebacks() -> None:

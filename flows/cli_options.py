@@ -54,6 +54,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "window_days",
         "cache",
         "cache_dir",
+        "always_hash",
     ),
     "sequences": (
         "session_gap",

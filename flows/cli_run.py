@@ -55,8 +55,10 @@ def add_run_parsers(subparsers: argparse._SubParsersAction) -> None:
 def validate_inputs(config: PipelineConfig) -> None:
     """Check paths and columns before a flow run starts (raises :class:`InputError`)."""
     from item2vec.discovery import input_files
+    from item2vec.gate import check_primary_metric
     from item2vec.validation import check_columns, required_columns
 
+    check_primary_metric(config)
     ingest = config.ingest
     for path in input_files(ingest, warn_skipped=False):
         check_columns(path, required_columns(ingest), ingest)

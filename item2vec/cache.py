@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from item2vec.atomicfile import replacing, write_bytes
+from item2vec.atomicfile import TMP_PREFIX, is_stale, replacing, write_bytes
 from item2vec.config import IngestConfig, PipelineConfig, SequenceConfig
 from item2vec.discovery import fingerprint, input_files
 from item2vec.ingest import Events, Partition, combine_partitions, read_partition
@@ -97,27 +97,39 @@ class StageCache:
         manifest records the input fingerprint either way).
     """
 
-    def __init__(self, root: Path | str, enabled: bool = True) -> None:
+    def __init__(self, root: Path | str, enabled: bool = True, always_hash: bool = False) -> None:
         self.root = Path(root)
         self.enabled = enabled
+        self.always_hash = always_hash
 
     # Fingerprints -----------------------------------------------------------
 
     def fingerprints(self, paths: list[Path]) -> list[dict[str, Any]]:
         """Path, size and SHA-256 of each file, rehashing only files whose size or
-        modification time changed since the last run."""
+        modification time changed since the last run (every file with ``always_hash``).
+
+        Size and time are not a content check: a file edited in place to the same
+        size, its time restored, keeps its old hash unless ``always_hash`` is set.
+        """
         memo_path = self.root / "fingerprints.json"
         memo: dict[str, Any] = {}
         if self.enabled and memo_path.is_file():
             try:
                 memo = json.loads(memo_path.read_text())
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 memo = {}  # a damaged memo only costs a rehash
+        if not isinstance(memo, dict):
+            memo = {}
         entries, changed = [], False
         for path in paths:
             stat = path.stat()
-            known = memo.get(str(path.resolve()))
-            if known and known["bytes"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+            known = None if self.always_hash else memo.get(str(path.resolve()))
+            if (
+                isinstance(known, dict)
+                and known.get("bytes") == stat.st_size
+                and known.get("mtime_ns") == stat.st_mtime_ns
+                and isinstance(known.get("sha256"), str)
+            ):
                 entries.append(
                     {"path": str(path), "bytes": stat.st_size, "sha256": known["sha256"]}
                 )
@@ -212,9 +224,7 @@ class StageCache:
         cutoff = time.time() - max_age_days * 86400
         for folder in ("partitions", "sequences"):
             for entry in (self.root / folder).glob("*"):
-                stale_tmp = (
-                    entry.name.startswith(".tmp-") and entry.stat().st_mtime < time.time() - 3600
-                )
+                stale_tmp = entry.name.startswith(TMP_PREFIX) and is_stale(entry)
                 if stale_tmp or (entry.suffix == ".parquet" and entry.stat().st_mtime < cutoff):
                     entry.unlink(missing_ok=True)
                     removed += 1
@@ -257,7 +267,9 @@ def _write_table(target: Path, table: pa.Table) -> None:
 
 def stage_cache(config: PipelineConfig) -> StageCache:
     """The cache a run of ``config`` uses (disabled with ``ingest.cache = false``)."""
-    return StageCache(cache_root(config), enabled=config.ingest.cache)
+    return StageCache(
+        cache_root(config), enabled=config.ingest.cache, always_hash=config.ingest.always_hash
+    )
 
 
 def plan_inputs(config: PipelineConfig) -> InputPlan:

@@ -25,6 +25,8 @@ from item2vec.docstrings import docstring_parameters
 from item2vec.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+#: Metrics the quality gate may compare, each at a cut-off of ``evaluate.k``.
+GATE_METRICS = ("hr", "ndcg", "mrr", "coverage")
 
 
 class _Section(BaseModel):
@@ -109,6 +111,11 @@ class IngestConfig(_Section):
         reads only the new ones.
     cache_dir
         Where the cache lives; None puts it under ``<output>/.cache``.
+    always_hash
+        Hash every input file's content on every run, instead of trusting the
+        hash of a file whose size and modification time are unchanged. Turn it
+        on where files are edited in place with their time restored (rsync
+        --times, some sync tools); it costs reading each file once per run.
     """
 
     paths: list[str] = Field(default_factory=list)
@@ -134,6 +141,7 @@ class IngestConfig(_Section):
     window_days: int | None = Field(None, ge=1)
     cache: bool = True
     cache_dir: str | None = None
+    always_hash: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> IngestConfig:
@@ -236,7 +244,9 @@ class TrainConfig(_Section):
         choice; 0 to 0.25 (flatter, so rare items are sampled more often)
         measured best, +-1 worst. Negative values are allowed.
     epochs
-        Passes over the training sequences.
+        Passes over the training sequences; at most 1000. The sweep draws at
+        most 150 and tuned runs use 16-60, so more is a typo that would train
+        for days.
     alpha, min_alpha
         Initial and final learning rate. 0.08 beat 0.05 and gensim's 0.025.
     seed
@@ -276,7 +286,7 @@ class TrainConfig(_Section):
     sample: float = Field(0.0, ge=0.0)
     negative: int = Field(10, ge=0)
     ns_exponent: float = Field(0.25, ge=-5.0, le=5.0)
-    epochs: int = Field(16, ge=1)
+    epochs: int = Field(16, ge=1, le=1000)
     alpha: float = Field(0.08, gt=0.0)
     min_alpha: float = Field(0.0001, ge=0.0)
     seed: int = 42
@@ -363,7 +373,8 @@ class PublishConfig(_Section):
     neighbors_k
         Neighbours per item in ``item_neighbors.parquet``.
     primary_metric
-        Metric the quality gate compares with the popularity baseline.
+        Metric the quality gate compares with the popularity baseline:
+        ``hr``, ``ndcg``, ``mrr`` or ``coverage`` at one of ``evaluate.k``.
     gate_margin
         The model must beat popularity's primary metric times this, or LATEST does
         not move.
@@ -402,6 +413,25 @@ class PublishConfig(_Section):
     min_stability: float | None = Field(None, ge=0.0, le=1.0)
     report: bool = True
 
+    @field_validator("model_name")
+    @classmethod
+    def _not_a_relative_folder(cls, value: str) -> str:
+        if value in {".", ".."}:
+            raise ValueError("'.' and '..' are folders, not names; choose a name such as my-model")
+        return value
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _a_gate_metric(cls, value: str) -> str:
+        # The form is checked here; that its cut-off is evaluated, by gate.check_primary_metric.
+        name, _, cutoff = value.partition("@")
+        if name not in GATE_METRICS or not cutoff.isdigit() or int(cutoff) < 1:
+            raise ValueError(
+                f"primary_metric {value!r} is not a metric the gate can compare; use "
+                f"{', '.join(GATE_METRICS)} at a cut-off of evaluate.k, e.g. hr@10"
+            )
+        return value
+
 
 class PipelineConfig(_Section):
     """Every parameter of one ``item2vec run``."""
@@ -421,8 +451,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # The reason of a binary file would quote its bytes: named by kind instead.
+        reason = exc if isinstance(exc, tomllib.TOMLDecodeError) else type(exc).__name__
+        raise ConfigError(
+            f"config file {path} is not valid TOML ({reason}); pass a UTF-8 .toml file"
+        ) from exc
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -31,3 +31,11 @@ class QualityGateError(Item2VecError):
     def __init__(self, message: str, result: dict | None = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class UnsafePathError(Item2VecError):
+    """An output path is not what item2vec wrote there (a symbolic link, a swapped file).
+
+    Raised instead of writing, so that nobody who can write into a shared output
+    folder can redirect a run's writes outside it.
+    """

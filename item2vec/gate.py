@@ -58,6 +58,24 @@ def allowed_drop(before: float, max_regression: float, users: int) -> tuple[floa
     return relative, f"{max_regression:.0%}"
 
 
+def check_primary_metric(config: PipelineConfig) -> None:
+    """Refuse, before any training, a primary metric whose cut-off is not evaluated.
+
+    Raises
+    ------
+    ConfigError
+        Naming the metric, the cut-offs there are, and the two settings.
+    """
+    metric = config.publish.primary_metric
+    cutoff = int(metric.partition("@")[2])
+    if cutoff not in config.evaluate.k:
+        cutoffs = ", ".join(str(k) for k in config.evaluate.k)
+        raise ConfigError(
+            f"primary_metric {metric!r} is never computed: evaluate.k (--k) is {cutoffs}; "
+            f"add {cutoff} to evaluate.k or choose a metric at {cutoffs}"
+        )
+
+
 def quality_gate(
     metrics: dict[str, Any],
     config: PipelineConfig,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,8 @@ from item2vec.encoding import id_dictionary
 from item2vec.errors import InputError
 from item2vec.readers import is_parquet, read_columns, read_table
 from item2vec.validation import check_columns
+
+log = logging.getLogger(__name__)
 
 
 def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
@@ -33,7 +36,20 @@ def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
     frame = table.to_pandas()
     frame[id_col] = id_dictionary(table.column(id_col)).cast(pa.string()).to_pandas()
     frame = frame.rename(columns={id_col: "item_id", title_col: "title"})
-    return frame.drop_duplicates("item_id").reset_index(drop=True)
+    repeated = frame["item_id"].duplicated()
+    if repeated.any():
+        ids = frame["item_id"][repeated].drop_duplicates()
+        shown = ", ".join(repr(value) for value in ids.head(5))
+        log.warning(
+            "%s: %s item ids appear more than once in column %r (%s%s); the first row of "
+            "each is kept; check item_id_col (--item-id-col)",
+            path,
+            f"{len(ids):,}",
+            id_col,
+            shown,
+            ", ..." if len(ids) > 5 else "",
+        )
+    return frame[~repeated].reset_index(drop=True)
 
 
 def items_table(items: pd.DataFrame) -> pa.Table:

@@ -9,16 +9,8 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from item2vec.ranking import top_k
+from item2vec.schemas import NEIGHBOR_SCHEMA
 from item2vec.vectors import ItemVectors
-
-NEIGHBOR_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("rank", pa.int32()),
-        ("neighbor_id", pa.string()),
-        ("score", pa.float32()),
-    ]
-)
 
 
 def nearest_neighbors(vectors: ItemVectors, k: int) -> pa.Table:

@@ -7,10 +7,13 @@ Layout::
                                    /manifest.json
     <output>/<model_name>/LATEST      (the current version's name)
 
-A version is built in a hidden sibling ``.tmp-<version>-<pid>``, every file is
-fsynced, and the directory is renamed into place. ``LATEST`` is replaced with
-``os.replace``. A killed run therefore leaves at most a ``.tmp-`` directory,
-which the next run removes.
+A version is built in a hidden, unguessably named sibling ``.tmp-<version>-...``
+(see :mod:`item2vec.atomicfile`), every file is fsynced, and the directory is
+renamed into place. ``LATEST`` is replaced with ``os.replace``. The rename,
+``LATEST`` and retention happen under one lock, so retention never deletes a
+version that its run is about to point ``LATEST`` at. A killed run leaves at
+most a ``.tmp-`` entry, which a later run removes once
+:func:`item2vec.atomicfile.is_stale` says its writer is gone.
 """
 
 from __future__ import annotations
@@ -37,7 +40,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from item2vec.atomicfile import TMP_PREFIX, fsync_path, write_text
+from item2vec.atomicfile import (
+    TMP_PREFIX,
+    fsync_path,
+    is_stale,
+    make_temporary_dir,
+    open_lock,
+    refuse_link,
+    temporary_beside,
+    write_text,
+)
 from item2vec.errors import ConfigError, InputError
 from item2vec.progress import Progress
 from item2vec.vectors import ItemVectors
@@ -140,29 +152,21 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temporaries(model_dir: Path) -> list[Path]:
-    """Delete ``.tmp-`` entries whose writing process is gone; return what was removed."""
+    """Delete ``.tmp-`` entries whose writer is gone (:func:`~item2vec.atomicfile.is_stale`).
+
+    Returns
+    -------
+    list of Path
+        What was removed.
+    """
     removed = []
     if not model_dir.is_dir():
         return removed
     for entry in model_dir.iterdir():
-        if not entry.name.startswith(TMP_PREFIX):
+        if not entry.name.startswith(TMP_PREFIX) or not is_stale(entry):
             continue
-        pid_text = entry.name.rsplit("-", 1)[-1]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)):
-            # A live writer, possibly another publish in this very process: leave it.
-            continue
-        if entry.is_dir():
+        if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:  # a LATEST replacement that a killed run never renamed
             entry.unlink(missing_ok=True)
@@ -180,13 +184,19 @@ def write_latest(model_dir: Path, version: str) -> None:
 
 @contextmanager
 def model_lock(model_dir: Path) -> Iterator[None]:
-    """Exclusive lock serialising LATEST updates and retention across processes."""
-    with (model_dir / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Exclusive lock serialising renames into place, LATEST updates and retention.
+
+    Raises
+    ------
+    UnsafePathError
+        If ``.lock`` is a symbolic link or not a regular file.
+    """
+    fd = open_lock(model_dir / ".lock")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def list_version_dirs(model_dir: Path) -> list[Path]:
@@ -200,7 +210,10 @@ def list_version_dirs(model_dir: Path) -> list[Path]:
     versions = [
         p
         for p in model_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and SAFE_NAME.match(p.name)
+        if p.is_dir()
+        and not p.is_symlink()
+        and not p.name.startswith(".")
+        and SAFE_NAME.match(p.name)
     ]
     return sorted(versions, key=lambda p: (p.name.split("-", 1)[0], p.stat().st_mtime_ns, p.name))
 
@@ -220,7 +233,7 @@ def apply_retention(model_dir: Path, keep: int) -> list[Path]:
     doomed = [p for p in versions[: max(len(versions) - keep, 0)] if p.name != latest]
     for path in doomed:
         # Rename first so a reader never sees a half-deleted version under its name.
-        trash = model_dir / f"{TMP_PREFIX}deleting-{path.name}-{os.getpid()}"
+        trash = temporary_beside(model_dir / f"deleting-{path.name}")
         os.rename(path, trash)
         shutil.rmtree(trash, ignore_errors=True)
         log.info("retention: removed version %s", path.name)
@@ -228,27 +241,96 @@ def apply_retention(model_dir: Path, keep: int) -> list[Path]:
 
 
 def latest_manifest(output: str | Path, model_name: str) -> dict[str, Any] | None:
-    """LATEST's manifest, or None when the model has no LATEST yet."""
+    """LATEST's manifest, or None when the model has no LATEST yet.
+
+    Raises
+    ------
+    InputError
+        If LATEST is damaged, or names a version whose manifest cannot be read.
+    """
     model_dir = Path(output) / check_name(model_name, "model name")
     version = read_latest(model_dir)
     if version is None:
         return None
-    path = model_dir / version / MANIFEST
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        return read_manifest(model_dir / version)
+    except InputError as exc:
         raise InputError(
-            f"LATEST names {version}, but its manifest {path} cannot be read ({exc}); "
+            f"LATEST names {version}, but its manifest cannot be read ({exc}); "
             "point LATEST at a whole version or remove it"
         ) from exc
 
 
+#: The most bytes a LATEST file holds: a version id and a newline are ~26.
+LATEST_MAX_BYTES = 256
+
+
 def read_latest(model_dir: Path) -> str | None:
-    """The version ``LATEST`` names, or None when there is none yet."""
+    """The version ``LATEST`` names, or None when there is none yet.
+
+    The file's content is never quoted in an error: LATEST may have been
+    replaced by anything.
+
+    Raises
+    ------
+    UnsafePathError
+        If LATEST is a symbolic link.
+    InputError
+        If LATEST is not a regular file, is larger than :data:`LATEST_MAX_BYTES`,
+        or does not hold a version id.
+    """
     path = model_dir / LATEST
-    if not path.is_file():
+    refuse_link(path, "LATEST")
+    if not path.exists():
         return None
-    return check_name(path.read_text().strip(), "version in LATEST")
+    fix = "point it at a version (item2vec versions lists them) or remove it"
+    if not path.is_file():
+        raise InputError(f"{path} is not a regular file; {fix}")
+    with path.open("rb") as handle:
+        data = handle.read(LATEST_MAX_BYTES + 1)
+    if len(data) > LATEST_MAX_BYTES:
+        raise InputError(f"{path} holds over {LATEST_MAX_BYTES} bytes, not a version id; {fix}")
+    version = data.decode("ascii", errors="replace").strip()
+    if not SAFE_NAME.match(version) or version in {".", ".."} or version.startswith(TMP_PREFIX):
+        raise InputError(
+            f"{path} does not hold a version id (letters, digits, '.', '_', '-'); {fix}"
+        )
+    return version
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of a version directory, with a clear error if it is not one.
+
+    Raises
+    ------
+    InputError
+        If the manifest is missing, larger than :data:`MANIFEST_MAX_BYTES`, not
+        UTF-8 JSON, nested too deeply to parse, or not a JSON object.
+    """
+    manifest_path = path / MANIFEST
+    fix = "republish the version or choose another one"
+    if not manifest_path.is_file():
+        raise InputError(
+            f"{MANIFEST} missing from {path}; the version is incomplete or not an item2vec "
+            f"version; {fix}"
+        )
+    try:
+        if manifest_path.stat().st_size > MANIFEST_MAX_BYTES:
+            raise InputError(f"{manifest_path} is over {MANIFEST_MAX_BYTES:,} bytes; {fix}")
+        document = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except RecursionError as error:
+        raise InputError(f"{manifest_path} is nested too deeply to be a manifest; {fix}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{manifest_path} is not readable JSON ({error}); {fix}") from error
+    if not isinstance(document, dict):
+        raise InputError(
+            f"{manifest_path} holds a JSON {type(document).__name__}, expected an object; {fix}"
+        )
+    return document
+
+
+#: Manifests are a few kilobytes; anything this large was not written by publish.
+MANIFEST_MAX_BYTES = 16 * 1024 * 1024
 
 
 def publish_version(
@@ -299,9 +381,8 @@ def publish_version(
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(model_dir)
     version = new_version_id(now, json.dumps(manifest.get("input", {}), sort_keys=True))
-    temporary = model_dir / f"{TMP_PREFIX}{version}-{os.getpid()}"
     final = model_dir / version
-    temporary.mkdir()
+    temporary = make_temporary_dir(final)
     try:
         metadata = {
             "model_name": model_name,
@@ -362,13 +443,19 @@ def publish_version(
             manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
         fsync_path(manifest_path)
         fsync_path(temporary)
-        os.rename(temporary, final)
-        fsync_path(model_dir)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    log.info("published %s", final)
     with model_lock(model_dir):
+        # The rename and retention under one lock: a concurrent run's retention
+        # cannot delete this version between its rename and its LATEST.
+        try:
+            os.rename(temporary, final)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        fsync_path(model_dir)
+        log.info("published %s", final)
         if move_latest:
             write_latest(model_dir, version)
             log.info("LATEST -> %s", version)

@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,18 +28,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from item2vec.chunks import single_array
-from item2vec.errors import ConfigError, InputError
+from item2vec.errors import InputError
 from item2vec.publish import (
     LATEST,
-    MANIFEST,
     NEIGHBORS_FILE,
     TMP_PREFIX,
     VECTORS_FILE,
     check_name,
     list_version_dirs,
     read_latest,
+    read_manifest,
 )
 from item2vec.queries import ItemQueries
+from item2vec.schemas import NEIGHBOR_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> Publish
     manifest = read_manifest(path)
     vectors = _read_table(path / VECTORS_FILE, model, version)
     neighbors = _read_table(path / NEIGHBORS_FILE, model, version)
+    require_schema(path / NEIGHBORS_FILE, NEIGHBOR_SCHEMA, "neighbour", neighbors.schema)
     for name in ("item_id", "vector", "count"):
         if name not in vectors.column_names:
             raise InputError(
@@ -208,7 +209,7 @@ def list_versions(output: str | Path, model: str) -> list[dict[str, Any]]:
     model_dir = _model_dir(output, model)
     try:
         latest = read_latest(model_dir)
-    except (ConfigError, OSError, UnicodeDecodeError) as error:
+    except (InputError, OSError) as error:
         # A damaged LATEST should not hide the versions; say so and carry on.
         log.warning("ignoring unreadable %s: %s", model_dir / LATEST, error)
         latest = None
@@ -277,29 +278,6 @@ def _listing(directory: Path, dirs: bool) -> str:
     return shown if len(names) <= 10 else f"{len(names)} in all, newest: {shown}"
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The parsed ``manifest.json`` of a version directory, with a clear error if it is not one."""
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise InputError(
-            f"{MANIFEST} missing from {path}; the version is incomplete or not an item2vec "
-            "version; republish it or choose another version"
-        )
-    try:
-        document = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(
-            f"{manifest_path} is not readable JSON ({error}); republish the version "
-            "or choose another one"
-        ) from error
-    if not isinstance(document, dict):
-        raise InputError(
-            f"{manifest_path} holds a JSON {type(document).__name__}, expected an object; "
-            "republish the version or choose another one"
-        )
-    return document
-
-
 def _read_table(path: Path, model: str, version: str) -> pa.Table:
     if not path.is_file():
         raise InputError(
@@ -322,6 +300,44 @@ def _read_table(path: Path, model: str, version: str) -> pa.Table:
             "files were copied between versions; republish the version"
         )
     return table
+
+
+def require_schema(
+    path: Path, expected: pa.Schema, what: str, schema: pa.Schema | None = None
+) -> None:
+    """Raise a clear error unless the Parquet file ``path`` has ``expected``'s columns and types.
+
+    Text columns may be ``string`` or ``large_string``; the file may hold
+    more columns than ``expected`` names. ``schema`` is the file's, when it was
+    read already.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the first column missing or of another type, and the fix.
+    """
+    try:
+        schema = schema if schema is not None else pq.read_schema(path)
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(
+            f"{path} is not a readable Parquet file ({error}); republish the version "
+            "or choose another one"
+        ) from error
+    for column in expected:
+        index = schema.get_field_index(column.name)
+        found = schema.field(index).type if index >= 0 else None
+        if found is None or not _same_kind(found, column.type):
+            problem = "is missing" if found is None else f"is {found}, expected {column.type}"
+            raise InputError(
+                f"{path} is not an item2vec {what} table: column {column.name!r} {problem}; "
+                "republish the version or choose another one"
+            )
+
+
+def _same_kind(found: pa.DataType, expected: pa.DataType) -> bool:
+    if pa.types.is_string(expected) or pa.types.is_large_string(expected):
+        return pa.types.is_string(found) or pa.types.is_large_string(found)
+    return found == expected
 
 
 def vector_matrix(column: pa.ChunkedArray, n: int, path: Path, name: str) -> np.ndarray:

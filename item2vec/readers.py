@@ -20,6 +20,8 @@ from item2vec.errors import InputError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_DELIMITERS = (",", "\t", ";", "|")
+#: Block size of a second read, for files with a row longer than Arrow's 1 MB.
+LONG_ROW = 64 << 20
 # Only the empty field is null: "NA" or "None" may be real ids and are kept exactly.
 NULL_VALUES = [""]
 
@@ -132,20 +134,39 @@ def read_table(path: Path, columns: list[str], config: IngestConfig | None = Non
             )
         header_line = first_line(path)
         delimiter = (config.sep if config else None) or detect_delimiter(header_line)
-        read_options = pacsv.ReadOptions()
         if config is not None and not config.header:
-            read_options = pacsv.ReadOptions(column_names=list(config.columns or []))
-        return pacsv.read_csv(
-            path,
-            read_options=read_options,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(
+            names, skip = list(config.columns or []), 0
+        else:
+            # The names as read_columns gives them (spaces around them stripped),
+            # so that the columns checked are the columns read.
+            names, skip = read_columns(path, config), 1
+        options = {
+            "parse_options": pacsv.ParseOptions(delimiter=delimiter),
+            "convert_options": pacsv.ConvertOptions(
                 include_columns=columns,
                 column_types=dict.fromkeys(columns, pa.string()),
                 null_values=NULL_VALUES,
                 strings_can_be_null=True,
             ),
-        )
+        }
+        try:
+            read = pacsv.ReadOptions(column_names=names, skip_rows=skip)
+            return pacsv.read_csv(path, read_options=read, **options)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
+                raise
+        # A row longer than Arrow's 1 MB block (a JSON payload column, say): read
+        # again in large blocks, which only such rare files pay for.
+        try:
+            read = pacsv.ReadOptions(column_names=names, skip_rows=skip, block_size=LONG_ROW)
+            return pacsv.read_csv(path, read_options=read, **options)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
+                raise
+            raise InputError(
+                f"a row of {path} is longer than {LONG_ROW >> 20} MB; drop or shorten the "
+                "column that holds such long fields before reading it"
+            ) from exc
     except (pa.ArrowException, OSError) as exc:
         if is_transient(exc):
             raise  # a flaky disk or network share: worth retrying, not the input's fault

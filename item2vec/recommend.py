@@ -9,18 +9,10 @@ from item2vec.catalogue import Catalogue, encode_cases
 from item2vec.chunks import single_array
 from item2vec.evaluate import EmbeddingScorer
 from item2vec.ranking import top_k
+from item2vec.schemas import RECOMMENDATION_SCHEMA
 from item2vec.sequences import flat_arrow
 from item2vec.split import Holdout
 from item2vec.vectors import ItemVectors
-
-RECOMMENDATION_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("rank", pa.int32()),
-        ("item_id", pa.string()),
-        ("score", pa.float32()),
-    ]
-)
 
 
 def recommend_for_users(

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from item2vec.atomicfile import write_text
 from item2vec.final_evaluation import FINAL_SEEDS
 from item2vec.metric_table import metrics_markdown
 from item2vec.plots import _figure, _save
@@ -201,7 +202,7 @@ def write_sweep_report(
             "",
         ]
     path = folder / SUMMARY_FILE
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path
 
 

@@ -80,9 +80,15 @@ def require_columns(
     Raises
     ------
     InputError
-        Naming the missing column, the columns there are, and the setting to fix.
+        Naming the missing column, the columns there are, and the setting to fix;
+        or naming a required column that appears more than once.
     """
     for setting, column in required.items():
+        if available.count(column) > 1:
+            raise InputError(
+                f"column {column!r} appears {available.count(column)} times in {source}, "
+                f"so it is not clear which one to read; rename one of them"
+            )
         if column not in available:
             fix = f"{setting} (--{setting.replace('_', '-')})" if flags else setting
             raise InputError(
@@ -120,7 +126,9 @@ def validate_table(table: pa.Table, config: IngestConfig, path: Path) -> tuple[p
         items = id_chunks(table.column(config.item_col))
     except InputError as exc:
         raise InputError(f"{path.name}: {exc}") from exc
-    times, unit, bad_time = event_times(table.column(config.time_col), config.time_unit)
+    times, unit, bad_time, units = event_times(table.column(config.time_col), config.time_unit)
+    if units:
+        _warn_mixed_units(path, config.time_col, units)
     # A small integer per row (0 = valid, else 1 + index in DROP_REASONS), not a
     # string column: at 20M rows strings cost seconds and a gigabyte. Later
     # assignments win, so a row counts once, under its first reason.
@@ -147,6 +155,22 @@ def validate_table(table: pa.Table, config: IngestConfig, path: Path) -> tuple[p
         raw = table.column(config.time_col).take(pa.array(np.flatnonzero(bad_time)[:3]))
         examples = [str(value) for value in raw.to_pylist()]
     return pa.table(columns), examples
+
+
+#: Unit names as the mixed-unit warning spells them.
+UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def _warn_mixed_units(path: Path, column: str, units: dict[str, int]) -> None:
+    """Say that a time column mixes epoch units, and how many rows each one read."""
+    read_as = ", ".join(f"{rows:,} as {UNIT_WORDS[unit]}" for unit, rows in units.items())
+    log.warning(
+        "%s: column %r mixes epoch units; each value was read in the unit its magnitude "
+        "implies (%s); if that is wrong, set time_unit (--time-unit) to one unit",
+        path,
+        column,
+        read_as,
+    )
 
 
 def _nulls(array: pa.Array) -> np.ndarray:
@@ -213,7 +237,8 @@ def _reason_column(reason: str, config: IngestConfig) -> tuple[str, str]:
         "null_item": (config.item_col, "check item_col (--item-col)"),
         "bad_timestamp": (
             config.time_col,
-            "expected epoch seconds/milliseconds or ISO-8601 text; check time_col (--time-col)",
+            "expected epoch seconds/milliseconds or ISO-8601 text between 1677-09-22 and "
+            "2262-04-11; check time_col (--time-col)",
         ),
     }[reason]
 

@@ -66,3 +66,47 @@ def cli_env(prefect_harness, tmp_path_factory) -> dict[str, str]:
     env = {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("cli-prefect-home"))}
     env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     return env
+
+
+def publish_small_model(output: Path, model: str) -> Path:
+    """Publish a four-item model (a..d) with titles and two recommendations for user u1."""
+    import numpy as np
+    import pyarrow as pa
+
+    from item2vec.neighbors import nearest_neighbors
+    from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, publish_version
+    from item2vec.vectors import ItemVectors
+
+    rng = np.random.default_rng(0)
+    vectors = ItemVectors(
+        item_ids=np.array(["a", "b", "c", "d"], dtype=object),
+        vectors=rng.normal(size=(4, 4)).astype(np.float32),
+        context_vectors=None,
+        counts=np.ones(4, dtype=np.int64),
+    )
+    extra = {
+        RECOMMENDATIONS_FILE: pa.table(
+            {
+                "user_id": ["u1", "u1"],
+                "rank": pa.array([1, 2], pa.int32()),
+                "item_id": ["c", "d"],
+                "score": pa.array([0.9, 0.5], pa.float32()),
+            }
+        ),
+        ITEMS_FILE: pa.table(
+            {"item_id": ["a", "b", "c", "d"], "title": ["Alpha", "Beta", "Gamma", "Delta"]}
+        ),
+    }
+    manifest = {
+        "gate": {"passed": True, "reason": "ok", "metric": "hr@10"},
+        "metrics": {"model": {"hr@10": 0.2}},
+    }
+    return publish_version(
+        output,
+        model,
+        vectors,
+        nearest_neighbors(vectors, 3),
+        manifest,
+        move_latest=True,
+        extra_tables=extra,
+    )

@@ -183,3 +183,50 @@ def test_prune_removes_old_entries_and_crashed_writes(tmp_path):
         os.utime(path, (0, 0))
     assert cache.prune() == len(entries) + 1
     assert not list(cache.root.rglob("*.parquet")) and not crashed.exists()
+
+
+def _edit_in_place_keeping_size_and_mtime(path: Path) -> None:
+    """Change one byte of ``path`` and restore its modification time, as some sync tools do."""
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    last_line = data.rindex(b"\n", 0, len(data) - 1) + 1
+    data[last_line] = (
+        ord("Z") if data[last_line] != ord("Z") else ord("Y")
+    )  # a user id's first char
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+
+
+def test_an_in_place_edit_with_its_mtime_restored_is_a_stale_hit_by_default(tmp_path, count_reads):
+    """The documented limit: size and mtime unchanged means the memoised hash is trusted."""
+    [day] = _daily_log(tmp_path / "logs", [1])
+    events_and_sequences(_config(tmp_path / "logs", tmp_path / "out"))
+    _edit_in_place_keeping_size_and_mtime(day)
+    count_reads.clear()
+    events_and_sequences(_config(tmp_path / "logs", tmp_path / "out"))
+    assert count_reads == []
+
+
+def test_always_hash_reads_an_in_place_edit_with_its_mtime_restored(tmp_path, count_reads):
+    """With always_hash the content is hashed every run, so the edited file is read again."""
+    [day] = _daily_log(tmp_path / "logs", [1])
+    config = _config(tmp_path / "logs", tmp_path / "out", always_hash=True)
+    events, _ = events_and_sequences(config)
+    _edit_in_place_keeping_size_and_mtime(day)
+    count_reads.clear()
+    edited, _ = events_and_sequences(config)
+    assert count_reads == [day.name]
+    assert edited.files[0]["sha256"] != events.files[0]["sha256"]
+
+
+def test_a_damaged_fingerprint_memo_only_costs_a_rehash(tmp_path):
+    """A memo that is deeply nested or of the wrong shape is ignored, not a crash."""
+    _daily_log(tmp_path / "logs", [1])
+    config = _config(tmp_path / "logs", tmp_path / "out")
+    events_and_sequences(config)
+    memo = cache_root(config) / "fingerprints.json"
+    for damage in ("[" * 100_000, '{"x": 1}', "[1, 2]"):
+        memo.write_text(damage)
+        events, _ = events_and_sequences(config)
+        assert events.counts["events_read"] > 0

@@ -48,6 +48,7 @@ PREVIOUS_FLAGS: dict[str, tuple[str, str]] = {
     "--window-days": ("ingest.window_days", "int"),
     "--cache": ("ingest.cache", "bool"),
     "--cache-dir": ("ingest.cache_dir", "str"),
+    "--always-hash": ("ingest.always_hash", "bool"),
     "--session-gap": ("sequences.session_gap", "str"),
     "--collapse-repeats": ("sequences.collapse_repeats", "bool"),
     "--min-length": ("sequences.min_length", "int"),

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,49 @@ def test_docstring_parameters_reads_wrapped_and_shared_entries():
         "c": "Shared text over two lines.",
         "d": "Own text.",
     }
+
+
+@pytest.mark.parametrize(
+    "content",
+    [bytes(range(256)) * 8, b"a = " + b"[" * 100_000, b"\xff\xfe[train]\n"],
+    ids=["binary", "nested", "utf16-bom"],
+)
+def test_a_config_file_that_is_not_toml_text_is_one_config_error(tmp_path: Path, content: bytes):
+    """Binary bytes, absurd nesting or another encoding: ConfigError naming the file."""
+    path = tmp_path / "run.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=r"run\.toml is not valid TOML"):
+        read_toml(path)
+
+
+def test_a_folder_given_as_config_is_one_config_error(tmp_path: Path):
+    """--config pointing at a directory says so, instead of an IsADirectoryError."""
+    with pytest.raises(ConfigError, match="does not exist|not a file"):
+        read_toml(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "layer, fragment",
+    [
+        ({"publish": {"model_name": ".."}}, "publish.model_name"),
+        ({"publish": {"model_name": "."}}, "publish.model_name"),
+        ({"publish": {"primary_metric": "accuracy"}}, "primary_metric 'accuracy'"),
+        ({"publish": {"primary_metric": "hr@ten"}}, "primary_metric 'hr@ten'"),
+        ({"train": {"epochs": 100_000}}, "train.epochs"),
+    ],
+)
+def test_settings_that_would_fail_after_training_are_refused_by_the_config(layer, fragment):
+    """'..' as model name, a metric never computed, 100,000 epochs: refused when built."""
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        build_config(layer)
+
+
+def test_a_primary_metric_at_a_cutoff_never_evaluated_is_refused_before_training():
+    """hr@5 with evaluate.k = [10, 20] would fail at the gate; the pre-flight check says so."""
+    from item2vec.gate import check_primary_metric
+
+    check_primary_metric(
+        build_config({"evaluate": {"k": [5, 10]}, "publish": {"primary_metric": "ndcg@5"}})
+    )
+    with pytest.raises(ConfigError, match=r"primary_metric 'hr@5' is never computed.*10, 20"):
+        check_primary_metric(build_config({"publish": {"primary_metric": "hr@5"}}))

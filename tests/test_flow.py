@@ -266,6 +266,8 @@ def test_cli_bad_log_one_clear_message(tmp_path, cli_env, time_value, fragments)
     assert len(errors) == 1
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+    # Prefect's own ERROR records of the same failure are not repeated on the console.
+    assert not [line for line in last if "| ERROR" in line], done.stderr
     # Nothing is published; only the cache may keep the validated file for a re-run.
     published = [p for p in (tmp_path / "out").rglob("*.parquet") if ".cache" not in p.parts]
     assert published == []

@@ -619,3 +619,120 @@ def test_a_bad_file_stops_the_hashing_of_the_files_after_it(tmp_path: Path, monk
         f"2026-01-0{d}.csv" for d in range(1, 6)
     ]
     assert events.files == real_fingerprint(sorted(folder.iterdir()))
+
+
+def _good_rows(iso: bool, n: int = 40) -> list[str]:
+    """``n`` valid rows from 2020-09-13T12:26:40Z on, as epoch seconds or ISO text."""
+    times = pd.to_datetime([1600000000 + k for k in range(n)], unit="s", utc=True)
+    return [
+        f"u{k % 5},i{k % 7},{time.isoformat() if iso else 1600000000 + k}"
+        for k, time in enumerate(times)
+    ]
+
+
+@pytest.mark.parametrize(
+    "iso, sentinel",
+    [
+        (True, "9999-12-31"),
+        (True, "9999-12-31T23:59:59Z"),
+        (True, "1600-01-01"),
+        (False, "32503680000"),
+        (False, "-32503680000"),
+        (False, "32503680000000.5"),
+    ],
+)
+def test_an_out_of_range_time_in_text_is_dropped_and_counted(tmp_path, iso, sentinel):
+    """A warehouse sentinel date (after 2262 or before 1677) is one counted drop, not a crash."""
+    rows = _good_rows(iso) + [f"u9,i9,{sentinel}"]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")
+    events = read_events(_config(path, max_bad_fraction=0.05))
+    assert events.counts["dropped"]["bad_timestamp"] == 1
+    assert events.counts["events_kept"] == 40
+    assert events.frame["ts"].min() == pd.Timestamp(1600000000, unit="s", tz="UTC")
+
+
+@pytest.mark.parametrize("kind", [pa.timestamp("us"), pa.timestamp("ms", tz="UTC"), pa.date32()])
+def test_native_parquet_times_beyond_nanoseconds_are_dropped_and_counted(tmp_path, kind):
+    """Parquet times in 9999, 2999 or 1600 are bad_timestamp drops with the raw value as example."""
+    import datetime as dt
+
+    good = [dt.datetime(2020, 1, 1, 0, 0, n) for n in range(40)]
+    bad = [dt.datetime(9999, 12, 31), dt.datetime(2999, 1, 1), dt.datetime(1600, 1, 1)]
+    if pa.types.is_date(kind):
+        good = [g.date() + dt.timedelta(days=n) for n, g in enumerate(good)]
+        bad = [b.date() for b in bad]
+    path = tmp_path / "e.parquet"
+    users = [f"u{n % 5}" for n in range(43)]
+    pq.write_table(pa.table({"u": users, "i": ["x"] * 43, "t": pa.array(good + bad, kind)}), path)
+    events = read_events(_config(path, max_bad_fraction=0.1))
+    assert events.counts["dropped"]["bad_timestamp"] == 3
+    assert events.counts["events_kept"] == 40
+    with pytest.raises(InputError, match=r"bad_timestamp in column 't'.*9999"):
+        read_events(_config(path, max_bad_fraction=0.01))
+
+
+def test_epoch_seconds_and_milliseconds_mixed_in_one_column_are_read_per_value(tmp_path, caplog):
+    """Seconds rows and milliseconds rows both land on their real dates, and a warning says so."""
+    seconds = [f"u{k % 5},i{k},{1600000000 + k}" for k in range(6)]
+    millis = [f"u{k % 5},j{k},{(1600000100 + k) * 1000}" for k in range(4)]
+    path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(seconds + millis) + "\n")
+    with caplog.at_level("WARNING"):
+        frame = read_events(_config(path)).frame
+    assert frame["ts"].min() >= pd.Timestamp("2020-09-13", tz="UTC")
+    assert frame["ts"].max() <= pd.Timestamp("2020-09-14", tz="UTC")
+    assert "e.csv" in caplog.text and "'t'" in caplog.text and "--time-unit" in caplog.text
+
+
+def test_mixed_epoch_units_in_parquet_integers_are_read_per_value(tmp_path: Path):
+    """The same per-value reading holds for native int64 epochs."""
+    path = tmp_path / "e.parquet"
+    times = [1600000000, 1600000001000, 1600000002, 1600000003000]
+    pq.write_table(pa.table({"u": ["a"] * 4, "i": ["w", "x", "y", "z"], "t": times}), path)
+    frame = read_events(_config(path)).frame
+    expected = pd.to_datetime([1600000000 + k for k in range(4)], unit="s", utc=True)
+    assert frame["ts"].tolist() == list(expected)
+
+
+def test_a_required_column_named_twice_in_the_header_is_an_error_naming_it(tmp_path: Path):
+    """Two columns called 't' would silently use the first; the run refuses and names it."""
+    path = _write(tmp_path / "e.csv", "u,i,t,t\na,x,1600000000,1700000000\n")
+    with pytest.raises(InputError, match=r"column 't' appears 2 times in e.csv.*rename"):
+        read_events(_config(path))
+
+
+def test_a_required_column_named_twice_in_a_parquet_schema_is_an_error(tmp_path: Path):
+    """The same check holds for a Parquet file with a repeated column name."""
+    path = tmp_path / "e.parquet"
+    table = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array(["x"]), pa.array(["y"]), pa.array([1])],
+        names=["u", "i", "i", "t"],
+    )
+    pq.write_table(table, path)
+    with pytest.raises(InputError, match=r"column 'i' appears 2 times in e.parquet"):
+        read_events(_config(path))
+
+
+def test_a_header_with_spaces_after_the_commas_is_read_by_the_stripped_names(tmp_path: Path):
+    """'u, i, t' names the columns u, i and t, both in the check and in the reading."""
+    path = _write(tmp_path / "e.csv", "u, i, t\na,x,1600000000\nb,y,1600000001\n")
+    frame = read_events(_config(path)).frame
+    assert frame["item_id"].tolist() == ["x", "y"]
+
+
+def test_duplicate_item_ids_in_the_items_file_warn_naming_them(tmp_path: Path, caplog):
+    """The first title of a repeated id is kept, and a warning names the repeated ids."""
+    path = _write(tmp_path / "items.csv", "id,name\n7,Seven\n8,Eight\n7,Other seven\n")
+    with caplog.at_level("WARNING"):
+        items = read_items(path, "id", "name")
+    assert items["title"].tolist() == ["Seven", "Eight"]
+    assert "items.csv" in caplog.text and "'7'" in caplog.text
+
+
+def test_a_row_longer_than_the_large_block_is_one_error_naming_the_file(tmp_path, monkeypatch):
+    """Past the second read's block size, the error names the file and the fix."""
+    import item2vec.readers as readers
+
+    monkeypatch.setattr(readers, "LONG_ROW", 1 << 20)
+    path = _write(tmp_path / "e.csv", f"u,i,t,payload\na,x,1600000000,{'x' * 3_000_000}\n")
+    with pytest.raises(InputError, match=r"a row of .*e\.csv is longer than 1 MB; drop or shorten"):
+        read_events(_config(path))

@@ -448,7 +448,11 @@ def test_sigkill_while_publishing(moment, fork_server, tmp_path):
         assert temporary is None
         assert len(list_version_dirs(model_dir)) == 2
     if pause == "latest-temp":
-        assert f"{TMP_PREFIX}{LATEST}-{pid}" in _temporaries(model_dir)
+        assert [
+            name
+            for name in _temporaries(model_dir)
+            if name.startswith(f"{TMP_PREFIX}{LATEST}-") and name.endswith(f"-{pid}")
+        ]
 
     # The next run publishes, moves LATEST and sweeps the killed run's leftovers.
     nxt = fork_server.fork(output, NEXT)

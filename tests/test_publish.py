@@ -91,16 +91,31 @@ def test_refused_model_does_not_move_latest(tmp_path: Path, vectors: ItemVectors
     assert (tmp_path / "m" / LATEST).read_text().strip() == first.name
 
 
-def test_stale_temporary_removed_live_one_kept(tmp_path: Path):
-    """A dead process's temporary directory is removed; a live process's is kept."""
+def test_a_dead_writer_of_this_pid_space_is_stale_a_live_one_is_kept(tmp_path: Path):
+    """Same owner id: a temporary whose pid is gone is removed, one whose pid lives is kept."""
+    from item2vec.atomicfile import owner_id
+
     model_dir = tmp_path / "m"
-    dead = model_dir / ".tmp-20200101T000000Z-abc-999999999"
-    live = model_dir / f".tmp-20200101T000000Z-def-{os.getppid()}"
+    dead = model_dir / f".tmp-20200101T000000Z-abc-{owner_id()}-00aa-999999999"
+    live = model_dir / f".tmp-20200101T000000Z-def-{owner_id()}-00bb-{os.getppid()}"
     dead.mkdir(parents=True)
     live.mkdir()
     removed = remove_stale_temporaries(model_dir)
     assert removed == [dead]
     assert live.exists()
+
+
+def test_another_hosts_temporary_is_kept_until_its_lease_runs_out(tmp_path: Path):
+    """A pid from another host or container says nothing here: only age makes it stale."""
+    from item2vec.atomicfile import LEASE_SECONDS
+
+    model_dir = tmp_path / "m"
+    other = model_dir / ".tmp-20200101T000000Z-abc-0123456789ab-00cc-999999999"
+    other.mkdir(parents=True)
+    assert remove_stale_temporaries(model_dir) == []
+    old = other.stat().st_mtime - LEASE_SECONDS - 60
+    os.utime(other, (old, old))
+    assert remove_stale_temporaries(model_dir) == [other]
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "", "..", "x y"])
@@ -210,9 +225,12 @@ def test_concurrent_runs_both_finish_whole(tmp_path: Path):
 
 
 def test_stale_latest_temp_file_removed(tmp_path: Path):
+    """A LATEST temporary of a dead writer of this pid space is removed."""
+    from item2vec.atomicfile import owner_id
+
     model_dir = tmp_path / "m"
     model_dir.mkdir()
-    leftover = model_dir / ".tmp-LATEST-999999999"
+    leftover = model_dir / f".tmp-LATEST-{owner_id()}-00dd-999999999"
     leftover.write_text("x\n")
     assert remove_stale_temporaries(model_dir) == [leftover]
     assert not leftover.exists()
@@ -226,3 +244,120 @@ def test_broken_latest_manifest_is_a_clear_error(tmp_path: Path, vectors: ItemVe
     (version_dir / "manifest.json").write_text("{not json")
     with pytest.raises(InputError, match="cannot be read"):
         latest_manifest(tmp_path, "m")
+
+
+def test_a_planted_link_in_place_of_the_lock_is_refused(tmp_path: Path, vectors: ItemVectors):
+    """.lock linked to a file outside: the publish refuses and the outside file is untouched."""
+    from item2vec.errors import UnsafePathError
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    model_dir = tmp_path / "out" / "m"
+    model_dir.mkdir(parents=True)
+    (model_dir / ".lock").symlink_to(outside)
+    with pytest.raises(UnsafePathError, match=r"\.lock.*symbolic link"):
+        _publish(tmp_path / "out", vectors)
+    assert outside.read_text() == "precious\n"
+    assert not (model_dir / LATEST).exists()
+
+
+def test_a_planted_link_in_place_of_latest_is_refused(tmp_path: Path, vectors: ItemVectors):
+    """LATEST linked to a file outside: neither written through nor read; the error says so."""
+    from item2vec.errors import UnsafePathError
+
+    outside = tmp_path / "secret.txt"
+    outside.write_text("top-secret-content\n")
+    model_dir = tmp_path / "out" / "m"
+    model_dir.mkdir(parents=True)
+    (model_dir / LATEST).symlink_to(outside)
+    with pytest.raises(UnsafePathError, match="symbolic link") as info:
+        _publish(tmp_path / "out", vectors)
+    assert "top-secret" not in str(info.value)
+    assert outside.read_text() == "top-secret-content\n"
+    with pytest.raises(UnsafePathError, match="symbolic link") as info:
+        read_latest(model_dir)
+    assert "top-secret" not in str(info.value)
+
+
+def test_temporaries_are_unguessable_and_never_follow_a_planted_link(tmp_path: Path):
+    """Two writes of one target use different names; a link planted at a name is not opened."""
+    from item2vec.atomicfile import replacing
+    from item2vec.errors import UnsafePathError
+
+    target = tmp_path / "LATEST"
+    with replacing(target) as first:
+        first.write_text("a")
+    with replacing(target) as second:
+        second.write_text("b")
+    assert first.name != second.name
+    assert first.name.startswith(".tmp-LATEST-") and second.name.startswith(".tmp-LATEST-")
+    outside = tmp_path / "outside"
+    outside.write_text("keep")
+    import item2vec.atomicfile as atomicfile
+
+    planted = tmp_path / ".tmp-LATEST-planted"
+    planted.symlink_to(outside)
+    original = atomicfile.temporary_beside
+    atomicfile.temporary_beside = lambda target: planted
+    try:
+        with pytest.raises(UnsafePathError, match="already exists"), replacing(target) as temporary:
+            temporary.write_text("through the link")
+    finally:
+        atomicfile.temporary_beside = original
+    assert outside.read_text() == "keep"
+    assert target.read_text() == "b"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x00\xff\xfe binary", b"v" * (10 * 1024 * 1024), b"../../etc\n", b""],
+    ids=["binary", "10MB", "traversal", "empty"],
+)
+def test_a_damaged_latest_is_one_error_naming_the_file_without_its_content(
+    tmp_path: Path, content: bytes
+):
+    """A binary, huge, unsafe or empty LATEST is an InputError naming LATEST, short, no content."""
+    from item2vec.errors import InputError
+
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    (model_dir / LATEST).write_bytes(content)
+    with pytest.raises(InputError, match="LATEST") as info:
+        read_latest(model_dir)
+    message = str(info.value)
+    assert len(message) < 400 and "vvvv" not in message and "etc" not in message
+
+
+def test_retention_never_deletes_a_version_before_its_latest_moves(
+    tmp_path: Path, vectors: ItemVectors, monkeypatch
+):
+    """The rename into place happens under the lock that retention takes."""
+    import item2vec.publish as publish
+
+    held = []
+    real_rename = os.rename
+
+    def rename(source, destination):
+        if Path(destination).parent == tmp_path / "m" and not Path(destination).name.startswith(
+            "."
+        ):
+            held.append(_lock_is_held(tmp_path / "m" / ".lock"))
+        return real_rename(source, destination)
+
+    monkeypatch.setattr(publish.os, "rename", rename)
+    _publish(tmp_path, vectors)
+    assert held == [True]
+
+
+def _lock_is_held(path: Path) -> bool:
+    """Whether another open file description holds an exclusive flock on ``path``."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

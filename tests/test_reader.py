@@ -243,3 +243,43 @@ def test_list_versions_tolerates_missing_fields_and_latest(tmp_path: Path, vecto
     assert not any(e["is_latest"] for e in entries.values())
     with pytest.raises(InputError, match="no model 'nope'"):
         list_versions(tmp_path, "nope")
+
+
+def test_a_deeply_nested_manifest_is_one_error_naming_the_file(tmp_path: Path, vectors):
+    """100,000 nested brackets in manifest.json: an InputError, not a RecursionError."""
+    version_dir = _publish(tmp_path, vectors)
+    (version_dir / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match=r"manifest\.json is nested too deeply"):
+        load(tmp_path, "m")
+    [entry] = list_versions(tmp_path, "m")
+    assert "nested too deeply" in entry["error"]
+
+
+def test_a_recommendations_table_with_the_wrong_schema_names_the_file(tmp_path: Path, vectors):
+    """user_recommendations.parquet without a user_id text column: one InputError naming it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from item2vec.lookup import recommendations
+    from item2vec.publish import RECOMMENDATIONS_FILE
+
+    version_dir = _publish(tmp_path, vectors)
+    pq.write_table(
+        pa.table({"user_id": [1, 2], "rank": [1, 1]}), version_dir / RECOMMENDATIONS_FILE
+    )
+    with pytest.raises(InputError, match=rf"{RECOMMENDATIONS_FILE}.*'user_id'.*republish"):
+        recommendations(load(tmp_path, "m"), "1")
+
+
+def test_a_neighbour_table_with_the_wrong_schema_names_the_file(tmp_path: Path, vectors):
+    """item_neighbors.parquet missing its rank column is refused when the model loads."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    version_dir = _publish(tmp_path, vectors)
+    version = version_dir.name
+    table = pa.table({"item_id": ["000"], "neighbor_id": ["001"]})
+    table = table.replace_schema_metadata({"item2vec.version": version})
+    pq.write_table(table, version_dir / NEIGHBORS_FILE)
+    with pytest.raises(InputError, match=rf"{NEIGHBORS_FILE}.*'rank'"):
+        load(tmp_path, "m")
