@@ -38,6 +38,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "items_path",
         "item_id_col",
         "item_title_col",
+        "item_category_col",
         "max_bad_fraction",
         "sep",
         "header",
@@ -73,6 +74,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "report",
         "gate_margin",
         "neighbors_k",
+        "neighbors_scoring",
     ),
     "train": (
         "sg",

@@ -66,6 +66,10 @@ class IngestConfig(_Section):
         Column of the items file holding the item id.
     item_title_col
         Column of the items file holding a human-readable title.
+    item_category_col
+        Optional column of the items file holding a category, for the neighbour
+        table's category consistency; a ``|``-separated list (MovieLens
+        ``genres``) counts by its first value.
     max_bad_fraction
         Largest share of rows that may be dropped as invalid (null id, unparseable
         time) before the run fails. 0.05 catches a wrong column or a wrong time
@@ -118,6 +122,7 @@ class IngestConfig(_Section):
     items_path: str | None = None
     item_id_col: str = "item_id"
     item_title_col: str = "title"
+    item_category_col: str | None = None
     max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0)
     sep: str | None = None
     header: bool = True
@@ -362,6 +367,11 @@ class PublishConfig(_Section):
         bundled sample publishes as ``movielens``.
     neighbors_k
         Neighbours per item in ``item_neighbors.parquet``.
+    neighbors_scoring
+        How the neighbour table scores an item's neighbours: ``in-in`` by cosine
+        of input vectors, ``in-out`` of the item's input with the neighbour's
+        output vector, ``symmetric`` the mean of both directions. Measured item to
+        item in every run (docs/evaluation.md, "The neighbour table").
     primary_metric
         Metric the quality gate compares with the popularity baseline.
     gate_margin
@@ -393,6 +403,7 @@ class PublishConfig(_Section):
     output: str = "output"
     model_name: str = Field("item2vec", pattern=NAME_PATTERN)
     neighbors_k: int = Field(20, ge=1)
+    neighbors_scoring: Literal["in-in", "in-out", "symmetric"] = "in-in"
     primary_metric: str = "hr@10"
     gate_margin: float = Field(1.0, ge=0.0)
     refit: bool = False

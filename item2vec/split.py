@@ -90,17 +90,30 @@ def _cut_tail(values: np.ndarray, offsets: np.ndarray, eligible: np.ndarray, n: 
 
 
 def _holdout(user_ids, values, offsets, eligible, targets) -> Holdout:
-    """Holdout of the eligible users, with histories taken from ``values``/``offsets``."""
+    """Holdout of the eligible users, with histories taken from ``values``/``offsets``
+    (numpy arrays, or Arrow arrays, which are taken from without Python objects)."""
     lengths = np.diff(offsets)[eligible]
     starts = offsets[:-1][eligible]
     index = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
     index = index + np.arange(lengths.sum())
+    if isinstance(user_ids, pa.Array):
+        user_ids = user_ids.filter(pa.array(eligible))
+    else:
+        user_ids = user_ids[eligible]
     return Holdout(
-        user_ids=user_ids[eligible],
-        history_items=values[index],
+        user_ids=user_ids,
+        history_items=values.take(pa.array(index))
+        if isinstance(values, pa.Array)
+        else values[index],
         history_offsets=np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
         targets=targets,
     )
+
+
+def select_cases(holdout: Holdout, keep: np.ndarray) -> Holdout:
+    """The cases of ``holdout`` where ``keep`` (a boolean per case) is true, in order."""
+    targets = holdout.targets[keep] if holdout.targets is not None else None
+    return _holdout(holdout.user_ids, holdout.history_items, holdout.history_offsets, keep, targets)
 
 
 def evaluation_sample(holdout: Holdout, max_users: int) -> Holdout:
@@ -135,9 +148,7 @@ def evaluation_sample(holdout: Holdout, max_users: int) -> Holdout:
     fits = int(np.searchsorted(np.cumsum(cases[by_hash]), max_users, side="right"))
     chosen = np.zeros(len(ids), dtype=bool)
     chosen[by_hash[: max(1, fits)]] = True
-    keep = chosen[codes]
-    targets = holdout.targets[keep] if holdout.targets is not None else None
-    return _holdout(users, holdout.history_items, holdout.history_offsets, keep, targets)
+    return select_cases(holdout, chosen[codes])
 
 
 def leave_last_out(sequences: pa.Table) -> Split:
@@ -281,6 +292,21 @@ def _nothing_to_evaluate(sequences: pa.Table, method: str, test_days: float) -> 
         "that user_col (--user-col) names a person rather than an event, and that "
         "session_gap, max_length (--session-gap, --max-length) or the filters do not cut "
         "histories that short"
+    )
+
+
+def validation_split(
+    sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0
+) -> Split:
+    """The split whose test cases are the validation targets, with no leak.
+
+    The sequences lose their test targets (:func:`without_test_targets`) and
+    are split again: the training side then excludes the validation targets,
+    which ``Split.train`` of the ordinary split still holds. It may hold no
+    case (short histories); callers check.
+    """
+    return split_sequences(
+        without_test_targets(sequences, method, test_days), method, test_days, require_test=False
     )
 
 

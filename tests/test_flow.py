@@ -70,8 +70,9 @@ def test_flow_publishes_the_contract_schema(sample_run):
     assert len(frame["vector"].iloc[0]) == dim
 
     recommendations = pq.read_table(version_dir / "user_recommendations.parquet")
-    assert recommendations.schema.names == ["user_id", "rank", "item_id", "score"]
+    assert recommendations.schema.names == ["user_id", "rank", "item_id", "score", "source"]
     assert len(set(recommendations.column("user_id").to_pylist())) == 610
+    assert set(recommendations.column("source").to_pylist()) <= {"model", "item_knn", "popularity"}
     items = pq.read_table(version_dir / "items.parquet")
     assert items.schema.names[:2] == ["item_id", "title"]
     assert items.num_rows == 9_742
@@ -114,6 +115,19 @@ def test_flow_publishes_the_contract_schema(sample_run):
     assert manifest["counts"]["users"] == 610 and manifest["counts"]["test_users"] == 610
     assert set(manifest["metrics"]["model"]) == METRIC_KEYS
     assert set(manifest["metrics"]["baselines"]) == {"popularity", "item_knn"}
+    # Both neighbour tables are measured item to item, with the genres' consistency.
+    neighbors = manifest["metrics"]["neighbors"]
+    assert neighbors["scoring"] == manifest["config"]["publish"]["neighbors_scoring"]
+    assert neighbors["category"] == "first value of genres"
+    for table in ("model", "item_knn"):
+        assert {"hr@10", "ndcg@10", "category@10", "unrankable"} <= set(neighbors[table])
+    assert "The neighbour table, item to item" in report
+    # Item-kNN at its own query length, chosen on validation, and the model with its fallback.
+    settings = manifest["metrics"]["baseline_settings"]["item_knn"]
+    assert settings["chosen_on"].startswith("validation")
+    assert str(settings["query_items"]) in settings["validation"]
+    assert set(manifest["metrics"]["model_with_fallback"]) == METRIC_KEYS | {"fallback_share"}
+    assert "at its validated best" in manifest["gate"]["reason"]
     assert manifest["files"]["item_vectors.parquet"]["rows"] == vectors.num_rows
 
 
@@ -287,8 +301,10 @@ def test_run_page_artifacts(sample_run):
     assert "item-kNN" in summary and "Gate: passed" in summary
     assert "Forrest Gump (1994)" in summary
     table = json.loads(by_key["movielens-metrics"].data)
-    assert [row["method"] for row in table] == ["item2vec", "popularity", "item-kNN"]
+    methods = ["item2vec", "with fallback", "popularity", "item-kNN"]
+    assert [row["method"] for row in table] == methods
     assert all(isinstance(row["hr@10"], float) for row in table)
+    assert "## Neighbour tables, item to item" in summary and "category@10" in summary
 
 
 def test_transient_read_failure_is_retried(prefect_harness, tmp_path, monkeypatch):
