@@ -9,11 +9,13 @@ evaluation measures the same combination (``model_with_fallback``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 
 from item2vec.baselines import ItemKNNScorer, PopularityScorer
-from item2vec.catalogue import Catalogue, build_catalogue, encode_cases, user_item_matrix
+from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.chunks import single_array
 from item2vec.evaluate import EmbeddingScorer
 from item2vec.ranking import top_k
@@ -79,15 +81,7 @@ def recommend_for_users(
     users = Holdout(user_ids=user_ids, history_items=values, history_offsets=offsets, targets=None)
     cases = encode_cases(users, catalogue, query_items)
     scorer = EmbeddingScorer(vectors, catalogue, scoring)
-    top, scores = top_k(
-        lambda start, stop: scorer(cases, start, stop),
-        n_rows=len(cases),
-        n_candidates=len(catalogue),
-        k=n,
-        exclude=cases.seen if exclude_seen else None,
-        description="recommend",
-        unit="users",
-    )
+    top, scores = _rank(scorer, cases, len(catalogue), n, exclude_seen, "recommend")
     item_ids = pa.array(catalogue.item_ids, type=pa.string())
     source = np.zeros(top.shape, dtype=np.int8)
     unserved = top[:, 0] < 0 if n else np.zeros(len(cases), dtype=bool)
@@ -116,6 +110,21 @@ def recommend_for_users(
     )
 
 
+def _rank(
+    scorer: Any, cases: Cases, n_candidates: int, n: int, exclude_seen: bool, description: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``n`` of ``scorer`` for every case, the user's items left out if asked."""
+    return top_k(
+        lambda start, stop: scorer(cases, start, stop),
+        n_rows=len(cases),
+        n_candidates=n_candidates,
+        k=n,
+        exclude=cases.seen if exclude_seen else None,
+        description=description,
+        unit="users",
+    )
+
+
 def _fallback(
     users: Holdout,
     unserved: np.ndarray,
@@ -135,15 +144,7 @@ def _fallback(
     popularity = PopularityScorer(catalogue)
     scorer = ItemKNNScorer(user_item_matrix(history, catalogue), popularity=popularity.popularity)
     cases = encode_cases(select_cases(users, unserved), catalogue, query_items)
-    top, scores = top_k(
-        lambda start, stop: scorer(cases, start, stop),
-        n_rows=len(cases),
-        n_candidates=len(catalogue),
-        k=n,
-        exclude=cases.seen if exclude_seen else None,
-        description="recommend (fallback)",
-        unit="users",
-    )
+    top, scores = _rank(scorer, cases, len(catalogue), n, exclude_seen, "recommend (fallback)")
     # Positive: a similar item; the rest are popularity's order (negative fill).
     similar = scores > 0
     source = np.where(similar, 1, 2).astype(np.int8)

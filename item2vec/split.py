@@ -151,13 +151,16 @@ def evaluation_sample(holdout: Holdout, max_users: int) -> Holdout:
     return select_cases(holdout, chosen[codes])
 
 
-def leave_last_out(sequences: pa.Table) -> Split:
+def leave_last_out(sequences: pa.Table, lists: bool = True) -> Split:
     """Split per-user sequences into training sequences and test/validation cases.
 
     Parameters
     ----------
     sequences
         One time-ordered sequence per user (:func:`item2vec.sequences.build_sequences`).
+    lists
+        Build ``train`` as Python lists (gensim's form); off leaves it empty and
+        only ``train_flat`` holds the training side.
 
     Returns
     -------
@@ -178,7 +181,7 @@ def leave_last_out(sequences: pa.Table) -> Split:
         test = _holdout(user_ids, train_values, train_offsets, eligible, test_targets)
         validation = _holdout(user_ids, val_values, val_offsets, eligible, val_targets)
         progress.advance()
-        train = as_lists(train_values, train_offsets)
+        train = as_lists(train_values, train_offsets) if lists else []
         progress.advance()
         strings, _ = flat_arrow(sequences)
         flat = FlatSequences(strings.filter(pa.array(kept)), train_offsets)
@@ -199,7 +202,7 @@ def _first_after(times: np.ndarray, offsets: np.ndarray, cutoff: int, until: int
     return before, next_position, has_next
 
 
-def temporal(sequences: pa.Table, test_days: float) -> Split:
+def temporal(sequences: pa.Table, test_days: float, lists: bool = True) -> Split:
     """Split at a time cut-off ``test_days`` before the last event.
 
     Training is every event at or before the cut-off. A user with training
@@ -214,6 +217,8 @@ def temporal(sequences: pa.Table, test_days: float) -> Split:
         Per-user sequences with their ``times`` column.
     test_days
         Length of the test period in days.
+    lists
+        As for :func:`leave_last_out`.
     """
     values, offsets = flat_items(sequences)
     times, _ = flat_items(sequences, "times")
@@ -243,7 +248,7 @@ def temporal(sequences: pa.Table, test_days: float) -> Split:
         if until is None:
             train_values, train_offsets = history_values, history_offsets
             train_index = history_index
-    train = as_lists(train_values, train_offsets)
+    train = as_lists(train_values, train_offsets) if lists else []
     strings, _ = flat_arrow(sequences)
     flat = FlatSequences(strings.take(pa.array(train_index)), train_offsets)
     return Split(train=train, test=holdouts[0], validation=holdouts[1], train_flat=flat)
@@ -254,8 +259,12 @@ def split_sequences(
     method: str = "leave-last-out",
     test_days: float = 7.0,
     require_test: bool = True,
+    lists: bool = True,
 ) -> Split:
     """Split by ``method``: ``leave-last-out`` (the protocol default) or ``temporal``.
+
+    With ``lists`` off, ``Split.train`` is left empty: only the flat training
+    side is built, for callers that train nothing (baselines).
 
     Raises
     ------
@@ -264,9 +273,9 @@ def split_sequences(
         caller with its own message): the run could only report zeros.
     """
     if method == "temporal":
-        split = temporal(sequences, test_days)
+        split = temporal(sequences, test_days, lists)
     elif method == "leave-last-out":
-        split = leave_last_out(sequences)
+        split = leave_last_out(sequences, lists)
     else:
         raise ValueError(f"unknown split {method!r}; use 'leave-last-out' or 'temporal'")
     if require_test and not len(split.test):
@@ -296,7 +305,7 @@ def _nothing_to_evaluate(sequences: pa.Table, method: str, test_days: float) -> 
 
 
 def validation_split(
-    sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0
+    sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0, lists: bool = True
 ) -> Split:
     """The split whose test cases are the validation targets, with no leak.
 
@@ -306,7 +315,11 @@ def validation_split(
     case (short histories); callers check.
     """
     return split_sequences(
-        without_test_targets(sequences, method, test_days), method, test_days, require_test=False
+        without_test_targets(sequences, method, test_days),
+        method,
+        test_days,
+        require_test=False,
+        lists=lists,
     )
 
 

@@ -166,3 +166,15 @@ def test_category_consistency_by_hand():
     assert result["category@1"] == pytest.approx(0.5)
     assert result["category@2"] == pytest.approx(0.25)
     assert result["category_items"] == 2
+
+
+def test_a_missing_category_column_is_one_clear_error(tmp_path):
+    from item2vec.errors import InputError
+    from item2vec.items import read_items
+
+    path = tmp_path / "movies.csv"
+    path.write_text("movieId,title\n1,Toy Story\n")
+    with pytest.raises(InputError, match=r"genres.*movies\.csv|movies\.csv.*genres") as error:
+        read_items(path, "movieId", "title", "genres")
+    assert "item_category_col" in str(error.value)
+    assert read_items(path, "movieId", "title").shape == (1, 2)
