@@ -370,8 +370,10 @@ class PublishConfig(_Section):
     neighbors_scoring
         How the neighbour table scores an item's neighbours: ``in-in`` by cosine
         of input vectors, ``in-out`` of the item's input with the neighbour's
-        output vector, ``symmetric`` the mean of both directions. Measured item to
-        item in every run (docs/evaluation.md, "The neighbour table").
+        output vector, ``symmetric`` the mean of both directions. ``in-out`` was
+        best item to item on the validation target of the sample and of a
+        synthetic log (docs/evaluation.md, "The neighbour table"); it needs
+        output vectors (``negative`` >= 1).
     primary_metric
         Metric the quality gate compares with the popularity baseline.
     gate_margin
@@ -403,7 +405,7 @@ class PublishConfig(_Section):
     output: str = "output"
     model_name: str = Field("item2vec", pattern=NAME_PATTERN)
     neighbors_k: int = Field(20, ge=1)
-    neighbors_scoring: Literal["in-in", "in-out", "symmetric"] = "in-in"
+    neighbors_scoring: Literal["in-in", "in-out", "symmetric"] = "in-out"
     primary_metric: str = "hr@10"
     gate_margin: float = Field(1.0, ge=0.0)
     refit: bool = False

@@ -188,8 +188,9 @@ def evaluate_model(
     result = _evaluate_named("model", scorer, cases, len(catalogue), config, keep_ranking=True)
     # A case the model cannot query (no history item with a vector) is one a
     # fallback serves.
-    query = cases.query.multiply(scorer.rankable[None, :]).tocsr()
-    result["served"] = np.diff(query.indptr) > 0
+    # Summed, not counted: multiply() may keep the masked entries as stored zeros.
+    query = cases.query.multiply(scorer.rankable[None, :])
+    result["served"] = np.asarray(query.sum(axis=1)).ravel() > 0
     if neighbors_scoring is not None:
         pairs = item_to_item_cases(holdout, catalogue)
         top, rankable = model_neighbor_top(

@@ -218,3 +218,34 @@ def test_fallback_metrics_take_the_model_where_it_served_and_item_knn_elsewhere(
     # Case 0: model hit at 1; case 1: item-kNN hit at 1; case 2: model hit at 2.
     assert result["hr@1"] == pytest.approx(2 / 3) and result["hr@2"] == pytest.approx(1.0)
     assert result["fallback_share"] == pytest.approx(1 / 3) and result["unrankable"] == 0.0
+
+
+def test_users_without_a_vector_in_their_query_are_served_by_the_fallback():
+    """A case whose query items all lack a vector counts as the fallback's, and only those."""
+    from item2vec.config import EvaluateConfig
+    from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
+    from item2vec.vectors import ItemVectors
+
+    train = [["a", "b", "c"], ["a", "b"], ["c", "d"], ["d", "e"]]
+    holdout = Holdout(
+        user_ids=np.array(["u1", "u2"], dtype=object),
+        history_items=np.array(["a", "b", "d", "e"], dtype=object),
+        history_offsets=np.array([0, 2, 4]),
+        targets=np.array(["c", "c"], dtype=object),
+    )
+    rng = np.random.default_rng(0)
+    # Only a, b and c have vectors: u2's query (d, e) has none.
+    vectors = ItemVectors(
+        item_ids=np.array(["a", "b", "c"], dtype=object),
+        vectors=rng.normal(size=(3, 4)).astype(np.float32),
+        context_vectors=rng.normal(size=(3, 4)).astype(np.float32),
+        counts=np.array([2, 2, 2]),
+    )
+    config = EvaluateConfig(k=[1, 2], query_items=2)
+    model = evaluate_model(vectors, train, holdout, config)
+    assert model["served"].tolist() == [True, False]
+    record = combine_metrics(model, evaluate_baselines(train, holdout, config), holdout, config)
+    assert record["model_with_fallback"]["fallback_share"] == 0.5
+    # Item-kNN ranks c first for u2 (d co-occurs with c), so the fallback adds that hit.
+    fallback_hr = record["model_with_fallback"]["hr@1"]
+    assert fallback_hr == pytest.approx(record["model"]["hr@1"] + 0.5)
