@@ -157,6 +157,22 @@ def test_sample_quality_beats_both_baselines_in_the_same_run(sample_run):
     assert model > popularity * 1.8
 
 
+def test_sample_neighbour_table_beats_item_knn_item_to_item(sample_run):
+    """The published (in-out) neighbour table beats item-kNN's own on item-to-item HR@10."""
+    result, _ = sample_run
+    neighbors = result["metrics"]["neighbors"]
+    model, knn = neighbors["model"], neighbors["item_knn"]
+    # Measured on the sample's test target (bench/run neighbors, seeds 1/2/3, and the
+    # default seed 42): the in-out table 0.075 / 0.095 / 0.084 / 0.090, item-kNN's
+    # table 0.062 (it has no seed). Beating item-kNN leaves 0.013 (8 hits) below the
+    # lowest run; the floor 0.060 leaves 0.015 (9 hits).
+    assert model["hr@10"] > knn["hr@10"]
+    assert model["hr@10"] >= 0.060
+    # Category consistency (first genre) measured 0.396 for the model's table (mean
+    # of 3 seeds 0.397) and 0.408 for item-kNN's: floors 0.33 and 0.35 leave 0.06.
+    assert model["category@10"] >= 0.33 and knn["category@10"] >= 0.35
+
+
 def test_gate_refusal_fails_the_flow_and_keeps_latest(prefect_harness, tmp_path):
     from item2vec.synth import planted_clusters
     from item2vec_flows.pipeline import run_pipeline
