@@ -20,7 +20,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from item2vec.config import PipelineConfig, build_config, read_toml
+from item2vec.config import PipelineConfig, build_config
+from item2vec.config_file import read_toml
 from item2vec.docstrings import docstring_parameters
 from item2vec.presets import PRESETS, bundled_sample, preset
 
@@ -38,6 +39,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "items_path",
         "item_id_col",
         "item_title_col",
+        "item_category_col",
         "max_bad_fraction",
         "sep",
         "header",
@@ -74,6 +76,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "report",
         "gate_margin",
         "neighbors_k",
+        "neighbors_scoring",
     ),
     "train": (
         "sg",

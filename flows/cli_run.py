@@ -68,8 +68,11 @@ def validate_inputs(config: PipelineConfig) -> None:
             from item2vec.errors import InputError
 
             raise InputError(f"items file {items} does not exist; check --items")
+        from item2vec.items import item_columns
+
         check_columns(
-            items, {"item_id_col": ingest.item_id_col, "item_title_col": ingest.item_title_col}
+            items,
+            item_columns(ingest.item_id_col, ingest.item_title_col, ingest.item_category_col),
         )
 
 
@@ -78,10 +81,13 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from item2vec.metric_table import metrics_text
+    from item2vec.metric_table import metrics_text, neighbors_record
     from item2vec.summary import (
+        baselines_phrase,
         example_neighbors,
+        fallback_phrase,
         items_phrase,
+        neighbors_phrase,
         published_titles,
         stages_phrase,
         users_phrase,
@@ -95,6 +101,14 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
         f"scoring {metrics['scoring']}, query = last {items_phrase(metrics['query_items'])}"
     )
     print(metrics_text(metrics))
+    for phrase in (baselines_phrase(metrics), fallback_phrase(metrics)):
+        if phrase:
+            print(f"  {phrase}")
+    if neighbors_record(metrics):
+        print()
+        print("Neighbour tables, item to item:")
+        print(metrics_text(neighbors_record(metrics)))
+        print(f"  {neighbors_phrase(metrics)}")
     print()
     print(
         f"Gate: {'passed' if result['gate']['passed'] else 'REFUSED'} ({result['gate']['reason']})"

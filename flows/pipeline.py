@@ -113,8 +113,10 @@ def refit_task(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
 
 
 @task(name="recommend", **STAGE)
-def recommend_task(vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig) -> pa.Table:
-    return stages.recommendations(vectors, sequences, config)
+def recommend_task(
+    vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig, fallback_query_items: int
+) -> pa.Table:
+    return stages.recommendations(vectors, sequences, config, fallback_query_items)
 
 
 @task(name="items", **IO_RETRIES, **STAGE)
@@ -123,8 +125,14 @@ def items_task(config: IngestConfig) -> pa.Table | None:
 
 
 @task(name="evaluate-model", **STAGE)
-def evaluate_model_task(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict:
-    return stages.model_metrics(vectors, split, config)
+def evaluate_model_task(
+    vectors: ItemVectors,
+    split: Split,
+    config: EvaluateConfig,
+    neighbors_scoring: str,
+    categories: pa.Table | None,
+) -> dict:
+    return stages.model_metrics(vectors, split, config, neighbors_scoring, categories)
 
 
 class Opaque:
@@ -139,8 +147,10 @@ class Opaque:
 
 
 @task(name="evaluate-baselines", **STAGE)
-def evaluate_baselines_task(split: Opaque, config: EvaluateConfig) -> dict[str, dict]:
-    return stages.baseline_metrics(split.value, config)
+def evaluate_baselines_task(
+    split: Opaque, config: EvaluateConfig, sequences: Opaque, categories: Opaque
+) -> dict[str, dict]:
+    return stages.baseline_metrics(split.value, config, sequences.value, categories.value)
 
 
 @task(name="neighbors", **STAGE)
@@ -208,18 +218,31 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         with clock.stage("sequences"):
             cached = sequences_task(quote(partitions), plan, config)
     events, sequences = cached
+    with clock.stage("items"):
+        items = items_task(config.ingest)
+    categories = stages.categories(items, config.ingest)
     with clock.stage("split"):
         split = split_task(quote(sequences), config.evaluate)
     # The baselines need no model: they are evaluated while it trains.
     clock.start("baselines")
-    baselines = evaluate_baselines_task.submit(Opaque(split), config.evaluate)
+    baselines = evaluate_baselines_task.submit(
+        Opaque(split), config.evaluate, Opaque(sequences), Opaque(categories)
+    )
     with clock.stage("train"):
         vectors = train_task(quote(split), config.train)
     with clock.stage("evaluate_model"):
-        model_metrics = evaluate_model_task(quote(vectors), quote(split), config.evaluate)
+        model_metrics = evaluate_model_task(
+            quote(vectors),
+            quote(split),
+            config.evaluate,
+            config.publish.neighbors_scoring,
+            quote(categories),
+        )
     baseline_metrics = baselines.result()
     clock.stop("baselines")
-    metrics = stages.metrics(model_metrics, baseline_metrics, split, config.evaluate)
+    metrics = stages.metrics(
+        model_metrics, baseline_metrics, split, config.evaluate, config.ingest.item_category_col
+    )
     published = vectors
     if config.publish.refit:
         with clock.stage("refit"):
@@ -231,9 +254,9 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     recommendations = None
     if config.publish.recommendations_n:
         with clock.stage("recommend"):
-            recommendations = recommend_task(quote(published), quote(sequences), config)
-    with clock.stage("items"):
-        items = items_task(config.ingest)
+            # Users the model cannot rank get item-kNN at its validated query length.
+            fallback = metrics["baseline_settings"]["item_knn"]["query_items"]
+            recommendations = recommend_task(quote(published), quote(sequences), config, fallback)
     tables = stages.extra_tables(recommendations, sequences, items, config)
     manifest = build_manifest(
         config, events, sequences, split, published, metrics, gate, clock.seconds

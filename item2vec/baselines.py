@@ -3,7 +3,10 @@
 * Popularity: training counts, the same list for everyone (minus seen items).
 * Item-kNN: cosine between items over the binary user-item matrix, summed over
   the query items. Computed block by block with sparse products, so the
-  item-item similarity matrix is never materialised.
+  item-item similarity matrix is never materialised. Given the popularity
+  ranking, candidates with no similarity at all (nobody had them with a query
+  item) follow the similar ones in popularity order, so a user whose items
+  co-occur with nothing still gets the popular items rather than the first ids.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ class ItemKNNScorer:
         Binary ``(users, catalogue)`` training matrix.
     head_bytes
         Memory for the similarity rows of the most popular items, computed once.
+    popularity
+        Optional score per item (higher is more popular, as
+        :attr:`PopularityScorer.popularity`): candidates whose similarity is 0
+        are ranked by it, below every candidate with a positive similarity.
 
     Notes
     -----
@@ -69,7 +76,12 @@ class ItemKNNScorer:
     row, the others go through the sparse products. Both give the same sums.
     """
 
-    def __init__(self, user_items: sp.csr_matrix, head_bytes: int = HEAD_BYTES) -> None:
+    def __init__(
+        self,
+        user_items: sp.csr_matrix,
+        head_bytes: int = HEAD_BYTES,
+        popularity: np.ndarray | None = None,
+    ) -> None:
         # Column-normalised, so that (X^T X)[i, j] is the cosine between items i and j.
         normalised = normalize(user_items.tocsc().astype(np.float32), norm="l2", axis=0)
         self.user_by_item = normalised.tocsr()
@@ -85,6 +97,11 @@ class ItemKNNScorer:
         self.head_similarity = np.asarray(head_rows.toarray(), dtype=np.float32)
         # Scatter matrix that keeps only the tail columns of a query.
         self.keep_tail = sp.diags((~self.in_head).astype(np.float32), format="csr")
+        self.fill = None
+        if popularity is not None:
+            # In (-1, 0): below any positive similarity, in popularity order.
+            order = np.argsort(np.argsort(-popularity, kind="stable"), kind="stable")
+            self.fill = (-(order + 1) / (n_items + 1)).astype(np.float32)
 
     def __call__(self, cases: Cases, start: int, stop: int) -> np.ndarray:
         """Scores of the cases ``start:stop``."""
@@ -96,4 +113,6 @@ class ItemKNNScorer:
             # (b x items) @ (items x users) -> (b x users), then @ (users x items).
             per_user = tail @ self.item_by_user
             scores += (per_user @ self.user_by_item).toarray()
+        if self.fill is not None:
+            scores = np.where(scores > 0, scores, self.fill[None, :])
         return scores

@@ -14,9 +14,7 @@ CLI flags override the file; the file overrides the defaults below.
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -68,6 +66,10 @@ class IngestConfig(_Section):
         Column of the items file holding the item id.
     item_title_col
         Column of the items file holding a human-readable title.
+    item_category_col
+        Optional column of the items file holding a category, for the neighbour
+        table's category consistency; a ``|``-separated list (MovieLens
+        ``genres``) counts by its first value.
     max_bad_fraction
         Largest share of rows that may be dropped as invalid (null id, unparseable
         time) before the run fails. 0.05 catches a wrong column or a wrong time
@@ -125,6 +127,7 @@ class IngestConfig(_Section):
     items_path: str | None = None
     item_id_col: str = "item_id"
     item_title_col: str = "title"
+    item_category_col: str | None = None
     max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0)
     sep: str | None = None
     header: bool = True
@@ -372,6 +375,13 @@ class PublishConfig(_Section):
         bundled sample publishes as ``movielens``.
     neighbors_k
         Neighbours per item in ``item_neighbors.parquet``.
+    neighbors_scoring
+        How the neighbour table scores an item's neighbours: ``in-in`` by cosine
+        of input vectors, ``in-out`` of the item's input with the neighbour's
+        output vector, ``symmetric`` the mean of both directions. ``in-out`` was
+        best item to item on the validation target of the sample and of a
+        synthetic log (docs/evaluation.md, "The neighbour table"); it needs
+        output vectors (``negative`` >= 1).
     primary_metric
         Metric the quality gate compares with the popularity baseline:
         ``hr``, ``ndcg``, ``mrr`` or ``coverage`` at one of ``evaluate.k``.
@@ -404,6 +414,7 @@ class PublishConfig(_Section):
     output: str = "output"
     model_name: str = Field("item2vec", pattern=NAME_PATTERN)
     neighbors_k: int = Field(20, ge=1)
+    neighbors_scoring: Literal["in-in", "in-out", "symmetric"] = "in-out"
     primary_metric: str = "hr@10"
     gate_margin: float = Field(1.0, ge=0.0)
     refit: bool = False
@@ -441,22 +452,6 @@ class PipelineConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML config file into a plain dict, with a clear error on failure."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; pass an existing .toml file")
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        # The reason of a binary file would quote its bytes: named by kind instead.
-        reason = exc if isinstance(exc, tomllib.TOMLDecodeError) else type(exc).__name__
-        raise ConfigError(
-            f"config file {path} is not valid TOML ({reason}); pass a UTF-8 .toml file"
-        ) from exc
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

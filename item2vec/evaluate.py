@@ -14,15 +14,24 @@ import time
 from typing import Any, Protocol
 
 import numpy as np
+import pyarrow as pa
 from sklearn.preprocessing import normalize
 
 from item2vec.baselines import ItemKNNScorer, PopularityScorer
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.config import EvaluateConfig
 from item2vec.errors import ConfigError
+from item2vec.fallback import fallback_metrics
+from item2vec.neighbor_eval import (
+    item_categories,
+    item_to_item_cases,
+    model_neighbor_top,
+    neighbor_metrics,
+    scorer_neighbor_top,
+)
 from item2vec.ranking import hit_rate_curve, ranking_metrics, top_k
 from item2vec.sequences import FlatSequences
-from item2vec.split import Holdout, evaluation_sample
+from item2vec.split import Holdout, Split, evaluation_sample
 from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -32,6 +41,14 @@ TrainingSequences = list[list[str]] | FlatSequences
 
 #: HR@k is also reported for every k up to this, for the report's curve.
 CURVE_K = 50
+
+#: Query lengths item-kNN is tried with on the validation target; its best is
+#: the one evaluated on the test target.
+KNN_QUERY_ITEMS = (1, 2, 3, 5, 10)
+#: The metric that chooses a baseline's settings on the validation target.
+CHOICE_METRIC = "hr@10"
+#: Keys of a scorer's result that serve the combined record, never the manifest.
+WORKING_KEYS = ("ranking", "served", "neighbors", "settings")
 
 
 class Scorer(Protocol):
@@ -90,10 +107,14 @@ def evaluate_scorer(
     exclude_seen: bool = True,
     curve_k: int = 0,
     name: str = "scorer",
+    keep_ranking: bool = False,
 ) -> dict:
     """Metrics of one scorer on encoded cases (see :func:`item2vec.ranking.ranking_metrics`).
 
     With ``curve_k`` > 0 the result also holds ``curve``: HR@1 .. HR@curve_k.
+    With ``keep_ranking`` it holds ``ranking``: each case's top ``max(ks)``,
+    targets and unrankable flags, from which :func:`item2vec.fallback.fallback_metrics`
+    combines two scorers.
     """
     k = max(*ks, curve_k)
     exclude = cases.seen if exclude_seen else None
@@ -131,49 +152,165 @@ def evaluate_scorer(
     metrics = ranking_metrics(top, targets, ks, catalogue_size, unrankable)
     if curve_k:
         metrics["curve"] = hit_rate_curve(top, targets, curve_k)
+    if keep_ranking:
+        metrics["ranking"] = {
+            "top": top[:, : max(ks)].copy(),
+            "targets": targets,
+            "unrankable": unrankable,
+            "catalogue_size": catalogue_size,
+        }
     return metrics
 
 
 def evaluate_model(
-    vectors: ItemVectors, train: TrainingSequences, holdout: Holdout, config: EvaluateConfig
+    vectors: ItemVectors,
+    train: TrainingSequences,
+    holdout: Holdout,
+    config: EvaluateConfig,
+    neighbors_scoring: str | None = None,
+    categories: pa.Table | None = None,
 ) -> dict[str, Any]:
     """Metrics of the model alone, with its HR curve under ``curve``.
 
-    Parameters are those of :func:`evaluate`.
+    Parameters are those of :func:`evaluate`, and:
+
+    neighbors_scoring
+        When given, the model's neighbour table, scored this way, is evaluated
+        item to item (:mod:`item2vec.neighbor_eval`), under ``neighbors``.
+    categories
+        ``item_id`` and ``category`` (:func:`item2vec.neighbor_eval.category_table`),
+        for the table's category consistency.
     """
     holdout = evaluation_sample(holdout, config.max_users)
     catalogue = build_catalogue(train)
     cases = encode_cases(holdout, catalogue, config.query_items)
     scorer = EmbeddingScorer(vectors, catalogue, config.scoring)
-    return _evaluate_named("model", scorer, cases, len(catalogue), config)
+    result = _evaluate_named("model", scorer, cases, len(catalogue), config, keep_ranking=True)
+    # A case the model cannot query (no history item with a vector) is one a
+    # fallback serves.
+    # Summed, not counted: multiply() may keep the masked entries as stored zeros.
+    query = cases.query.multiply(scorer.rankable[None, :])
+    result["served"] = np.asarray(query.sum(axis=1)).ravel() > 0
+    if neighbors_scoring is not None:
+        pairs = item_to_item_cases(holdout, catalogue)
+        top, rankable = model_neighbor_top(
+            vectors, catalogue, pairs.distinct, max(config.k), neighbors_scoring
+        )
+        result["neighbors"] = {
+            "scoring": neighbors_scoring,
+            **neighbor_metrics(
+                top, pairs, rankable, config.k, item_categories(categories, catalogue)
+            ),
+        }
+    return result
 
 
 def evaluate_baselines(
-    train: TrainingSequences, holdout: Holdout, config: EvaluateConfig
+    train: TrainingSequences,
+    holdout: Holdout,
+    config: EvaluateConfig,
+    validation: Split | None = None,
+    categories: pa.Table | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics of the popularity and item-kNN baselines, each with its HR curve.
 
     They need no model, so they can run while the model trains.
+
+    Parameters
+    ----------
+    train, holdout, config
+        As for :func:`evaluate`.
+    validation
+        A split whose ``test`` holds the validation targets and whose training
+        side excludes them (:func:`item2vec.split.validation_split`). Item-kNN's
+        query length is then chosen on it, among :data:`KNN_QUERY_ITEMS` and the
+        model's; without it item-kNN uses the model's ``query_items``.
+    categories
+        As for :func:`evaluate_model`.
+
+    Returns
+    -------
+    dict
+        ``popularity`` and ``item_knn`` metrics; item-kNN's also hold
+        ``settings`` (its query length and how it was chosen) and
+        ``neighbors`` (its own neighbour table, evaluated item to item).
     """
     holdout = evaluation_sample(holdout, config.max_users)
     catalogue = build_catalogue(train)
-    cases = encode_cases(holdout, catalogue, config.query_items)
-    scorers: dict[str, Scorer] = {
-        "popularity": PopularityScorer(catalogue),
-        "item_knn": ItemKNNScorer(user_item_matrix(train, catalogue)),
+    popularity = PopularityScorer(catalogue)
+    knn = ItemKNNScorer(user_item_matrix(train, catalogue), popularity=popularity.popularity)
+    settings = knn_settings(validation, config)
+    cases = encode_cases(holdout, catalogue, settings["query_items"])
+    results = {
+        "popularity": _evaluate_named("popularity", popularity, cases, len(catalogue), config),
+        "item_knn": _evaluate_named(
+            "item_knn", knn, cases, len(catalogue), config, keep_ranking=True
+        ),
     }
+    pairs = item_to_item_cases(holdout, catalogue)
+    top = scorer_neighbor_top(knn, pairs.distinct, len(catalogue), max(config.k))
+    results["item_knn"]["settings"] = settings
+    results["item_knn"]["neighbors"] = neighbor_metrics(
+        top, pairs, knn.rankable, config.k, item_categories(categories, catalogue)
+    )
+    return results
+
+
+def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, Any]:
+    """Item-kNN's query length: the best on the validation target, else the model's.
+
+    Each length is scored on the same fixed sample of validation cases
+    (``max_users``) by :data:`CHOICE_METRIC`; a tie goes to the shorter query.
+
+    Returns
+    -------
+    dict
+        ``query_items``, ``similarity``, ``chosen_on`` and, when chosen on
+        validation, ``validation``: the metric per query length tried.
+    """
+    fixed = {"query_items": config.query_items, "similarity": "cosine"}
+    if validation is None or not len(validation.test):
+        return {**fixed, "chosen_on": "the model's query length"}
+    train = validation.training_sequences()
+    held_out = evaluation_sample(validation.test, config.max_users)
+    catalogue = build_catalogue(train)
+    popularity = PopularityScorer(catalogue).popularity
+    scorer = ItemKNNScorer(user_item_matrix(train, catalogue), popularity=popularity)
+    tried = {}
+    for query_items in sorted({*KNN_QUERY_ITEMS, config.query_items}):
+        cases = encode_cases(held_out, catalogue, query_items)
+        metrics = evaluate_scorer(
+            scorer,
+            cases,
+            [int(CHOICE_METRIC.split("@")[1])],
+            len(catalogue),
+            config.exclude_seen,
+            name=f"item-kNN, {query_items} query items, on validation",
+        )
+        tried[str(query_items)] = metrics[CHOICE_METRIC]
+    best = max(tried, key=lambda q: (tried[q], -int(q)))
+    log.info(
+        "item-kNN query length chosen on validation: %s (%s %.4f)", best, CHOICE_METRIC, tried[best]
+    )
     return {
-        name: _evaluate_named(name, scorer, cases, len(catalogue), config)
-        for name, scorer in scorers.items()
+        "query_items": int(best),
+        "similarity": "cosine",
+        "chosen_on": f"validation {CHOICE_METRIC}, {len(held_out):,} cases",
+        "validation": tried,
     }
 
 
 def _evaluate_named(
-    name: str, scorer: Scorer, cases: Cases, catalogue_size: int, config: EvaluateConfig
+    name: str,
+    scorer: Scorer,
+    cases: Cases,
+    catalogue_size: int,
+    config: EvaluateConfig,
+    keep_ranking: bool = False,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     result = evaluate_scorer(
-        scorer, cases, config.k, catalogue_size, config.exclude_seen, CURVE_K, name
+        scorer, cases, config.k, catalogue_size, config.exclude_seen, CURVE_K, name, keep_ranking
     )
     log.info(
         "evaluated %s on %s users in %.2fs: hr@%d %.4f",
@@ -191,6 +328,7 @@ def combine_metrics(
     baselines: dict[str, dict[str, Any]],
     holdout: Holdout,
     config: EvaluateConfig,
+    category_col: str | None = None,
 ) -> dict[str, Any]:
     """The metrics record of a run from the model's and the baselines' results.
 
@@ -200,11 +338,16 @@ def combine_metrics(
         ``{"k": [...], "model": {...}, "baselines": {"popularity": {...}, "item_knn": {...}},
         "users": n, "curve": {...}}``, as in the manifest. ``users`` counts the
         users evaluated; when they are a sample, ``sampled_from`` counts all.
+        When the results hold them, also ``model_with_fallback`` (the model,
+        with item-kNN then popularity for the cases it cannot query),
+        ``baseline_settings`` and ``neighbors`` (the model's and item-kNN's
+        neighbour tables, item to item; ``category`` names the category column).
     """
     results = {"model": dict(model), **{name: dict(r) for name, r in baselines.items()}}
+    working = {name: {key: r.pop(key, None) for key in WORKING_KEYS} for name, r in results.items()}
     evaluated = len(evaluation_sample(holdout, config.max_users))
     sample = {"sampled_from": len(holdout)} if evaluated < len(holdout) else {}
-    return {
+    record = {
         "k": list(config.k),
         "scoring": config.scoring,
         "query_items": config.query_items,
@@ -214,11 +357,31 @@ def combine_metrics(
         **sample,
         "curve": {
             "k": list(range(1, CURVE_K + 1)),
-            **{n: r.pop("curve") for n, r in results.items()},
+            **{n: r.pop("curve") for n, r in results.items() if "curve" in r},
         },
         "model": results["model"],
         "baselines": {"popularity": results["popularity"], "item_knn": results["item_knn"]},
     }
+    model_work, knn_work = working["model"], working.get("item_knn", {})
+    if model_work["ranking"] is not None and knn_work.get("ranking") is not None:
+        record["model_with_fallback"] = fallback_metrics(
+            model_work["ranking"], model_work["served"], knn_work["ranking"], config.k
+        )
+    if knn_work.get("settings"):
+        record["baseline_settings"] = {"item_knn": knn_work["settings"]}
+    if model_work["neighbors"] is not None or knn_work.get("neighbors") is not None:
+        model_neighbors = dict(model_work["neighbors"] or {})
+        scoring = model_neighbors.pop("scoring", None)
+        figures = [model_neighbors, knn_work.get("neighbors") or {}]
+        has_category = any("category_items" in f for f in figures)
+        record["neighbors"] = {
+            "scoring": scoring,
+            "query": "the last training item alone; only the item itself excluded",
+            "category": f"first value of {category_col}" if has_category else None,
+            "model": model_neighbors,
+            "item_knn": dict(knn_work.get("neighbors") or {}),
+        }
+    return record
 
 
 def evaluate(

@@ -21,7 +21,6 @@ import pyarrow as pa
 from item2vec import stages
 from item2vec.config import PipelineConfig, build_config
 from item2vec.errors import ConfigError
-from item2vec.evaluate import evaluate
 from item2vec.frames import read_table_events
 from item2vec.ingest import Events, read_events
 from item2vec.model import Evaluation, Item2VecModel
@@ -87,7 +86,7 @@ def fit(
     if evaluate_model:
         split = stages.split(sequences, settings.evaluate)
         vectors = stages.train(split, settings.train)
-        record = evaluate(vectors, split.training_sequences(), split.test, settings.evaluate)
+        record = _evaluate(vectors, split, sequences, settings)
         evaluation = Evaluation.from_record(record)
         run = FitRun(read, sequences, split, vectors)
     else:
@@ -101,6 +100,19 @@ def fit(
         counts_by_stage=read.counts,
         _run=run,
     )
+
+
+def _evaluate(
+    vectors: Any, split: Any, sequences: pa.Table, settings: PipelineConfig
+) -> dict[str, Any]:
+    """The run's metrics record: the model, its neighbour table and the validated baselines."""
+    categories = stages.categories(stages.items(settings.ingest), settings.ingest)
+    evaluate = settings.evaluate
+    model = stages.model_metrics(
+        vectors, split, evaluate, settings.publish.neighbors_scoring, categories
+    )
+    baselines = stages.baseline_metrics(split, evaluate, sequences, categories)
+    return stages.metrics(model, baselines, split, evaluate, settings.ingest.item_category_col)
 
 
 def _settings(

@@ -121,7 +121,7 @@ def quality_gate(
             "check": "baseline",
             "passed": bool(beats),
             "reason": f"{primary} {value:.4f} {'>' if beats else '<='} "
-            f"popularity {popularity:.4f}{factor}",
+            f"popularity {popularity:.4f}{factor}{_knn_beside(metrics, primary)}",
         }
     ]
     if previous is not None:
@@ -167,6 +167,15 @@ def quality_gate(
         "checks": checks,
         "stability": stability,
     }
+
+
+def _knn_beside(metrics: dict[str, Any], primary: str) -> str:
+    """Item-kNN's figure at its own validated settings, shown beside the check (not gated)."""
+    knn = metrics["baselines"].get("item_knn", {}).get(primary)
+    settings = (metrics.get("baseline_settings") or {}).get("item_knn") or {}
+    if knn is None or "query_items" not in settings:
+        return ""
+    return f" (item-kNN {knn:.4f} at its validated best: {settings['query_items']} query items)"
 
 
 def decide_gate(

@@ -17,18 +17,29 @@ from item2vec.validation import check_columns
 log = logging.getLogger(__name__)
 
 
-def read_items(path: str | Path, id_col: str, title_col: str) -> pd.DataFrame:
+def item_columns(id_col: str, title_col: str, category_col: str | None = None) -> dict[str, str]:
+    """The columns an items file must have, by config field (the category only when named)."""
+    required = {"item_id_col": id_col, "item_title_col": title_col}
+    if category_col:
+        required["item_category_col"] = category_col
+    return required
+
+
+def read_items(
+    path: str | Path, id_col: str, title_col: str, category_col: str | None = None
+) -> pd.DataFrame:
     """Read item metadata: ``item_id`` (exact string), ``title`` and every other column.
 
     Raises
     ------
     InputError
-        If the file is missing, unreadable or lacks one of the two columns.
+        If the file is missing, unreadable or lacks the id, the title or the
+        named category column.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"items file {path} does not exist; check items_path (--items)")
-    check_columns(path, {"item_id_col": id_col, "item_title_col": title_col})
+    check_columns(path, item_columns(id_col, title_col, category_col))
     if is_parquet(path):
         table = read_table(path, pq.read_schema(path).names)
     else:

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from item2vec.errors import InputError
 from item2vec.publish import RECOMMENDATIONS_FILE
 from item2vec.reader import PublishedModel, require_schema
-from item2vec.schemas import RECOMMENDATION_SCHEMA
+from item2vec.schemas import RECOMMENDATION_REQUIRED
 from item2vec.summary import published_titles
 
 
@@ -50,7 +50,7 @@ def recommendations(model: PublishedModel, user_id: str, n: int = 10) -> pd.Data
             f"{model.model_name}/{model.version} has no {RECOMMENDATIONS_FILE}; "
             "publish with recommendations_n (--recommendations-n) above 0"
         )
-    require_schema(path, RECOMMENDATION_SCHEMA, "recommendations")
+    require_schema(path, RECOMMENDATION_REQUIRED, "recommendations")
     table = pq.read_table(path, filters=[("user_id", "=", user_id)])
     if table.num_rows == 0:
         raise InputError(

@@ -18,10 +18,18 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Methods in table order, with their row label: the model first, then the baselines.
-METHODS = (("model", "item2vec"), ("popularity", "popularity"), ("item_knn", "item-kNN"))
-#: Measures reported at each cut-off k, in column order; ``unrankable`` follows them.
-MEASURES = ("hr", "ndcg", "mrr", "coverage")
+#: Methods in table order, with their row label: the model first, then the model
+#: with its fallback (item-kNN, then popularity, for users it cannot rank), then
+#: the baselines.
+METHODS = (
+    ("model", "item2vec"),
+    ("model_with_fallback", "with fallback"),
+    ("popularity", "popularity"),
+    ("item_knn", "item-kNN"),
+)
+#: Measures reported at each cut-off k, in column order; ``unrankable`` follows
+#: them. ``category`` is the neighbour tables' category consistency.
+MEASURES = ("hr", "ndcg", "mrr", "coverage", "category")
 #: What a cell shows when the method has no value for the column.
 MISSING = "–"
 
@@ -45,7 +53,8 @@ def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     baselines = _as_dict(metrics.get("baselines"))
     rows = []
     for key, label in METHODS:
-        values = _as_dict(metrics.get("model") if key == "model" else baselines.get(key))
+        top_level = key in ("model", "model_with_fallback")
+        values = _as_dict(metrics.get(key) if top_level else baselines.get(key))
         numbers = {name: float(v) for name, v in values.items() if isinstance(v, int | float)}
         if numbers:
             rows.append({"method": label, **numbers})
@@ -63,6 +72,20 @@ def metric_columns(metrics: dict[str, Any], rows: list[dict[str, Any]]) -> list[
     )
     names = [f"{m}@{k}" for k in ks for m in MEASURES] + ["unrankable"]
     return [name for name in names if any(name in row for row in rows)]
+
+
+def neighbors_record(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The neighbour tables' figures (``metrics["neighbors"]``) as an evaluation record,
+    so that :func:`metrics_markdown` and :func:`metrics_text` render them: the
+    model's table, then item-kNN's. Empty when the record has none."""
+    neighbors = _as_dict(metrics.get("neighbors"))
+    if not neighbors:
+        return {}
+    return {
+        "k": metrics.get("k"),
+        "model": neighbors.get("model"),
+        "baselines": {"item_knn": neighbors.get("item_knn")},
+    }
 
 
 def _cell(row: dict[str, Any], name: str) -> str:
@@ -127,10 +150,13 @@ def metrics_text(metrics: dict[str, Any]) -> str:
     rows = metrics_rows(metrics)
     names = metric_columns(metrics, rows)
     width = max((len(n) for n in names), default=0) + 1
-    header = "method".ljust(12) + "".join(n.rjust(width) for n in names)
+    label = max((len(row["method"]) + 2 for row in rows), default=12)
+    header = "method".ljust(label) + "".join(n.rjust(width) for n in names)
     lines = [header, "-" * len(header)]
     for row in rows:
-        lines.append(row["method"].ljust(12) + "".join(_cell(row, n).rjust(width) for n in names))
+        lines.append(
+            row["method"].ljust(label) + "".join(_cell(row, n).rjust(width) for n in names)
+        )
     return "\n".join(lines)
 
 

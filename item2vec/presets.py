@@ -22,6 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "time_col": "timestamp",
             "item_id_col": "movieId",
             "item_title_col": "title",
+            "item_category_col": "genres",
         },
         "publish": {"model_name": "movielens"},
     },

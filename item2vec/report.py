@@ -58,6 +58,7 @@ from item2vec.report_sections import (
     gate_section,
     md_escape,
     metrics_section,
+    neighbor_table_section,
     neighbors_section,
 )
 
@@ -243,6 +244,7 @@ def write_report(
     lines += ["; ".join(a for a in about if a) + ".", ""] if any(about) else []
     lines += gate_section(as_dict(manifest.get("gate")))
     lines += metrics_section(metrics)
+    lines += neighbor_table_section(metrics)
     lines += figure_section(
         "Hit rate at k",
         written[HIT_RATE_PNG],

@@ -12,8 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from item2vec.metric_table import metrics_markdown
-from item2vec.summary import items_phrase, users_phrase
+from item2vec.metric_table import metrics_markdown, neighbors_record
+from item2vec.summary import (
+    baselines_phrase,
+    fallback_phrase,
+    items_phrase,
+    neighbors_phrase,
+    users_phrase,
+)
 
 #: Neighbours listed per popular item.
 NEIGHBOR_K = 5
@@ -120,8 +126,31 @@ def metrics_section(metrics: dict[str, Any]) -> list[str]:
         "(counted as misses). Best value per column in bold (highest, lowest for unrankable).",
         "",
         table,
+        "",
     ]
+    notes = [baselines_phrase(metrics), fallback_phrase(metrics)]
+    lines += [f"- {md_escape(note)}" for note in notes if note]
     return [*lines, ""]
+
+
+def neighbor_table_section(metrics: dict[str, Any]) -> list[str]:
+    """The neighbour tables measured item to item: the model's beside item-kNN's."""
+    lines = ["## The neighbour table, item to item", ""]
+    table = metrics_markdown(neighbors_record(metrics), mark_best=True)
+    if not table:
+        return [*lines, "_No neighbour-table figures in this version's manifest._", ""]
+    lines += [
+        "HR@k: share of test users whose next item is among the top k neighbours of their "
+        "last training item in the table (only that item itself excluded). category@k: "
+        "mean share of a queried item's top k neighbours in its own category. item-kNN: "
+        "the neighbours by cosine over the user-item matrix.",
+        "",
+        table,
+        "",
+        f"- {md_escape(neighbors_phrase(metrics))}",
+        "",
+    ]
+    return lines
 
 
 def counts_section(counts: dict[str, Any]) -> list[str]:

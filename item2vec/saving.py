@@ -50,7 +50,8 @@ def save_fitted(
     gate = decide_gate(metrics, neighbors, config)
     recommendations = None
     if publish.recommendations_n:
-        recommendations = stages.recommendations(run.vectors, run.sequences, config)
+        fallback = metrics.get("baseline_settings", {}).get("item_knn", {}).get("query_items")
+        recommendations = stages.recommendations(run.vectors, run.sequences, config, fallback)
     tables = stages.extra_tables(
         recommendations, run.sequences, stages.items(config.ingest), config
     )

@@ -18,12 +18,18 @@ NEIGHBOR_SCHEMA = pa.schema(
     ]
 )
 
-#: ``user_recommendations.parquet``: each user's top items, their history excluded.
+#: ``user_recommendations.parquet``: each user's top items, their history excluded;
+#: ``source`` says what served the row (the model, or its item-kNN or popularity fallback).
 RECOMMENDATION_SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),
         ("rank", pa.int32()),
         ("item_id", pa.string()),
         ("score", pa.float32()),
+        ("source", pa.string()),
     ]
 )
+
+#: What a reader requires of a recommendations table: versions published before
+#: the ``source`` column existed are still read.
+RECOMMENDATION_REQUIRED = pa.schema(list(RECOMMENDATION_SCHEMA)[:4])

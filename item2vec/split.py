@@ -90,17 +90,30 @@ def _cut_tail(values: np.ndarray, offsets: np.ndarray, eligible: np.ndarray, n: 
 
 
 def _holdout(user_ids, values, offsets, eligible, targets) -> Holdout:
-    """Holdout of the eligible users, with histories taken from ``values``/``offsets``."""
+    """Holdout of the eligible users, with histories taken from ``values``/``offsets``
+    (numpy arrays, or Arrow arrays, which are taken from without Python objects)."""
     lengths = np.diff(offsets)[eligible]
     starts = offsets[:-1][eligible]
     index = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
     index = index + np.arange(lengths.sum())
+    if isinstance(user_ids, pa.Array):
+        user_ids = user_ids.filter(pa.array(eligible))
+    else:
+        user_ids = user_ids[eligible]
     return Holdout(
-        user_ids=user_ids[eligible],
-        history_items=values[index],
+        user_ids=user_ids,
+        history_items=values.take(pa.array(index))
+        if isinstance(values, pa.Array)
+        else values[index],
         history_offsets=np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
         targets=targets,
     )
+
+
+def select_cases(holdout: Holdout, keep: np.ndarray) -> Holdout:
+    """The cases of ``holdout`` where ``keep`` (a boolean per case) is true, in order."""
+    targets = holdout.targets[keep] if holdout.targets is not None else None
+    return _holdout(holdout.user_ids, holdout.history_items, holdout.history_offsets, keep, targets)
 
 
 def evaluation_sample(holdout: Holdout, max_users: int) -> Holdout:
@@ -135,18 +148,19 @@ def evaluation_sample(holdout: Holdout, max_users: int) -> Holdout:
     fits = int(np.searchsorted(np.cumsum(cases[by_hash]), max_users, side="right"))
     chosen = np.zeros(len(ids), dtype=bool)
     chosen[by_hash[: max(1, fits)]] = True
-    keep = chosen[codes]
-    targets = holdout.targets[keep] if holdout.targets is not None else None
-    return _holdout(users, holdout.history_items, holdout.history_offsets, keep, targets)
+    return select_cases(holdout, chosen[codes])
 
 
-def leave_last_out(sequences: pa.Table) -> Split:
+def leave_last_out(sequences: pa.Table, lists: bool = True) -> Split:
     """Split per-user sequences into training sequences and test/validation cases.
 
     Parameters
     ----------
     sequences
         One time-ordered sequence per user (:func:`item2vec.sequences.build_sequences`).
+    lists
+        Build ``train`` as Python lists (gensim's form); off leaves it empty and
+        only ``train_flat`` holds the training side.
 
     Returns
     -------
@@ -167,7 +181,7 @@ def leave_last_out(sequences: pa.Table) -> Split:
         test = _holdout(user_ids, train_values, train_offsets, eligible, test_targets)
         validation = _holdout(user_ids, val_values, val_offsets, eligible, val_targets)
         progress.advance()
-        train = as_lists(train_values, train_offsets)
+        train = as_lists(train_values, train_offsets) if lists else []
         progress.advance()
         strings, _ = flat_arrow(sequences)
         flat = FlatSequences(strings.filter(pa.array(kept)), train_offsets)
@@ -188,7 +202,7 @@ def _first_after(times: np.ndarray, offsets: np.ndarray, cutoff: int, until: int
     return before, next_position, has_next
 
 
-def temporal(sequences: pa.Table, test_days: float) -> Split:
+def temporal(sequences: pa.Table, test_days: float, lists: bool = True) -> Split:
     """Split at a time cut-off ``test_days`` before the last event.
 
     Training is every event at or before the cut-off. A user with training
@@ -203,6 +217,8 @@ def temporal(sequences: pa.Table, test_days: float) -> Split:
         Per-user sequences with their ``times`` column.
     test_days
         Length of the test period in days.
+    lists
+        As for :func:`leave_last_out`.
     """
     values, offsets = flat_items(sequences)
     times, _ = flat_items(sequences, "times")
@@ -232,7 +248,7 @@ def temporal(sequences: pa.Table, test_days: float) -> Split:
         if until is None:
             train_values, train_offsets = history_values, history_offsets
             train_index = history_index
-    train = as_lists(train_values, train_offsets)
+    train = as_lists(train_values, train_offsets) if lists else []
     strings, _ = flat_arrow(sequences)
     flat = FlatSequences(strings.take(pa.array(train_index)), train_offsets)
     return Split(train=train, test=holdouts[0], validation=holdouts[1], train_flat=flat)
@@ -243,8 +259,12 @@ def split_sequences(
     method: str = "leave-last-out",
     test_days: float = 7.0,
     require_test: bool = True,
+    lists: bool = True,
 ) -> Split:
     """Split by ``method``: ``leave-last-out`` (the protocol default) or ``temporal``.
+
+    With ``lists`` off, ``Split.train`` is left empty: only the flat training
+    side is built, for callers that train nothing (baselines).
 
     Raises
     ------
@@ -253,9 +273,9 @@ def split_sequences(
         caller with its own message): the run could only report zeros.
     """
     if method == "temporal":
-        split = temporal(sequences, test_days)
+        split = temporal(sequences, test_days, lists)
     elif method == "leave-last-out":
-        split = leave_last_out(sequences)
+        split = leave_last_out(sequences, lists)
     else:
         raise ValueError(f"unknown split {method!r}; use 'leave-last-out' or 'temporal'")
     if require_test and not len(split.test):
@@ -281,6 +301,25 @@ def _nothing_to_evaluate(sequences: pa.Table, method: str, test_days: float) -> 
         "that user_col (--user-col) names a person rather than an event, and that "
         "session_gap, max_length (--session-gap, --max-length) or the filters do not cut "
         "histories that short"
+    )
+
+
+def validation_split(
+    sequences: pa.Table, method: str = "leave-last-out", test_days: float = 7.0, lists: bool = True
+) -> Split:
+    """The split whose test cases are the validation targets, with no leak.
+
+    The sequences lose their test targets (:func:`without_test_targets`) and
+    are split again: the training side then excludes the validation targets,
+    which ``Split.train`` of the ordinary split still holds. It may hold no
+    case (short histories); callers check.
+    """
+    return split_sequences(
+        without_test_targets(sequences, method, test_days),
+        method,
+        test_days,
+        require_test=False,
+        lists=lists,
     )
 
 

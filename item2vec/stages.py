@@ -21,11 +21,12 @@ from item2vec.config import (
 )
 from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
 from item2vec.items import items_table, read_items
+from item2vec.neighbor_eval import category_table
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
 from item2vec.recommend import recommend_for_users
 from item2vec.report import write_report
-from item2vec.split import Split, split_sequences
+from item2vec.split import Split, split_sequences, validation_split
 from item2vec.vectors import ItemVectors
 
 
@@ -49,30 +50,67 @@ def refit(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
     return train_word2vec(sequence_lists(sequences), config)
 
 
-def model_metrics(vectors: ItemVectors, split: Split, config: EvaluateConfig) -> dict[str, Any]:
-    """The model's metrics on the test target of ``split``."""
-    return evaluate_model(vectors, split.training_sequences(), split.test, config)
+def model_metrics(
+    vectors: ItemVectors,
+    split: Split,
+    config: EvaluateConfig,
+    neighbors_scoring: str | None = None,
+    categories: pa.Table | None = None,
+) -> dict[str, Any]:
+    """The model's metrics on the test target of ``split``; with ``neighbors_scoring``,
+    its neighbour table's too (item to item, category consistency from ``categories``)."""
+    return evaluate_model(
+        vectors, split.training_sequences(), split.test, config, neighbors_scoring, categories
+    )
 
 
-def baseline_metrics(split: Split, config: EvaluateConfig) -> dict[str, dict]:
-    """Popularity and item-kNN on the same split; needs no model, so it runs beside training."""
-    return evaluate_baselines(split.training_sequences(), split.test, config)
+def baseline_metrics(
+    split: Split,
+    config: EvaluateConfig,
+    sequences: pa.Table | None = None,
+    categories: pa.Table | None = None,
+) -> dict[str, dict]:
+    """Popularity and item-kNN on the same split; needs no model, so it runs beside training.
+
+    With ``sequences``, item-kNN's query length is chosen on their validation
+    target (:func:`item2vec.split.validation_split`), never the test target.
+    """
+    validation = None
+    if sequences is not None:
+        # Flat only: item-kNN trains nothing, and 20M items as Python lists cost seconds.
+        validation = validation_split(sequences, config.split, config.test_days, lists=False)
+    return evaluate_baselines(
+        split.training_sequences(), split.test, config, validation, categories
+    )
 
 
 def metrics(
-    model: dict[str, Any], baselines: dict[str, dict], split: Split, config: EvaluateConfig
+    model: dict[str, Any],
+    baselines: dict[str, dict],
+    split: Split,
+    config: EvaluateConfig,
+    category_col: str | None = None,
 ) -> dict[str, Any]:
     """The model beside both baselines, as the manifest, the gate and the report hold them."""
-    return combine_metrics(model, baselines, split.test, config)
+    return combine_metrics(model, baselines, split.test, config, category_col)
 
 
 def neighbors(vectors: ItemVectors, config: PublishConfig) -> pa.Table:
     """``item_neighbors.parquet``: each item's ``neighbors_k`` nearest items."""
-    return nearest_neighbors(vectors, config.neighbors_k)
+    return nearest_neighbors(vectors, config.neighbors_k, config.neighbors_scoring)
 
 
-def recommendations(vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig) -> pa.Table:
-    """``user_recommendations.parquet``: every user's top items from their whole history."""
+def recommendations(
+    vectors: ItemVectors,
+    sequences: pa.Table,
+    config: PipelineConfig,
+    fallback_query_items: int | None = None,
+) -> pa.Table:
+    """``user_recommendations.parquet``: every user's top items from their whole history.
+
+    With ``fallback_query_items``, users the model cannot rank are served by
+    item-kNN on that many of their last items, then popularity.
+    """
     return recommend_for_users(
         vectors,
         sequences,
@@ -80,14 +118,23 @@ def recommendations(vectors: ItemVectors, sequences: pa.Table, config: PipelineC
         config.evaluate.scoring,
         config.evaluate.query_items,
         config.evaluate.exclude_seen,
+        fallback_query_items,
     )
+
+
+def categories(items: pa.Table | None, config: IngestConfig) -> pa.Table | None:
+    """Each item's category (``item_category_col``'s first value), or None without one."""
+    return category_table(items, config.item_category_col)
 
 
 def items(config: IngestConfig) -> pa.Table | None:
     """The items table (ids and titles) from ``items_path``, or None without one."""
     if not config.items_path:
         return None
-    return items_table(read_items(config.items_path, config.item_id_col, config.item_title_col))
+    items = read_items(
+        config.items_path, config.item_id_col, config.item_title_col, config.item_category_col
+    )
+    return items_table(items)
 
 
 def extra_tables(

@@ -31,6 +31,7 @@ INGEST_KEYS = (
     "items_path",
     "item_id_col",
     "item_title_col",
+    "item_category_col",
     "sep",
     "header",
     "columns",

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from item2vec.config import PipelineConfig
 from item2vec.errors import ConfigError
-from item2vec.split import Split, evaluation_sample, split_sequences, without_test_targets
+from item2vec.split import Split, evaluation_sample, split_sequences, validation_split
 
 
 @dataclass
@@ -103,9 +103,7 @@ def tuning_data(
     """
     method, days = config.evaluate.split, config.evaluate.test_days
     sampled = sample_users(sequences, share, seed)
-    tuning = split_sequences(
-        without_test_targets(sampled, method, days), method, days, require_test=False
-    )
+    tuning = validation_split(sampled, method, days)
     if len(tuning.test) == 0:
         raise ConfigError(
             "no user has enough events for a validation target (3 after removing the test "

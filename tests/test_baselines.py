@@ -1,7 +1,10 @@
 import numpy as np
+import pandas as pd
+import pytest
 
 from item2vec.baselines import ItemKNNScorer, PopularityScorer
 from item2vec.catalogue import build_catalogue, encode_cases, user_item_matrix
+from item2vec.sequences import build_sequences
 from item2vec.split import Holdout
 
 
@@ -168,3 +171,86 @@ def test_item_knn_head_rows_give_the_same_scores_as_the_sparse_products():
     expected = sparse_only(cases, 0, 80)
     for scorer in (all_head, some_head):
         np.testing.assert_allclose(scorer(cases, 0, 80), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_item_knn_query_length_is_chosen_on_validation_never_on_test():
+    """The same validation split gives the same choice whatever the test targets are."""
+    from item2vec.config import EvaluateConfig
+    from item2vec.evaluate import KNN_QUERY_ITEMS, evaluate_baselines
+    from item2vec.split import leave_last_out, validation_split
+    from item2vec.synth import planted_clusters
+
+    events, _ = planted_clusters(n_users=150, n_items=40, n_clusters=4, events_per_user=12)
+    frame = events.rename(columns={"timestamp": "ts"})
+    frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
+    sequences = build_sequences(frame)
+    split = leave_last_out(sequences)
+    validation = validation_split(sequences)
+    config = EvaluateConfig(query_items=3)
+    first = evaluate_baselines(split.train, split.test, config, validation)["item_knn"]
+    shuffled = np.random.default_rng(0).permutation(split.test.targets)
+    other_test = Holdout(
+        split.test.user_ids, split.test.history_items, split.test.history_offsets, shuffled
+    )
+    second = evaluate_baselines(split.train, other_test, config, validation)["item_knn"]
+    assert first["settings"] == second["settings"]
+    tried = first["settings"]["validation"]
+    assert set(tried) == {str(q) for q in (*KNN_QUERY_ITEMS, 3)}
+    assert first["settings"]["query_items"] == int(max(tried, key=lambda q: (tried[q], -int(q))))
+    # Without a validation split item-kNN keeps the model's query length.
+    fixed = evaluate_baselines(split.train, split.test, config)["item_knn"]["settings"]
+    assert fixed["query_items"] == 3 and "validation" not in fixed
+
+
+def test_fallback_metrics_take_the_model_where_it_served_and_item_knn_elsewhere():
+    from item2vec.fallback import fallback_metrics
+
+    targets = np.array([5, 6, 7])
+    model = {
+        "top": np.array([[5, 1], [-1, -1], [2, 7]]),
+        "targets": targets,
+        "unrankable": np.array([False, True, False]),
+        "catalogue_size": 10,
+    }
+    knn = {
+        "top": np.array([[0, 1], [6, 2], [3, 4]]),
+        "targets": targets,
+        "unrankable": np.zeros(3, dtype=bool),
+        "catalogue_size": 10,
+    }
+    served = np.array([True, False, True])
+    result = fallback_metrics(model, served, knn, [1, 2])
+    # Case 0: model hit at 1; case 1: item-kNN hit at 1; case 2: model hit at 2.
+    assert result["hr@1"] == pytest.approx(2 / 3) and result["hr@2"] == pytest.approx(1.0)
+    assert result["fallback_share"] == pytest.approx(1 / 3) and result["unrankable"] == 0.0
+
+
+def test_users_without_a_vector_in_their_query_are_served_by_the_fallback():
+    """A case whose query items all lack a vector counts as the fallback's, and only those."""
+    from item2vec.config import EvaluateConfig
+    from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
+    from item2vec.vectors import ItemVectors
+
+    train = [["a", "b", "c"], ["a", "b"], ["c", "d"], ["d", "e"]]
+    holdout = Holdout(
+        user_ids=np.array(["u1", "u2"], dtype=object),
+        history_items=np.array(["a", "b", "d", "e"], dtype=object),
+        history_offsets=np.array([0, 2, 4]),
+        targets=np.array(["c", "c"], dtype=object),
+    )
+    rng = np.random.default_rng(0)
+    # Only a, b and c have vectors: u2's query (d, e) has none.
+    vectors = ItemVectors(
+        item_ids=np.array(["a", "b", "c"], dtype=object),
+        vectors=rng.normal(size=(3, 4)).astype(np.float32),
+        context_vectors=rng.normal(size=(3, 4)).astype(np.float32),
+        counts=np.array([2, 2, 2]),
+    )
+    config = EvaluateConfig(k=[1, 2], query_items=2)
+    model = evaluate_model(vectors, train, holdout, config)
+    assert model["served"].tolist() == [True, False]
+    record = combine_metrics(model, evaluate_baselines(train, holdout, config), holdout, config)
+    assert record["model_with_fallback"]["fallback_share"] == 0.5
+    # Item-kNN ranks c first for u2 (d co-occurs with c), so the fallback adds that hit.
+    fallback_hr = record["model_with_fallback"]["hr@1"]
+    assert fallback_hr == pytest.approx(record["model"]["hr@1"] + 0.5)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from item2vec.config import PipelineConfig, build_config, read_toml
+from item2vec.config import PipelineConfig, build_config
+from item2vec.config_file import read_toml
 from item2vec.errors import ConfigError
 
 

@@ -68,3 +68,45 @@ def test_no_exclude_seen_can_recommend_history(world):
     seen = table.apply(lambda row: row["item_id"] in history[row["user_id"]], axis=1)
     assert seen.any()
     assert np.isfinite(table["score"]).all()
+
+
+def test_users_the_model_cannot_rank_fall_back_to_item_knn_then_popularity(world):
+    """Every user with a history gets rows; ``source`` says who served each."""
+    sequences, vectors, _ = world
+    known = sequences.column("items").to_pylist()
+    strangers = pa.table(
+        {
+            "user_id": ["known", "knn", "lonely"],
+            # "knn" has an item the model lacks but another history shares; "lonely"
+            # an item nobody else has, which co-occurs with nothing.
+            "items": pa.array(
+                [known[0], ["never-seen", "also-new"], ["only-mine"]], type=pa.list_(pa.string())
+            ),
+        }
+    )
+    together = pa.concat_tables([sequences.select(["user_id", "items"]), strangers])
+    seen = together.column("items").to_pylist()
+    # One other history with "never-seen" and a model item, so item-kNN links them.
+    extra = pa.table(
+        {
+            "user_id": ["bridge"],
+            "items": pa.array([["never-seen", known[1][0]]], pa.list_(pa.string())),
+        }
+    )
+    together = pa.concat_tables([together, extra])
+    table = recommend_for_users(
+        vectors, together, n=5, scoring="in-out", query_items=5, fallback_query_items=2
+    ).to_pandas()
+    assert set(table["user_id"]) == set(together.column("user_id").to_pylist())
+    by_user = table.groupby("user_id")["source"].apply(list)
+    assert set(by_user["known"]) == {"model"}
+    assert by_user["knn"][0] == "item_knn"
+    assert known[1][0] in table[table["user_id"] == "knn"]["item_id"].tolist()
+    assert set(by_user["lonely"]) == {"popularity"}
+    # Popularity rows are the most frequent items, the user's own left out.
+    lonely = table[table["user_id"] == "lonely"].sort_values("rank")
+    assert lonely["score"].is_monotonic_decreasing
+    assert "only-mine" not in set(lonely["item_id"]) and len(seen) > 0
+    # Without a fallback the same users get nothing, as before.
+    plain = recommend_for_users(vectors, strangers, n=5, scoring="in-out", query_items=5)
+    assert set(plain.column("user_id").to_pylist()) == {"known"}

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from item2vec.config import PipelineConfig, build_config, read_toml
+from item2vec.config import PipelineConfig, build_config
+from item2vec.config_file import read_toml
 from item2vec.errors import ConfigError
 from item2vec.final_evaluation import FINAL_SEEDS, combine_final, final_baselines, final_run
 from item2vec.search_space import TUNED_TRAIN
