@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -41,6 +40,9 @@ from item2vec.publish import (
 )
 from item2vec.queries import ItemQueries
 from item2vec.schemas import NEIGHBOR_SCHEMA
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,9 @@ class PublishedModel(ItemQueries):
         gensim's output vectors in the same layout, or None when the version has none.
     counts
         Training occurrences of each item (int64).
-    neighbors
-        The published neighbour table: ``item_id``, ``rank``, ``neighbor_id``, ``score``.
+    neighbor_table
+        The published neighbour table (Arrow): ``item_id``, ``rank``, ``neighbor_id``,
+        ``score``; :attr:`neighbors` is the same as a pandas DataFrame.
     """
 
     model_name: str
@@ -81,17 +84,29 @@ class PublishedModel(ItemQueries):
     vectors: np.ndarray
     context_vectors: np.ndarray | None
     counts: np.ndarray
-    neighbors: pd.DataFrame
+    neighbor_table: pa.Table
     # Built on first use: a 1M-item dict or a normalised copy of the vectors is
     # not free, and many callers only want the tables.
     _index: dict[str, int] | None = field(default=None, init=False)
     _unit: np.ndarray | None = field(default=None, init=False)
+    _neighbors: pd.DataFrame | None = field(default=None, init=False)
 
     def __repr__(self) -> str:
         return (
             f"PublishedModel(model_name={self.model_name!r}, version={self.version!r}, "
             f"items={len(self)}, dim={self.dim}, path={str(self.path)!r})"
         )
+
+    @property
+    def neighbors(self) -> pd.DataFrame:
+        """The published neighbour table as a pandas DataFrame, converted on first use.
+
+        pandas is imported here, not with the module: loading a version and
+        querying its vectors then starts without it.
+        """
+        if self._neighbors is None:
+            self._neighbors = self.neighbor_table.to_pandas()
+        return self._neighbors
 
     def label(self) -> str:
         """``model_name/version``, for messages."""
@@ -172,7 +187,7 @@ def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> Publish
         vectors=vector_matrix(vectors.column("vector"), n, path / VECTORS_FILE, "vector"),
         context_vectors=context,
         counts=vectors.column("count").to_numpy().astype(np.int64, copy=False),
-        neighbors=neighbors.to_pandas(),
+        neighbor_table=neighbors,
     )
 
 
