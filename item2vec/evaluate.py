@@ -389,6 +389,11 @@ def evaluate(
     train: TrainingSequences,
     holdout: Holdout,
     config: EvaluateConfig,
+    *,
+    validation: Split | None = None,
+    neighbors_scoring: str | None = None,
+    categories: pa.Table | None = None,
+    category_col: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of the model and of the popularity and item-kNN baselines.
 
@@ -404,11 +409,18 @@ def evaluate(
         Users with their training history and held-out target (test or validation).
     config
         Cut-offs, query length and scoring mode.
+    validation, categories
+        As for :func:`evaluate_baselines` (item-kNN's query length chosen on validation).
+    neighbors_scoring
+        As for :func:`evaluate_model` (the model's neighbour table, item to item).
+    category_col
+        The items file's category column, named in the record.
 
     Returns
     -------
     dict
         See :func:`combine_metrics`.
     """
-    model = evaluate_model(vectors, train, holdout, config)
-    return combine_metrics(model, evaluate_baselines(train, holdout, config), holdout, config)
+    model = evaluate_model(vectors, train, holdout, config, neighbors_scoring, categories)
+    baselines = evaluate_baselines(train, holdout, config, validation, categories)
+    return combine_metrics(model, baselines, holdout, config, category_col)

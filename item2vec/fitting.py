@@ -21,6 +21,7 @@ import pyarrow as pa
 from item2vec import stages
 from item2vec.config import PipelineConfig, build_config
 from item2vec.errors import ConfigError
+from item2vec.evaluate import evaluate
 from item2vec.frames import read_table_events
 from item2vec.ingest import Events, read_events
 from item2vec.model import Evaluation, Item2VecModel
@@ -86,9 +87,19 @@ def fit(
     if evaluate_model:
         split = stages.split(sequences, settings.evaluate)
         vectors = stages.train(split, settings.train)
-        record = _evaluate(vectors, split, sequences, settings)
+        items = stages.items(settings.ingest)
+        record = evaluate(
+            vectors,
+            split.training_sequences(),
+            split.test,
+            settings.evaluate,
+            validation=stages.baseline_validation(sequences, settings.evaluate),
+            neighbors_scoring=settings.publish.neighbors_scoring,
+            categories=stages.categories(items, settings.ingest),
+            category_col=settings.ingest.item_category_col,
+        )
         evaluation = Evaluation.from_record(record)
-        run = FitRun(read, sequences, split, vectors)
+        run = FitRun(read, sequences, split, vectors, items)
     else:
         vectors = stages.refit(sequences, settings.train)
         evaluation = None
@@ -100,19 +111,6 @@ def fit(
         counts_by_stage=read.counts,
         _run=run,
     )
-
-
-def _evaluate(
-    vectors: Any, split: Any, sequences: pa.Table, settings: PipelineConfig
-) -> dict[str, Any]:
-    """The run's metrics record: the model, its neighbour table and the validated baselines."""
-    categories = stages.categories(stages.items(settings.ingest), settings.ingest)
-    evaluate = settings.evaluate
-    model = stages.model_metrics(
-        vectors, split, evaluate, settings.publish.neighbors_scoring, categories
-    )
-    baselines = stages.baseline_metrics(split, evaluate, sequences, categories)
-    return stages.metrics(model, baselines, split, evaluate, settings.ingest.item_category_col)
 
 
 def _settings(

@@ -28,6 +28,7 @@ class FitRun:
     sequences: pa.Table
     split: Split
     vectors: ItemVectors
+    items: pa.Table | None = None  # the items table, read once for the fit's categories
 
 
 def save_fitted(
@@ -52,9 +53,7 @@ def save_fitted(
     if publish.recommendations_n:
         fallback = metrics.get("baseline_settings", {}).get("item_knn", {}).get("query_items")
         recommendations = stages.recommendations(run.vectors, run.sequences, config, fallback)
-    tables = stages.extra_tables(
-        recommendations, run.sequences, stages.items(config.ingest), config
-    )
+    tables = stages.extra_tables(recommendations, run.sequences, run.items, config)
     manifest = build_manifest(
         config, run.events, run.sequences, run.split, run.vectors, metrics, gate
     )

@@ -75,13 +75,16 @@ def baseline_metrics(
     With ``sequences``, item-kNN's query length is chosen on their validation
     target (:func:`item2vec.split.validation_split`), never the test target.
     """
-    validation = None
-    if sequences is not None:
-        # Flat only: item-kNN trains nothing, and 20M items as Python lists cost seconds.
-        validation = validation_split(sequences, config.split, config.test_days, lists=False)
+    validation = baseline_validation(sequences, config) if sequences is not None else None
     return evaluate_baselines(
         split.training_sequences(), split.test, config, validation, categories
     )
+
+
+def baseline_validation(sequences: pa.Table, config: EvaluateConfig) -> Split:
+    """The validation split the baselines' own settings are chosen on (never the test target)."""
+    # Flat only: item-kNN trains nothing, and 20M items as Python lists cost seconds.
+    return validation_split(sequences, config.split, config.test_days, lists=False)
 
 
 def metrics(
