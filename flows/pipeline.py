@@ -114,9 +114,9 @@ def refit_task(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
 
 @task(name="recommend", **STAGE)
 def recommend_task(
-    vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig, fallback_query_items: int
+    vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig, fallback_knn: dict
 ) -> pa.Table:
-    return stages.recommendations(vectors, sequences, config, fallback_query_items)
+    return stages.recommendations(vectors, sequences, config, fallback_knn)
 
 
 @task(name="items", **IO_RETRIES, **STAGE)
@@ -254,8 +254,8 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     recommendations = None
     if config.publish.recommendations_n:
         with clock.stage("recommend"):
-            # Users the model cannot rank get item-kNN at its validated query length.
-            fallback = metrics["baseline_settings"]["item_knn"]["query_items"]
+            # Users the model cannot rank get item-kNN at its validated settings.
+            fallback = metrics["baseline_settings"]["item_knn"]
             recommendations = recommend_task(quote(published), quote(sequences), config, fallback)
     tables = stages.extra_tables(recommendations, sequences, items, config)
     manifest = build_manifest(

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.preprocessing import normalize
 
-from item2vec.baselines import ItemKNNScorer, PopularityScorer
+from item2vec.baselines import KNN_SIMILARITIES, ItemKNNScorer, PopularityScorer
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.config import EvaluateConfig
 from item2vec.errors import ConfigError
@@ -238,8 +238,12 @@ def evaluate_baselines(
     holdout = evaluation_sample(holdout, config.max_users)
     catalogue = build_catalogue(train)
     popularity = PopularityScorer(catalogue)
-    knn = ItemKNNScorer(user_item_matrix(train, catalogue), popularity=popularity.popularity)
     settings = knn_settings(validation, config)
+    knn = ItemKNNScorer(
+        user_item_matrix(train, catalogue),
+        popularity=popularity.popularity,
+        similarity=settings["similarity"],
+    )
     cases = encode_cases(holdout, catalogue, settings["query_items"])
     results = {
         "popularity": _evaluate_named("popularity", popularity, cases, len(catalogue), config),
@@ -257,16 +261,20 @@ def evaluate_baselines(
 
 
 def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, Any]:
-    """Item-kNN's query length: the best on the validation target, else the model's.
+    """Item-kNN's own best settings on the validation target, else the model's query length.
 
-    Each length is scored on the same fixed sample of validation cases
-    (``max_users``) by :data:`CHOICE_METRIC`; a tie goes to the shorter query.
+    First the query length is chosen among :data:`KNN_QUERY_ITEMS` and the
+    model's, with the cosine; then the similarity among
+    :data:`~item2vec.baselines.KNN_SIMILARITIES` at that length. Each is scored
+    on the same fixed sample of validation cases (``max_users``) by
+    :data:`CHOICE_METRIC`; a tie goes to the shorter query and to the cosine.
 
     Returns
     -------
     dict
         ``query_items``, ``similarity``, ``chosen_on`` and, when chosen on
-        validation, ``validation``: the metric per query length tried.
+        validation, ``validation`` (the metric per query length tried, with the
+        cosine) and ``validation_similarity`` (per similarity at the chosen length).
     """
     fixed = {"query_items": config.query_items, "similarity": "cosine"}
     if validation is None or not len(validation.test):
@@ -275,28 +283,44 @@ def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, 
     held_out = evaluation_sample(validation.test, config.max_users)
     catalogue = build_catalogue(train)
     popularity = PopularityScorer(catalogue).popularity
-    scorer = ItemKNNScorer(user_item_matrix(train, catalogue), popularity=popularity)
-    tried = {}
-    for query_items in sorted({*KNN_QUERY_ITEMS, config.query_items}):
+    matrix = user_item_matrix(train, catalogue)
+    cosine = ItemKNNScorer(matrix, popularity=popularity)
+    cutoff = [int(CHOICE_METRIC.split("@")[1])]
+
+    def score(scorer: ItemKNNScorer, query_items: int) -> float:
         cases = encode_cases(held_out, catalogue, query_items)
         metrics = evaluate_scorer(
             scorer,
             cases,
-            [int(CHOICE_METRIC.split("@")[1])],
+            cutoff,
             len(catalogue),
             config.exclude_seen,
-            name=f"item-kNN, {query_items} query items, on validation",
+            name=f"item-kNN ({scorer.similarity}, {query_items} query items) on validation",
         )
-        tried[str(query_items)] = metrics[CHOICE_METRIC]
-    best = max(tried, key=lambda q: (tried[q], -int(q)))
+        return metrics[CHOICE_METRIC]
+
+    tried = {str(q): score(cosine, q) for q in sorted({*KNN_QUERY_ITEMS, config.query_items})}
+    query_items = int(max(tried, key=lambda q: (tried[q], -int(q))))
+    by_similarity = {"cosine": tried[str(query_items)]}
+    for similarity in KNN_SIMILARITIES:
+        if similarity not in by_similarity:
+            scorer = ItemKNNScorer(matrix, popularity=popularity, similarity=similarity)
+            by_similarity[similarity] = score(scorer, query_items)
+    order = {name: place for place, name in enumerate(KNN_SIMILARITIES)}
+    similarity = max(by_similarity, key=lambda s: (by_similarity[s], -order[s]))
     log.info(
-        "item-kNN query length chosen on validation: %s (%s %.4f)", best, CHOICE_METRIC, tried[best]
+        "item-kNN settings chosen on validation: %d query items, %s similarity (%s %.4f)",
+        query_items,
+        similarity,
+        CHOICE_METRIC,
+        by_similarity[similarity],
     )
     return {
-        "query_items": int(best),
-        "similarity": "cosine",
+        "query_items": query_items,
+        "similarity": similarity,
         "chosen_on": f"validation {CHOICE_METRIC}, {len(held_out):,} cases",
         "validation": tried,
+        "validation_similarity": by_similarity,
     }
 
 

@@ -175,7 +175,11 @@ def _knn_beside(metrics: dict[str, Any], primary: str) -> str:
     settings = (metrics.get("baseline_settings") or {}).get("item_knn") or {}
     if knn is None or "query_items" not in settings:
         return ""
-    return f" (item-kNN {knn:.4f} at its validated best: {settings['query_items']} query items)"
+    similarity = f", {settings['similarity']}" if settings.get("similarity") else ""
+    return (
+        f" (item-kNN {knn:.4f} at its validated best: {settings['query_items']} query items"
+        f"{similarity})"
+    )
 
 
 def decide_gate(

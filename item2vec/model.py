@@ -117,6 +117,10 @@ class Item2VecModel(ItemQueries):
             **rest,
         )
 
+    def table_scoring(self) -> str:
+        """The neighbour table's scoring: ``config.publish.neighbors_scoring``."""
+        return self.config.publish.neighbors_scoring
+
     def __repr__(self) -> str:
         hr = f", hr@10={self.evaluation.model.get('hr@10', 0):.4f}" if self.evaluation else ""
         return f"Item2VecModel(items={len(self)}, dim={self.dim}{hr})"

@@ -63,10 +63,14 @@ class ItemQueries:
         """
         return self.vectors[self._row(item_id)].copy()
 
+    def table_scoring(self) -> str:
+        """The scoring of the neighbour table these vectors publish (``in-in`` here)."""
+        return "in-in"
+
     def most_similar(
-        self, positive: str | Iterable[str], topn: int = 10
+        self, positive: str | Iterable[str], topn: int = 10, scoring: str | None = None
     ) -> list[tuple[str, float]]:
-        """Items closest by cosine, like gensim's ``KeyedVectors.most_similar``.
+        """Items closest by cosine, ranked as the neighbour table ranks them.
 
         The search is exact over every vector, not a lookup in the neighbour
         table, so ``topn`` is not limited to the published ``k``.
@@ -78,6 +82,12 @@ class ItemQueries:
             the mean is normalised again, as gensim does.
         topn
             How many items to return (fewer when there are fewer other items).
+        scoring
+            ``in-in`` (cosine of input vectors, gensim's ``most_similar``),
+            ``in-out`` (the query's input vector against the candidates' output
+            vectors) or ``symmetric`` (the mean of both directions). None, the
+            default, is the scoring of the published neighbour table
+            (:meth:`table_scoring`, ``publish.neighbors_scoring``), so both agree.
 
         Returns
         -------
@@ -89,9 +99,12 @@ class ItemQueries:
         ------
         InputError
             If an id has no vector, or no id is given.
+        ConfigError
+            For an unknown scoring, or one that needs output vectors the model lacks.
         ValueError
             If ``topn`` is not a positive integer.
         """
+        scoring = scoring or self.table_scoring()
         items = [positive] if isinstance(positive, str) else list(positive)
         if not items:
             raise InputError(
@@ -101,18 +114,26 @@ class ItemQueries:
         if isinstance(topn, bool) or not isinstance(topn, int | np.integer) or topn < 1:
             raise ValueError(f"topn must be a positive integer; got {topn!r}")
         rows = np.array([self._row(item) for item in items], dtype=np.int64)
-        unit = self._unit_vectors()
-        if len(rows) == 1:
-            # No renormalising a single unit vector: an extra rounding step would
-            # only move its scores away from the neighbour table's.
-            query = unit[rows[0]]
+        inputs = self._unit_vectors()
+        if scoring == "in-in":
+            scores = inputs @ _query(inputs, rows)
         else:
-            query = unit[rows].mean(axis=0)
-            norm = np.linalg.norm(query)
-            query = query / norm if norm > 0 else query
-        scores = unit @ query
+            outputs = self._unit_outputs(scoring)
+            scores = outputs @ _query(inputs, rows)
+            if scoring == "symmetric":
+                scores = (scores + inputs @ _query(outputs, rows)) * np.float32(0.5)
         scores[rows] = -np.inf
         return _best(scores, self.item_ids, topn)
+
+    def _unit_outputs(self, scoring: str) -> np.ndarray:
+        if scoring not in ("in-out", "symmetric"):
+            raise ConfigError(f"unknown scoring {scoring!r}; use 'in-in', 'in-out' or 'symmetric'")
+        if self.context_vectors is None:
+            raise ConfigError(
+                f"scoring {scoring!r} needs output vectors, which {self.label()} does not "
+                "have; use scoring='in-in'"
+            )
+        return self._unit_context()
 
     def _lookup(self) -> dict[str, int]:
         if getattr(self, "_index", None) is None:
@@ -219,6 +240,17 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     # A zero vector stays zero (cosine 0 with everything) instead of NaN.
     norms[norms == 0] = 1.0
     return (matrix / norms).astype(np.float32, copy=False)
+
+
+def _query(unit: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The normalised mean of the unit rows ``rows`` (one row: itself)."""
+    if len(rows) == 1:
+        # No renormalising a single unit vector: an extra rounding step would
+        # only move its scores away from the neighbour table's.
+        return unit[rows[0]]
+    query = unit[rows].mean(axis=0)
+    norm = np.linalg.norm(query)
+    return query / norm if norm > 0 else query
 
 
 def _best(scores: np.ndarray, item_ids: np.ndarray, k: int) -> list[tuple[str, float]]:

@@ -112,6 +112,15 @@ class PublishedModel(ItemQueries):
         """``model_name/version``, for messages."""
         return f"{self.model_name}/{self.version}"
 
+    def table_scoring(self) -> str:
+        """The scoring the version's neighbour table was built with, from its manifest.
+
+        Versions whose manifest does not say were published before the choice
+        existed, when the table was always ``in-in``.
+        """
+        publish = (self.manifest.get("config") or {}).get("publish") or {}
+        return publish.get("neighbors_scoring") or "in-in"
+
 
 def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> PublishedModel:
     """Load one published version of a model.

@@ -9,6 +9,7 @@ evaluation measures the same combination (``model_with_fallback``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ def recommend_for_users(
     scoring: str,
     query_items: int,
     exclude_seen: bool = True,
-    fallback_query_items: int | None = None,
+    fallback_knn: Mapping[str, Any] | None = None,
 ) -> pa.Table:
     """The ``n`` best items for each user, items the user already has excluded.
 
@@ -52,9 +53,11 @@ def recommend_for_users(
         the user's last ``query_items`` items with a vector.
     exclude_seen
         Leave out items in the user's history.
-    fallback_query_items
-        Serve users the model cannot rank by item-kNN on their last this many
-        items, then popularity; None leaves them without rows.
+    fallback_knn
+        Item-kNN's settings (``query_items``, ``similarity``, as
+        :func:`item2vec.evaluate.knn_settings` chose them): users the model
+        cannot rank are served by item-kNN with them, then popularity. None
+        leaves those users without rows.
 
     Returns
     -------
@@ -76,10 +79,8 @@ def recommend_for_users(
     item_ids = pa.array(catalogue.item_ids, type=pa.string())
     source = np.zeros(top.shape, dtype=np.int8)
     unserved = top[:, 0] < 0 if n else np.zeros(len(cases), dtype=bool)
-    if fallback_query_items and unserved.any():
-        fallback = _fallback(
-            users, unserved, values, offsets, n, fallback_query_items, exclude_seen
-        )
+    if fallback_knn and unserved.any():
+        fallback = _fallback(users, unserved, values, offsets, n, fallback_knn, exclude_seen)
         fallback_top, fallback_scores, fallback_source, fallback_ids = fallback
         # One id array for both catalogues: fallback codes follow the model's.
         top[unserved] = np.where(fallback_top >= 0, fallback_top + len(item_ids), -1)
@@ -122,7 +123,7 @@ def _fallback(
     values: pa.Array,
     offsets: np.ndarray,
     n: int,
-    query_items: int,
+    knn: Mapping[str, Any],
     exclude_seen: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
     """Item-kNN, then popularity, for the ``unserved`` users over every history.
@@ -133,8 +134,12 @@ def _fallback(
     history = FlatSequences(values, offsets)
     catalogue = build_catalogue(history)
     popularity = PopularityScorer(catalogue)
-    scorer = ItemKNNScorer(user_item_matrix(history, catalogue), popularity=popularity.popularity)
-    cases = encode_cases(select_cases(users, unserved), catalogue, query_items)
+    scorer = ItemKNNScorer(
+        user_item_matrix(history, catalogue),
+        popularity=popularity.popularity,
+        similarity=knn.get("similarity", "cosine"),
+    )
+    cases = encode_cases(select_cases(users, unserved), catalogue, int(knn["query_items"]))
     top, scores = _rank(scorer, cases, len(catalogue), n, exclude_seen, "recommend (fallback)")
     # Positive: a similar item; the rest are popularity's order (negative fill).
     similar = scores > 0

@@ -51,7 +51,7 @@ def save_fitted(
     gate = decide_gate(metrics, neighbors, config)
     recommendations = None
     if publish.recommendations_n:
-        fallback = metrics.get("baseline_settings", {}).get("item_knn", {}).get("query_items")
+        fallback = metrics.get("baseline_settings", {}).get("item_knn")
         recommendations = stages.recommendations(run.vectors, run.sequences, config, fallback)
     tables = stages.extra_tables(recommendations, run.sequences, run.items, config)
     manifest = build_manifest(

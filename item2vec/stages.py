@@ -7,6 +7,7 @@ there is one path from events to published tables, whichever drives it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +108,13 @@ def recommendations(
     vectors: ItemVectors,
     sequences: pa.Table,
     config: PipelineConfig,
-    fallback_query_items: int | None = None,
+    fallback_knn: Mapping[str, Any] | None = None,
 ) -> pa.Table:
     """``user_recommendations.parquet``: every user's top items from their whole history.
 
-    With ``fallback_query_items``, users the model cannot rank are served by
-    item-kNN on that many of their last items, then popularity.
+    With ``fallback_knn`` (item-kNN's validated settings, ``metrics
+    ["baseline_settings"]["item_knn"]``), users the model cannot rank are served
+    by item-kNN with those settings, then popularity.
     """
     return recommend_for_users(
         vectors,
@@ -121,7 +123,7 @@ def recommendations(
         config.evaluate.scoring,
         config.evaluate.query_items,
         config.evaluate.exclude_seen,
-        fallback_query_items,
+        fallback_knn,
     )
 
 

@@ -46,9 +46,15 @@ def baselines_phrase(metrics: dict[str, Any]) -> str | None:
     if not isinstance(tried, dict):
         return f"item-kNN: {chosen} ({settings.get('chosen_on', '')})"
     scores = ", ".join(f"{q} {v:.3f}" for q, v in tried.items())
+    by_similarity = settings.get("validation_similarity")
+    similarities = (
+        "; by similarity: " + ", ".join(f"{s} {v:.3f}" for s, v in by_similarity.items())
+        if isinstance(by_similarity, dict)
+        else ""
+    )
     return (
         f"item-kNN at its best on the validation target ({settings.get('chosen_on', '')}): "
-        f"{chosen} (by query length: {scores})"
+        f"{chosen} (by query length: {scores}{similarities})"
     )
 
 

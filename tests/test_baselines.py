@@ -254,3 +254,86 @@ def test_users_without_a_vector_in_their_query_are_served_by_the_fallback():
     # Item-kNN ranks c first for u2 (d co-occurs with c), so the fallback adds that hit.
     fallback_hr = record["model_with_fallback"]["hr@1"]
     assert fallback_hr == pytest.approx(record["model"]["hr@1"] + 0.5)
+
+
+def test_asymmetric_cosine_by_hand():
+    """Asymmetric cosine divides co-occurrence by |U_query|^alpha |U_candidate|^(1-alpha)."""
+    from item2vec.baselines import ASYMMETRIC_ALPHA
+
+    train, catalogue, cases = _toy()
+    scores = ItemKNNScorer(user_item_matrix(train, catalogue), similarity="asymmetric")(
+        cases, 0, 1
+    )[0]
+    # Query "a" has 2 users; candidates a, b, c, d have 2, 3, 1, 2 users and share 2, 2, 1, 0.
+    alpha = ASYMMETRIC_ALPHA
+    expected = [2 / (2**alpha * 2 ** (1 - alpha)), 2 / (2**alpha * 3 ** (1 - alpha))]
+    expected += [1 / (2**alpha * 1 ** (1 - alpha)), 0.0]
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+
+
+def test_bm25_weighs_users_with_many_items_less():
+    """Under BM25 a co-occurrence through a user with many items counts for less than one
+    through a user with few, where the cosine counts both alike."""
+    # Query "q" co-occurs with "x" through a user who has only q and x, and with "y"
+    # through a user who has q, y and many other items.
+    # (The busy user has a third of the catalogue, so their idf stays above 0.)
+    busy = ["q", "y", *[f"z{i}" for i in range(20)]]
+    train = [["q", "x"], busy, *[[f"z{i}"] for i in range(60)]]
+    catalogue = build_catalogue(train)
+    holdout = Holdout(
+        user_ids=np.array(["u"], dtype=object),
+        history_items=np.array(["q"], dtype=object),
+        history_offsets=np.array([0, 1]),
+        targets=np.array(["x"], dtype=object),
+    )
+    cases = encode_cases(holdout, catalogue, query_items=1)
+    matrix = user_item_matrix(train, catalogue)
+    x, y = catalogue.codes(np.array(["x", "y"], dtype=object))
+    cosine = ItemKNNScorer(matrix)(cases, 0, 1)[0]
+    bm25 = ItemKNNScorer(matrix, similarity="bm25")(cases, 0, 1)[0]
+    assert cosine[x] == pytest.approx(cosine[y])
+    assert bm25[x] > bm25[y] > 0
+
+
+def test_an_unknown_similarity_names_the_choices():
+    """A similarity that does not exist is refused with the ones that do."""
+    train, catalogue, _ = _toy()
+    with pytest.raises(ValueError, match="cosine, bm25, asymmetric"):
+        ItemKNNScorer(user_item_matrix(train, catalogue), similarity="jaccard")
+
+
+def test_item_knn_settings_are_the_best_on_validation_and_used_on_test():
+    """The query length and the similarity are each the argmax of their validation scores,
+    and the test evaluation runs item-kNN with exactly those settings."""
+    from item2vec.baselines import KNN_SIMILARITIES
+    from item2vec.config import EvaluateConfig
+    from item2vec.evaluate import evaluate_baselines, knn_settings
+    from item2vec.split import split_sequences, validation_split
+
+    rng = np.random.default_rng(3)
+    rows = [
+        {"user_id": f"u{u}", "item_id": f"i{item}", "ts": t}
+        for u in range(150)
+        for t, item in enumerate(rng.choice(40, size=8, replace=False) + (u % 3) * 13)
+    ]
+    sequences = build_sequences(pd.DataFrame(rows))
+    config = EvaluateConfig(query_items=4)
+    validation = validation_split(sequences)
+    settings = knn_settings(validation, config)
+    by_length, by_similarity = settings["validation"], settings["validation_similarity"]
+    assert set(by_similarity) == set(KNN_SIMILARITIES)
+    assert by_length[str(settings["query_items"])] == max(by_length.values())
+    assert by_similarity[settings["similarity"]] == max(by_similarity.values())
+    assert by_similarity["cosine"] == by_length[str(settings["query_items"])]
+    results = evaluate_baselines(
+        split_sequences(sequences).training_sequences(),
+        split_sequences(sequences).test,
+        config,
+        validation=validation,
+    )
+    assert results["item_knn"]["settings"] == settings
+    assert knn_settings(None, config) == {
+        "query_items": 4,
+        "similarity": "cosine",
+        "chosen_on": "the model's query length",
+    }

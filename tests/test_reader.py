@@ -283,3 +283,37 @@ def test_a_neighbour_table_with_the_wrong_schema_names_the_file(tmp_path: Path, 
     pq.write_table(table, version_dir / NEIGHBORS_FILE)
     with pytest.raises(InputError, match=rf"{NEIGHBORS_FILE}.*'rank'"):
         load(tmp_path, "m")
+
+
+@pytest.mark.parametrize("scoring", ["in-out", "symmetric"])
+def test_most_similar_ranks_as_the_table_of_its_version(
+    tmp_path: Path, vectors: ItemVectors, scoring: str
+):
+    """By default most_similar uses the scoring the version's manifest names for its table,
+    so the two agree; scoring='in-in' still gives the input-vector cosine."""
+    manifest = {"gate": {"passed": True}, "config": {"publish": {"neighbors_scoring": scoring}}}
+    version = publish_version(
+        tmp_path, "m", vectors, nearest_neighbors(vectors, K, scoring), manifest, move_latest=True
+    )
+    model = load(tmp_path, "m", version.name)
+    assert model.table_scoring() == scoring
+    table = model.neighbors.sort_values(["item_id", "rank"])
+    for item_id, group in table.groupby("item_id"):
+        found = model.most_similar(item_id, topn=K)
+        assert [name for name, _ in found] == group["neighbor_id"].tolist()
+        np.testing.assert_allclose([s for _, s in found], group["score"], rtol=1e-5, atol=1e-6)
+    expected, _ = _brute_force(vectors.vectors, [3], K)
+    assert [n for n, _ in model.most_similar("003", K, scoring="in-in")] == [
+        vectors.item_ids[r] for r in expected
+    ]
+
+
+def test_most_similar_refuses_a_scoring_it_cannot_do(tmp_path: Path, vectors: ItemVectors):
+    """An unknown scoring, or in-out without output vectors, is a ConfigError saying what to use."""
+    model = load(tmp_path, "m", _publish(tmp_path, vectors).name)
+    with pytest.raises(ConfigError, match="'in-in', 'in-out' or 'symmetric'"):
+        model.most_similar("000", scoring="out-out")
+    vectors.context_vectors = None
+    bare = load(tmp_path, "m", _publish(tmp_path, vectors, day=3).name)
+    with pytest.raises(ConfigError, match="scoring='in-in'"):
+        bare.most_similar("000", scoring="in-out")

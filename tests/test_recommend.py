@@ -95,7 +95,7 @@ def test_users_the_model_cannot_rank_fall_back_to_item_knn_then_popularity(world
     )
     together = pa.concat_tables([together, extra])
     table = recommend_for_users(
-        vectors, together, n=5, scoring="in-out", query_items=5, fallback_query_items=2
+        vectors, together, n=5, scoring="in-out", query_items=5, fallback_knn={"query_items": 2}
     ).to_pandas()
     assert set(table["user_id"]) == set(together.column("user_id").to_pylist())
     by_user = table.groupby("user_id")["source"].apply(list)
