@@ -30,6 +30,10 @@ class Evaluation:
     ----------
     model, popularity, item_knn
         Metric name (``hr@10``, ``ndcg@20``, ``unrankable``, ...) -> value.
+    model_with_fallback
+        The model where it can rank, item-kNN then popularity for the users it
+        cannot (as ``user_recommendations.parquet`` serves them); None when the
+        evaluation did not measure it.
     users
         Test cases evaluated (a fixed sample of at most ``max_users``).
     sampled_from
@@ -44,6 +48,7 @@ class Evaluation:
     users: int
     sampled_from: int | None
     record: dict[str, Any] = field(repr=False)
+    model_with_fallback: dict[str, float] | None = None
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Evaluation:
@@ -55,12 +60,30 @@ class Evaluation:
             users=int(record.get("users", 0)),
             sampled_from=record.get("sampled_from"),
             record=record,
+            model_with_fallback=(
+                dict(record["model_with_fallback"]) if record.get("model_with_fallback") else None
+            ),
         )
 
     def table(self) -> pd.DataFrame:
-        """One row per method (``item2vec``, ``popularity``, ``item-kNN``), metrics as columns."""
-        rows = {"item2vec": self.model, "popularity": self.popularity, "item-kNN": self.item_knn}
-        return pd.DataFrame.from_dict(rows, orient="index")
+        """One row per method, metrics as columns: ``item2vec``, ``item2vec with fallback``
+        (when measured), ``popularity`` and ``item-kNN``."""
+        rows = {"item2vec": self.model}
+        if self.model_with_fallback is not None:
+            rows["item2vec with fallback"] = self.model_with_fallback
+        rows.update({"popularity": self.popularity, "item-kNN": self.item_knn})
+        return pd.DataFrame.from_dict(
+            {name: _figures(metrics) for name, metrics in rows.items()}, orient="index"
+        )
+
+
+def _figures(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numeric metrics only: the HR curve, settings and neighbour records are not columns."""
+    return {
+        name: value
+        for name, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 @dataclass

@@ -45,8 +45,13 @@ def test_evaluation_is_typed_and_beside_both_baselines(fitted):
     assert isinstance(evaluation, item2vec.Evaluation)
     assert evaluation.users == 300 and evaluation.sampled_from is None
     table = evaluation.table()
-    assert list(table.index) == ["item2vec", "popularity", "item-kNN"]
+    assert list(table.index) == ["item2vec", "item2vec with fallback", "popularity", "item-kNN"]
+    assert all(dtype.kind == "f" or dtype.kind == "i" for dtype in table.dtypes)
     assert 0 <= table.loc["item2vec", "hr@10"] <= 1
+    # The fallback only adds rankings where the model had none.
+    assert table.loc["item2vec with fallback", "hr@10"] >= table.loc["item2vec", "hr@10"]
+    fallback = evaluation.model_with_fallback
+    assert table.loc["item2vec with fallback", "fallback_share"] == fallback["fallback_share"]
     # In a world of 20 items per cluster, a cluster-aware model beats popularity.
     assert table.loc["item2vec", "hr@10"] > table.loc["popularity", "hr@10"]
 

@@ -110,3 +110,21 @@ def test_users_the_model_cannot_rank_fall_back_to_item_knn_then_popularity(world
     # Without a fallback the same users get nothing, as before.
     plain = recommend_for_users(vectors, strangers, n=5, scoring="in-out", query_items=5)
     assert set(plain.column("user_id").to_pylist()) == {"known"}
+
+
+def test_a_user_who_has_every_item_gets_rows_only_when_seen_items_may_return(world):
+    """With every catalogue item in their history there is nothing new to recommend:
+    no rows (not an error) under exclude_seen, and their items back without it."""
+    _, vectors, _ = world
+    everything = pa.table(
+        {
+            "user_id": ["all"],
+            "items": pa.array([vectors.item_ids.tolist()], type=pa.list_(pa.string())),
+        }
+    )
+    knn = {"query_items": 2}
+    empty = recommend_for_users(vectors, everything, 5, "in-out", 5, True, knn)
+    assert empty.num_rows == 0 and empty.schema == RECOMMENDATION_SCHEMA
+    full = recommend_for_users(vectors, everything, 5, "in-out", 5, False, knn)
+    assert full.column("user_id").to_pylist() == ["all"] * 5
+    assert set(full.column("source").to_pylist()) == {"model"}
