@@ -27,7 +27,6 @@ from item2vec.cache import events_and_sequences
 from item2vec.config import EvaluateConfig, PipelineConfig
 from item2vec.final_evaluation import FINAL_SEEDS, combine_final, final_baselines, final_run
 from item2vec.metric_table import metrics_rows
-from item2vec.search_space import OBJECTIVE
 from item2vec.summary import report_markdown
 from item2vec.sweep_outputs import gains, provenance, write_outputs
 from item2vec.trial import TrialResult, run_trial, validation_baselines
@@ -53,13 +52,18 @@ def trial_task(
     hook: Opaque | None,
     deadline: float | None,
     time_limit: float | None,
+    objective: str,
 ) -> TrialResult:
-    return run_trial(config, data.value, hook.value if hook else None, deadline, time_limit)
+    return run_trial(
+        config, data.value, hook.value if hook else None, deadline, time_limit, objective
+    )
 
 
 @task(name="validation-baselines", **STAGE)
-def validation_baselines_task(evaluate: EvaluateConfig, data: Opaque) -> dict[str, float]:
-    return validation_baselines(evaluate, data.value)
+def validation_baselines_task(
+    evaluate: EvaluateConfig, data: Opaque, objective: str
+) -> dict[str, float]:
+    return validation_baselines(evaluate, data.value, objective)
 
 
 @task(name="final-run", task_run_name="final-{name}-seed-{offset}", **STAGE)
@@ -148,6 +152,7 @@ def item2vec_sweep(
         settings.parallel,
         final_scale=data.final_scale,
         validation_users=data.users,
+        objective=settings.objective_key,
     )
     running: dict[Any, Any] = {}
     while running or not sweep.done():
@@ -155,7 +160,13 @@ def item2vec_sweep(
             trial, trial_config = sweep.ask()
             hook = Opaque(sweep.pruning_hook(trial)) if in_process else None
             future = trial_task.submit(
-                trial.number, trial_config, shared, hook, sweep.deadline, sweep.time_limit
+                trial.number,
+                trial_config,
+                shared,
+                hook,
+                sweep.deadline,
+                sweep.time_limit,
+                settings.objective_key,
             )
             running[future] = trial
         finished = next(as_completed(list(running)))
@@ -165,7 +176,10 @@ def item2vec_sweep(
     runs = sweep.confirmation_runs(sweep.leaders(CONFIRM_SEEDS), CONFIRM_SEEDS)
     deadline = sweep.confirmation_deadline()
     results = _bounded(
-        [(trial_task, (n, c, shared, None, deadline, sweep.time_limit)) for n, c in runs],
+        [
+            (trial_task, (n, c, shared, None, deadline, sweep.time_limit, settings.objective_key))
+            for n, c in runs
+        ],
         settings.parallel,
     )
     sweep.record_confirmation(runs, results)
@@ -185,7 +199,7 @@ def item2vec_sweep(
     ]
     queries = {candidate.evaluate.query_items: candidate.evaluate for candidate in (best, base)}
     calls += [(final_baselines_task, (evaluate, shared)) for evaluate in queries.values()]
-    calls.append((validation_baselines_task, (base.evaluate, shared)))
+    calls.append((validation_baselines_task, (base.evaluate, shared, settings.objective_key)))
     outcomes = _bounded(calls, settings.parallel)
     baselines = dict(zip(queries, outcomes[2 * FINAL_SEEDS : -1], strict=True))
     references = outcomes[-1]
@@ -195,6 +209,7 @@ def item2vec_sweep(
             baselines[candidate.evaluate.query_items],
             data,
             candidate.evaluate,
+            settings.objective_key,
         )
         for i, (name, candidate) in enumerate(candidates.items())
     }
@@ -219,7 +234,7 @@ def item2vec_sweep(
         "base_test": final["base"],
         "gains": gains(sweep, number, final),
         "references": references,
-        "objective": OBJECTIVE,
+        "objective": settings.objective_key,
         "minutes": round(sweep.elapsed_minutes(), 2),
         "paths": {name: str(path) for name, path in paths.items()},
     }

@@ -85,6 +85,15 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         metavar="P",
         help="trials at once, one training thread each (default: 2)",
     )
+    sweep.add_argument(
+        "--objective",
+        choices=("user", "neighbors"),
+        default="user",
+        help="what trials are ranked by on the validation target: user = HR@10 of the next "
+        "item after a user's history; neighbors = the neighbour table's item-to-item HR@10 "
+        "(the last item's neighbours against the next item), for similar-item carousels "
+        "(default: user)",
+    )
     add_run_options(sweep)
     add_runner_options(sweep)
     sweep.set_defaults(handler=command_sweep)
@@ -111,6 +120,7 @@ def sweep_settings(args: argparse.Namespace, output: str, seed: int) -> Any:
             parallel=args.parallel,
             seed=seed,
             output=output,
+            objective=args.objective,
         )
     except ValidationError as exc:
         # The allowed ranges live once, on SweepSettings; here they get flag names.
@@ -162,7 +172,7 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
     """The winner's validation score, its test metrics beside the baselines, the files."""
     from item2vec.metric_table import metrics_text
     from item2vec.summary import items_phrase
-    from item2vec.tune_report import noise_note, seed_spread, survival
+    from item2vec.tune_report import figure_of, noise_note, seed_spread, survival
 
     objective = result["objective"]
     validation = f"{result['validation'][objective]:.4f}"
@@ -184,8 +194,8 @@ def print_sweep_summary(result: dict[str, Any], seconds: float) -> None:
         baselines = record["baselines"]
         print(
             f"Baselines with the {name} query of {items_phrase(record['query_items'])}: item-kNN "
-            f"{baselines['item_knn'][objective]:.4f}, popularity "
-            f"{baselines['popularity'][objective]:.4f}"
+            f"{figure_of(baselines['item_knn'], objective)}, popularity "
+            f"{figure_of(baselines['popularity'], objective)}"
         )
     gains = result["gains"]
     if gains["validation_gain"] is not None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from item2vec.config import EvaluateConfig, PipelineConfig
 from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
-from item2vec.search_space import OBJECTIVE
+from item2vec.search_space import OBJECTIVE, flat_metrics
 from item2vec.train import train_word2vec
 from item2vec.tuning_split import TuningData
 
@@ -29,13 +29,22 @@ def final_run(config: PipelineConfig, data: TuningData, offset: int) -> dict[str
     """
     train = config.train.model_copy(update={"seed": config.train.seed + offset})
     vectors = train_word2vec(data.final.train, train)
-    return evaluate_model(vectors, data.final.train, data.final.test, config.evaluate)
+    result = evaluate_model(
+        vectors,
+        data.final.train,
+        data.final.test,
+        config.evaluate,
+        neighbors_scoring=config.publish.neighbors_scoring,
+    )
+    # Flat neighbour figures survive the mean over seeds, which keeps only numbers.
+    return {**result, **flat_metrics(result)}
 
 
 def final_baselines(evaluate: EvaluateConfig, data: TuningData) -> dict[str, dict[str, Any]]:
     """Popularity and item-kNN on the test target; item-kNN's query length is its best
     on the trials' validation target, as a run chooses it."""
-    return evaluate_baselines(data.final.train, data.final.test, evaluate, data.tuning)
+    results = evaluate_baselines(data.final.train, data.final.test, evaluate, data.tuning)
+    return {name: {**metrics, **flat_metrics(metrics)} for name, metrics in results.items()}
 
 
 def mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -54,11 +63,14 @@ def combine_final(
     baselines: dict[str, dict[str, Any]],
     data: TuningData,
     evaluate: EvaluateConfig,
+    objective: str = OBJECTIVE,
 ) -> dict[str, Any]:
     """A metrics record (:func:`item2vec.evaluate.combine_metrics`) of the model's mean
-    over seeds beside the baselines, with ``seeds``: the test :data:`OBJECTIVE` per seed."""
+    over seeds beside the baselines, with ``seeds``: the test ``objective`` per seed,
+    and ``objective`` itself."""
     record = combine_metrics(
         mean_metrics(runs), {n: dict(m) for n, m in baselines.items()}, data.final.test, evaluate
     )
-    record["seeds"] = [float(r[OBJECTIVE]) for r in runs]
+    record["seeds"] = [float(r[objective]) for r in runs]
+    record["objective"] = objective
     return record

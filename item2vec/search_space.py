@@ -22,8 +22,15 @@ from item2vec.config import PipelineConfig, build_config
 
 log = logging.getLogger(__name__)
 
-#: The metric trials are ranked by (on the validation target).
-OBJECTIVE = "hr@10"
+#: Prefix of the neighbour table's item-to-item metrics among the flat metrics.
+NEIGHBOR_PREFIX = "neighbors_"
+#: What a sweep can rank its trials by (``--objective``), as a key of the flat
+#: metrics (:func:`flat_metrics`): the user metric (the next item after a user's
+#: history) or the published neighbour table's item-to-item metric
+#: (:mod:`item2vec.neighbor_eval`), both on the validation target.
+OBJECTIVES = {"user": "hr@10", "neighbors": f"{NEIGHBOR_PREFIX}hr@10"}
+#: The default objective's key.
+OBJECTIVE = OBJECTIVES["user"]
 #: Largest epoch count a trial may draw.
 MAX_EPOCHS = 150
 
@@ -228,3 +235,24 @@ def tuned_fields(config: PipelineConfig, section: Literal["train", "evaluate"]) 
         for parameter in ordered
         if parameter.always_set or parameter.applies(values)
     }
+
+
+def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric figures of an evaluation record, with its neighbour table's item-to-item
+    figures (``metrics["neighbors"]``) as ``neighbors_hr@10`` and so on."""
+    flat = {name: float(value) for name, value in metrics.items() if _is_number(value)}
+    neighbors = metrics.get("neighbors")
+    if isinstance(neighbors, Mapping):
+        flat.update(
+            {f"{NEIGHBOR_PREFIX}{name}": float(v) for name, v in neighbors.items() if _is_number(v)}
+        )
+    return flat
+
+
+def needs_neighbors(objective: str) -> bool:
+    """Whether scoring ``objective`` needs the neighbour table evaluated."""
+    return objective.startswith(NEIGHBOR_PREFIX)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -119,6 +119,7 @@ def gains(sweep: Sweep, best_number: int, final: dict[str, Any]) -> dict[str, An
         else None
     )
     return {
+        "objective": sweep.objective,
         "validation_start": validation_start,
         "validation_best": validation_best,
         "validation_gain": validation_gain,

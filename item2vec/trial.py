@@ -24,7 +24,7 @@ from typing import Any
 from item2vec.config import EvaluateConfig, PipelineConfig
 from item2vec.errors import ConfigError
 from item2vec.evaluate import evaluate_baselines, evaluate_model
-from item2vec.search_space import OBJECTIVE
+from item2vec.search_space import OBJECTIVE, flat_metrics, needs_neighbors
 from item2vec.train import train_word2vec
 from item2vec.tuning_split import TuningData
 
@@ -74,6 +74,7 @@ def run_trial(
     should_prune: PruneHook | None = None,
     deadline: float | None = None,
     time_limit: float | None = None,
+    objective: str = OBJECTIVE,
 ) -> TrialResult:
     """Train ``config`` on the tuning split and score it on the validation target.
 
@@ -93,6 +94,9 @@ def run_trial(
         the same on every worker of a cluster.
     time_limit
         Most seconds the trial may take, judged from its pace after two epochs.
+    objective
+        The flat metric the trial is scored by (a value of
+        :data:`item2vec.search_space.OBJECTIVES`).
 
     Returns
     -------
@@ -122,18 +126,18 @@ def run_trial(
                     f"of {time_limit:.0f}s ({TRIAL_SHARE:.0%} of the budget)"
                 )
         if epoch in steps and should_prune is not None:
-            score = _score(vectors_now(), data, config)[OBJECTIVE]
+            score = _score(vectors_now(), data, config, objective)[objective]
             result.intermediate[steps[epoch]] = score
             if should_prune(steps[epoch], score):
                 raise TrialPruned(
-                    f"{OBJECTIVE} {score:.4f} after {steps[epoch]}/{CHECKPOINTS} of the epochs "
+                    f"{objective} {score:.4f} after {steps[epoch]}/{CHECKPOINTS} of the epochs "
                     "below the median of earlier trials"
                 )
 
     try:
         vectors = train_word2vec(data.tuning.train, config.train, on_epoch=on_epoch)
-        result.metrics = _score(vectors, data, config)
-        result.value = result.metrics[OBJECTIVE]
+        result.metrics = _score(vectors, data, config, objective)
+        result.value = result.metrics[objective]
     except TrialPruned as stop:
         result.pruned, result.reason = True, str(stop)
     except ConfigError as exc:  # e.g. min_count leaves no vocabulary: a bad trial, not a crash
@@ -142,13 +146,24 @@ def run_trial(
     return result
 
 
-def _score(vectors: Any, data: TuningData, config: PipelineConfig) -> dict[str, float]:
-    metrics = evaluate_model(vectors, data.tuning.train, data.tuning.test, config.evaluate)
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+def _score(
+    vectors: Any, data: TuningData, config: PipelineConfig, objective: str
+) -> dict[str, float]:
+    # The neighbour table is evaluated only when the objective reads it: it is the
+    # table's scoring (publish.neighbors_scoring) that is then being tuned for.
+    scoring = config.publish.neighbors_scoring if needs_neighbors(objective) else None
+    metrics = evaluate_model(
+        vectors, data.tuning.train, data.tuning.test, config.evaluate, neighbors_scoring=scoring
+    )
+    return flat_metrics(metrics)
 
 
-def validation_baselines(evaluate: EvaluateConfig, data: TuningData) -> dict[str, float]:
-    """Baselines' validation :data:`OBJECTIVE`: a reference line for the trials, never
-    used to select anything."""
+def validation_baselines(
+    evaluate: EvaluateConfig, data: TuningData, objective: str = OBJECTIVE
+) -> dict[str, float]:
+    """Baselines' validation ``objective``: a reference line for the trials, never used
+    to select anything. Popularity has no neighbour table, so it has no figure for the
+    neighbour objective."""
     results = evaluate_baselines(data.tuning.train, data.tuning.test, evaluate)
-    return {name: float(metrics[OBJECTIVE]) for name, metrics in results.items()}
+    flat = {name: flat_metrics(metrics) for name, metrics in results.items()}
+    return {name: metrics[objective] for name, metrics in flat.items() if objective in metrics}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -38,6 +38,7 @@ from item2vec.final_evaluation import FINAL_SEEDS
 from item2vec.search_space import (
     CONDITIONAL_TRAIN,
     OBJECTIVE,
+    OBJECTIVES,
     TUNED_TRAIN,
     starting_params,
     suggest,
@@ -86,6 +87,8 @@ class Sweep:
         Users the trials are scored on
         (:attr:`item2vec.tuning_split.TuningData.users`), for the sampling error
         reported beside the gain.
+    objective
+        The flat metric trials are ranked by (:data:`item2vec.search_space.OBJECTIVES`).
 
     Raises
     ------
@@ -103,6 +106,7 @@ class Sweep:
         parallel: int = 1,
         final_scale: float = 1.0,
         validation_users: int | None = None,
+        objective: str = OBJECTIVE,
     ) -> None:
         if trials < 1:
             raise ConfigError(f"--trials must be at least 1; got {trials}")
@@ -116,6 +120,7 @@ class Sweep:
         self.parallel = max(1, parallel)
         self.final_scale = max(1.0, final_scale)
         self.validation_users = validation_users
+        self.objective = objective
         self.budget_seconds = budget_minutes * 60
         self.started = time.time()
         self.deadline = self.started + self.budget_seconds
@@ -206,7 +211,7 @@ class Sweep:
         log.info(
             "trial %d: %s in %.1fs%s",
             trial.number,
-            "pruned" if result.pruned else f"validation {OBJECTIVE} {result.value:.4f}",
+            "pruned" if result.pruned else f"validation {self.objective} {result.value:.4f}",
             result.seconds,
             f" ({result.reason})" if result.reason else "",
         )
@@ -365,6 +370,12 @@ class SweepSettings(BaseModel):
         Seed of the sampler, of the user sample and of every trial's training.
     output
         Folder for trials.parquet, best.toml and the summary.
+    objective
+        What trials are ranked by on the validation target: ``user``, the user
+        metric (HR@10 of the next item after a user's history), or ``neighbors``,
+        the published neighbour table's item-to-item HR@10 (the last training
+        item's neighbours against the held-out next item), for a sweep that
+        tunes the embedding for "similar items" carousels.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -375,3 +386,9 @@ class SweepSettings(BaseModel):
     parallel: int = Field(2, ge=1)
     seed: int = 0
     output: str = "sweep"
+    objective: Literal["user", "neighbors"] = "user"
+
+    @property
+    def objective_key(self) -> str:
+        """The flat metric of :attr:`objective` (:data:`item2vec.search_space.OBJECTIVES`)."""
+        return OBJECTIVES[self.objective]

@@ -27,7 +27,12 @@ SUMMARY_FILE = "sweep.md"
 REFERENCE_COLOURS = {"popularity": "#7f7f7f", "item_knn": "#ff7f0e"}
 
 
-def plot_trials(trials: pa.Table, path: Path, references: dict[str, float] | None = None) -> Path:
+def plot_trials(
+    trials: pa.Table,
+    path: Path,
+    references: dict[str, float] | None = None,
+    objective: str = OBJECTIVE,
+) -> Path:
     """Validation score of every trial, with the best so far as a step line.
 
     Parameters
@@ -78,8 +83,8 @@ def plot_trials(trials: pa.Table, path: Path, references: dict[str, float] | Non
             label=f"{name} (validation)",
         )
     axes.set_xlabel("trial")
-    axes.set_ylabel(f"validation {OBJECTIVE}")
-    axes.set_title(f"Sweep: validation {OBJECTIVE} per trial")
+    axes.set_ylabel(f"validation {objective}")
+    axes.set_title(f"Sweep: validation {objective} per trial")
     axes.legend(loc="lower right", fontsize="small")
     axes.grid(alpha=0.3)
     return _save(figure, path)
@@ -92,7 +97,7 @@ def plot_importance(importance: dict[str, float], path: Path) -> Path:
     names = list(importance)[::-1]
     axes.barh(names, [importance[n] for n in names], color="#2ca02c")
     axes.set_xlabel("importance (Optuna fANOVA, sums to 1)")
-    axes.set_title(f"Which settings mattered for validation {OBJECTIVE}")
+    axes.set_title("Which settings mattered for the validation score")
     axes.grid(axis="x", alpha=0.3)
     return _save(figure, path)
 
@@ -133,7 +138,8 @@ def write_sweep_report(
     Path
         The markdown file.
     """
-    plot_trials(trials, folder / TRIALS_PLOT, references)
+    objective = final["best"].get("objective", OBJECTIVE)
+    plot_trials(trials, folder / TRIALS_PLOT, references, objective)
     states = trials.column("state").to_pylist()
     lines = [
         "# item2vec sweep",
@@ -142,9 +148,9 @@ def write_sweep_report(
         f"- trials: {len(states)} ({states.count('complete')} complete, "
         f"{states.count('pruned')} pruned)",
         "",
-        f"## Validation {OBJECTIVE} over trials",
+        f"## Validation {objective} over trials",
         "",
-        f"![validation {OBJECTIVE} per trial]({TRIALS_PLOT})",
+        f"![validation {objective} per trial]({TRIALS_PLOT})",
         "",
     ]
     if references:
@@ -155,7 +161,7 @@ def write_sweep_report(
         ]
     best = trials.filter(pc.equal(trials.column("trial"), best_number)).to_pylist()[0]
     lines += [
-        f"## Best trial: {best_number} (validation {OBJECTIVE} {best['value']:.4f}"
+        f"## Best trial: {best_number} (validation {objective} {best['value']:.4f}"
         + (
             f", {best['seeds_mean']:.4f} ± {best['seeds_std']:.4f} over {best['seeds']} seeds)"
             if best.get("seeds")
@@ -178,13 +184,13 @@ def write_sweep_report(
         "",
         metrics_markdown(final["best"]),
         "",
-        f"Test {OBJECTIVE} over seeds: winner {seed_spread(final['best']['seeds'])}, "
+        f"Test {objective} over seeds: winner {seed_spread(final['best']['seeds'])}, "
         f"starting configuration {seed_spread(final['base']['seeds'])}; item-kNN "
-        f"{final['best']['baselines']['item_knn'][OBJECTIVE]:.4f}, popularity "
-        f"{final['best']['baselines']['popularity'][OBJECTIVE]:.4f} with the winner's query "
+        f"{figure_of(final['best']['baselines']['item_knn'], objective)}, popularity "
+        f"{figure_of(final['best']['baselines']['popularity'], objective)} with the winner's query "
         f"of {items_phrase(final['best']['query_items'])}; item-kNN "
-        f"{final['base']['baselines']['item_knn'][OBJECTIVE]:.4f} with the starting query of "
-        f"{items_phrase(final['base']['query_items'])}.",
+        f"{figure_of(final['base']['baselines']['item_knn'], objective)} with the starting "
+        f"query of {items_phrase(final['base']['query_items'])}.",
         "",
         "## How much of the gain survives",
         "",
@@ -207,15 +213,16 @@ def write_sweep_report(
 
 
 def _gain_text(gains: dict[str, Any]) -> str:
+    objective = gains.get("objective", OBJECTIVE)
     if gains.get("validation_gain") is None:
         return (
             f"The starting configuration was not a complete trial; on test the winner "
             f"scores {gains['test_best']:.4f} against its {gains['test_start']:.4f}."
         )
     return (
-        f"Validation {OBJECTIVE}: starting configuration {gains['validation_start']:.4f}, "
+        f"Validation {objective}: starting configuration {gains['validation_start']:.4f}, "
         f"winner {gains['validation_best']:.4f} (gain {gains['validation_gain']:+.4f}). "
-        f"Test {OBJECTIVE}: {gains['test_start']:.4f} and {gains['test_best']:.4f} "
+        f"Test {objective}: {gains['test_start']:.4f} and {gains['test_best']:.4f} "
         f"(gain {gains['test_gain']:+.4f}): {survival(gains)}. {noise_note(gains)}"
     ).strip()
 
@@ -241,10 +248,11 @@ def noise_note(gains: dict[str, Any]) -> str:
     standard errors may be that luck, most often on a small ``--sample-users``.
     """
     users, error = gains.get("validation_users"), gains.get("validation_error")
+    objective = gains.get("objective", OBJECTIVE)
     if not users or error is None:
         return ""
     note = (
-        f"Validation is scored on {users:,} users: one hit moves {OBJECTIVE} by "
+        f"Validation is scored on {users:,} users: one hit moves {objective} by "
         f"{1 / users:.4f}, and the winner's score has a standard error of about {error:.4f}."
     )
     gain = gains.get("validation_gain")
@@ -261,3 +269,9 @@ def seed_spread(scores: list[float] | None) -> str:
     if not scores:
         return "n/a"
     return f"{np.mean(scores):.4f} ± {np.std(scores):.4f} ({len(scores)} seeds)"
+
+
+def figure_of(metrics: dict[str, Any], objective: str) -> str:
+    """A baseline's ``objective`` to 4 decimals, or ``n/a`` (popularity has no neighbour table)."""
+    value = metrics.get(objective)
+    return f"{value:.4f}" if isinstance(value, int | float) else "n/a"

@@ -481,3 +481,45 @@ def test_the_search_space_table_is_the_one_source_of_draws_starts_and_columns():
         assert not parameter.contains(value)
         config = _with(start, parameter.section, **{parameter.name: value})
         assert starting_params(config) is None, parameter.name
+
+
+def test_the_neighbour_objective_ranks_trials_by_the_tables_item_to_item_hit_rate(tmp_path):
+    """With objective neighbors a trial's value is the validation item-to-item HR@10 of the
+    neighbour table under publish.neighbors_scoring, computed here independently; the final
+    record's seeds and the report name that objective, and popularity (no neighbour
+    table) shows n/a."""
+    from item2vec.evaluate import evaluate_model
+    from item2vec.search_space import OBJECTIVES
+    from item2vec.train import train_word2vec
+    from item2vec.tune_report import write_sweep_report
+
+    objective = OBJECTIVES["neighbors"]
+    sequences = _sequences()
+    base = _base(epochs=5)
+    data = tuning_data(sequences, base)
+    result = run_trial(base, data, objective=objective)
+    vectors = train_word2vec(data.tuning.train, base.train)
+    direct = evaluate_model(
+        vectors, data.tuning.train, data.tuning.test, base.evaluate, neighbors_scoring="in-out"
+    )
+    assert result.value == pytest.approx(direct["neighbors"]["hr@10"])
+    assert result.metrics["hr@10"] == pytest.approx(direct["hr@10"])
+
+    sweep = Sweep(base, budget_minutes=60, trials=2, seed=3, workers=1, objective=objective)
+    while not sweep.done():
+        trial, config = sweep.ask()
+        sweep.tell(trial, run_trial(config, data, sweep.pruning_hook(trial), objective=objective))
+    number, best = sweep.best()
+    assert sweep.results[number].value == max(r.value for r in sweep.results.values())
+    runs = [final_run(best, data, offset) for offset in range(2)]
+    record = combine_final(
+        runs, final_baselines(best.evaluate, data), data, best.evaluate, objective
+    )
+    assert record["objective"] == objective
+    assert record["seeds"] == [r["neighbors"]["hr@10"] for r in runs]
+    assert objective in record["baselines"]["item_knn"]
+    final = {"best": record, "base": record}
+    report = write_sweep_report(
+        tmp_path, sweep.trials_table(), {}, number, final, {}, gains(sweep, number, final), {}
+    ).read_text()
+    assert f"validation {objective}" in report and "popularity n/a" in report
