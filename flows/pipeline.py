@@ -42,11 +42,13 @@ from item2vec.errors import QualityGateError
 from item2vec.gate import decide_gate
 from item2vec.ingest import Events, Partition
 from item2vec.manifest import build_manifest
+from item2vec.presets import with_bundled_sample
 from item2vec.readers import is_transient
 from item2vec.split import Split
 from item2vec.stageclock import StageClock
 from item2vec.summary import report_markdown, run_page
 from item2vec.vectors import ItemVectors
+from item2vec_flows.runners import task_runner_from_environment
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -191,9 +193,12 @@ def artifacts_task(
         )
 
 
-@flow(name="item2vec-run", log_prints=True)
+# A deployment's runs load this module anew: the environment names their task runner.
+@flow(name="item2vec-run", log_prints=True, task_runner=task_runner_from_environment())
 def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     """Turn a behaviour log into evaluated, published item vectors.
+
+    Empty ``config.ingest.paths`` means the bundled sample (its files and layout).
 
     Returns
     -------
@@ -205,6 +210,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     QualityGateError
         When the model was published but refused by the gate (LATEST unchanged).
     """
+    config = with_bundled_sample(config)
     clock = StageClock()
     with clock.stage("plan"):
         plan = plan_task(config)

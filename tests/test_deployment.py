@@ -3,8 +3,9 @@ import pytest
 from item2vec.config import build_config
 from item2vec.errors import ConfigError
 from item2vec.presets import bundled_sample
-from item2vec_flows.cli import main
+from item2vec_flows.cli import build_parser, main
 from item2vec_flows.cli_common import EXIT_ERROR
+from item2vec_flows.cli_options import config_from_args
 
 pytestmark = pytest.mark.flows
 
@@ -13,7 +14,7 @@ def test_deployment_has_schedule_and_parameters(prefect_harness):
     from item2vec_flows.deployment import build_deployment
 
     config = build_config(bundled_sample(), {"train": {"epochs": 3}})
-    deployment = build_deployment(config, "0 3 * * *", name="nightly")
+    deployment = build_deployment(config, "0 3 * * *")
     assert deployment.name == "nightly"
     assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]
     parameters = deployment.parameters["config"]
@@ -55,18 +56,79 @@ def test_prefect_yaml_parameters_validate():
     assert deployment["schedules"][0]["cron"] == "0 3 * * *"
     config = build_config(deployment["parameters"]["config"])
     assert config.publish.model_name == "movielens"
+    # prefect deploy and item2vec serve name their deployments apart.
+    from item2vec_flows.deployment import DEFAULT_DEPLOYMENT, POOL_DEPLOYMENT
+
+    assert deployment["name"] == POOL_DEPLOYMENT != DEFAULT_DEPLOYMENT
 
 
-def test_deployment_can_run_on_dask(prefect_harness):
+def test_deployment_has_a_concurrency_limit_of_one_that_enqueues(prefect_harness):
+    from item2vec_flows.deployment import build_deployment
+
+    deployment = build_deployment(build_config(bundled_sample()), "0 3 * * *")
+    assert deployment.concurrency_limit == 1
+    assert deployment.concurrency_options.collision_strategy.value == "ENQUEUE"
+    unlimited = build_deployment(build_config(bundled_sample()), "0 3 * * *", limit=0)
+    assert unlimited.concurrency_limit is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "strategy", "message"),
+    [(-1, "ENQUEUE", "0 \\(no limit\\) or more"), (1, "CANCEL_ALL", "CANCEL_NEW")],
+)
+def test_bad_concurrency_settings_are_refused(limit, strategy, message):
+    from item2vec_flows.deployment import concurrency_limit
+
+    with pytest.raises(ConfigError, match=message):
+        concurrency_limit(limit, strategy)
+
+
+def test_serve_refuses_a_negative_concurrency_limit_before_serving(capsys):
+    code = main(["serve", "--cron", "0 3 * * *", "--concurrency-limit", "-1"])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR and "--concurrency-limit -1" in err and "Traceback" not in err
+
+
+def test_the_bundled_sample_is_stored_as_empty_paths_and_run_from_them(tmp_path):
+    """A deployment holds no machine's paths: empty paths are the sample, where it runs."""
+    from item2vec.presets import portable_sample, with_bundled_sample
+    from item2vec_flows.deployment import deployment_parameters
+
+    config = build_config(bundled_sample(), {"train": {"epochs": 3}})
+    stored = deployment_parameters(config)["config"]["ingest"]
+    assert stored["paths"] == [] and stored["items_path"] is None
+    resolved = with_bundled_sample(build_config(deployment_parameters(config)["config"]))
+    assert resolved == config
+    # Another log's paths, and another items file, are kept as they are.
+    own = build_config(bundled_sample(), {"ingest": {"paths": [str(tmp_path / "a.csv")]}})
+    assert portable_sample(own) == own and with_bundled_sample(own) == own
+
+
+def test_the_served_task_runner_travels_in_the_environment(monkeypatch):
+    """Each run loads the flow from its entrypoint: the runner must come from the environment."""
+    from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
 
-    from item2vec_flows.deployment import build_deployment
-    from item2vec_flows.runners import build_task_runner
+    from item2vec_flows.runners import (
+        ADDRESS_ENV,
+        RUNNER_ENV,
+        runner_environment,
+        task_runner_from_environment,
+    )
 
-    runner = build_task_runner("dask", "tcp://scheduler.example:8786")
-    deployment = build_deployment(build_config(bundled_sample()), "0 3 * * *", task_runner=runner)
-    assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]
-    assert isinstance(runner, DaskTaskRunner)
+    env = runner_environment("dask", "tcp://scheduler.example:8786")
+    assert env == {RUNNER_ENV: "dask", ADDRESS_ENV: "tcp://scheduler.example:8786"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runner = task_runner_from_environment()
+    assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://scheduler.example:8786"
+    monkeypatch.delenv(RUNNER_ENV)
+    assert isinstance(task_runner_from_environment(), DaskTaskRunner)  # an address means Dask
+    monkeypatch.delenv(ADDRESS_ENV)
+    assert isinstance(task_runner_from_environment(), ThreadPoolTaskRunner)
+    monkeypatch.setenv(RUNNER_ENV, "spark")
+    with pytest.raises(ConfigError, match=RUNNER_ENV):
+        task_runner_from_environment()
 
 
 @pytest.mark.parametrize(
@@ -112,3 +174,45 @@ def test_the_prefect_yaml_entrypoint_loads_by_path_from_the_project_folder():
         check=True,
     )
     assert shown.stdout.strip().splitlines()[-1] == "item2vec-run"
+
+
+def _registered(client, name: str):
+    deployment = client.read_deployment_by_name(f"item2vec-run/{name}")
+    return {
+        "config": build_config(deployment.parameters["config"]),
+        "limit": deployment.global_concurrency_limit.limit,
+        "collision": deployment.concurrency_options.collision_strategy.value,
+        "crons": [s.schedule.cron for s in deployment.schedules],
+        "tags": deployment.tags,
+        "description": deployment.description,
+    }
+
+
+def test_prefect_yaml_registers_the_deployment_serve_does(prefect_harness, tmp_path):
+    """`prefect deploy --all` and `item2vec serve` register the same deployment, apart
+    from its name: the same settings (the sample's tuned ones), one run at a time."""
+    import contextlib
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.testing.cli import invoke_and_assert
+
+    from item2vec_flows.deployment import DEFAULT_DEPLOYMENT, POOL_DEPLOYMENT, build_deployment
+
+    repo = Path(__file__).resolve().parent.parent
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(name="item2vec-pool", type="process"))
+    # In-process, as Prefect's own CLI tests run it: a subprocess would import Prefect again.
+    invoke_and_assert(["--no-prompt", "deploy", "--all"], temp_dir=str(repo), echo=False)
+    # What `item2vec serve --cron "0 3 * * *"` registers before it starts serving.
+    args = build_parser().parse_args(["serve", "--cron", "0 3 * * *"])
+    build_deployment(config_from_args(args), args.cron, args.name).apply()
+    with get_client(sync_client=True) as client:
+        pool = _registered(client, POOL_DEPLOYMENT)
+        served = _registered(client, DEFAULT_DEPLOYMENT)
+    assert pool == served
+    assert served["limit"] == 1 and served["collision"] == "ENQUEUE"
+    assert served["config"].train.epochs == 41  # the sample's tuned settings, not the defaults
+    assert served["config"].ingest.paths == []  # the sample, wherever it runs
