@@ -79,6 +79,7 @@ def build_deployment(
         If ``cron`` is not a valid cron expression, or the concurrency settings are invalid.
     """
     from prefect.client.schemas.schedules import CronSchedule
+    from prefect.types.entrypoint import EntrypointType
 
     try:
         CronSchedule(cron=cron)
@@ -93,6 +94,9 @@ def build_deployment(
         description=DESCRIPTION,
         tags=["item2vec"],
         concurrency_limit=concurrency_limit(limit, collision_strategy),
+        # By module, as prefect.yaml names it: a flow loaded from a file path lives in a
+        # module no Dask worker can import, so its tasks could not run there.
+        entrypoint_type=EntrypointType.MODULE_PATH,
     )
 
 

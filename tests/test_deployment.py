@@ -52,7 +52,6 @@ def test_prefect_yaml_parameters_validate():
 
     document = yaml.safe_load((Path(__file__).parent.parent / "prefect.yaml").read_text())
     (deployment,) = document["deployments"]
-    assert deployment["entrypoint"] == "flows/pipeline.py:item2vec_run"
     assert deployment["schedules"][0]["cron"] == "0 3 * * *"
     config = build_config(deployment["parameters"]["config"])
     assert config.publish.model_name == "movielens"
@@ -155,25 +154,33 @@ def test_cli_refuses_a_bad_dask_address_before_running(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def test_the_prefect_yaml_entrypoint_loads_by_path_from_the_project_folder():
-    """``prefect deploy`` loads flows/pipeline.py by path: it must import without the package."""
+def test_the_prefect_yaml_entrypoint_is_a_module_a_dask_worker_can_import():
+    """``prefect deploy`` and every run load the entrypoint anew. By file path, the flow
+    would live in a module named ``pipeline`` that no Dask worker can import."""
     import subprocess
     import sys
     from pathlib import Path
 
+    import yaml
+
+    from item2vec_flows.deployment import build_deployment
+
+    repo = Path(__file__).parent.parent
+    (deployment,) = yaml.safe_load((repo / "prefect.yaml").read_text())["deployments"]
+    assert deployment["entrypoint"] == "item2vec_flows.pipeline.item2vec_run"
+    assert (
+        build_deployment(build_config(bundled_sample()), "0 3 * * *").entrypoint
+        == (deployment["entrypoint"])
+    )
     code = (
         "from prefect.flows import load_flow_from_entrypoint\n"
-        "flow = load_flow_from_entrypoint('flows/pipeline.py:item2vec_run')\n"
-        "print(flow.name)"
+        f"flow = load_flow_from_entrypoint({deployment['entrypoint']!r})\n"
+        "print(flow.name, flow.fn.__module__)"
     )
     shown = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).parent.parent,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
     )
-    assert shown.stdout.strip().splitlines()[-1] == "item2vec-run"
+    assert shown.stdout.strip().splitlines()[-1] == "item2vec-run item2vec_flows.pipeline"
 
 
 def _registered(client, name: str):
@@ -216,3 +223,93 @@ def test_prefect_yaml_registers_the_deployment_serve_does(prefect_harness, tmp_p
     assert served["limit"] == 1 and served["collision"] == "ENQUEUE"
     assert served["config"].train.epochs == 41  # the sample's tuned settings, not the defaults
     assert served["config"].ingest.paths == []  # the sample, wherever it runs
+
+
+class _Placement:
+    """A Dask scheduler plugin: the worker each finished task ran on."""
+
+    name = "item2vec-test-placement"
+
+    def __init__(self) -> None:
+        self.ran: dict[str, str] = {}
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        if finish == "memory" and kwargs.get("worker"):
+            self.ran[str(key)] = kwargs["worker"]
+
+
+@pytest.fixture
+def dask_cluster(prefect_harness, monkeypatch):
+    """A LocalCluster of one worker process that talks to the harness's Prefect server
+    (without it, the worker would start a temporary server of its own)."""
+    from distributed import LocalCluster
+    from distributed.diagnostics.plugin import SchedulerPlugin
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    placement = type("Placement", (_Placement, SchedulerPlugin), {})()
+    cluster.scheduler.add_plugin(placement)
+    try:
+        yield cluster, placement
+    finally:
+        cluster.close()
+
+
+# 49 s on 2 cores at a load average of 10 (serve, the run's subprocess and the Dask
+# worker each import Prefect): over the default suite's budget, so marked slow.
+@pytest.mark.slow
+def test_served_runs_use_the_dask_cluster_given_to_serve(dask_cluster, tmp_path, cli_env):
+    """`item2vec serve --task-runner dask --dask-address` runs its tasks on that cluster,
+    in its worker processes: the runner used to be lost when a run loaded the flow."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from distributed import Client
+    from prefect.deployments import run_deployment
+
+    from item2vec.synth import planted_clusters
+
+    cluster, placement = dask_cluster
+    events, _ = planted_clusters(n_users=120, n_items=40, n_clusters=2, events_per_user=12)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    item2vec = Path(sys.executable).parent / "item2vec"
+    command = [
+        str(item2vec), "serve", "--cron", "0 3 * * *", str(tmp_path / "events.csv"),
+        "--name", "on-dask", "--output", str(tmp_path / "out"), "--model-name", "planted",
+        "--epochs", "1", "--no-report", "--gate-margin", "0",
+        "--task-runner", "dask", "--dask-address", cluster.scheduler_address,
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        served = subprocess.Popen(
+            command, env=cli_env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "being served" not in log.read_text():
+            assert served.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        run = run_deployment("item2vec-run/on-dask", timeout=180)
+        assert run.state.is_completed(), f"{run.state}\n{log.read_text()[-3000:]}"
+    finally:
+        os.killpg(served.pid, signal.SIGINT)
+        try:
+            served.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(served.pid, signal.SIGKILL)
+            served.wait()
+    with Client(cluster) as client:
+        worker_pids = client.run(os.getpid)
+    # The flow submits per-file ingest and the baselines at least; all ran in the worker.
+    assert len(placement.ran) >= 2, placement.ran
+    assert set(placement.ran.values()) <= set(worker_pids)
+    assert not {os.getpid(), served.pid} & set(worker_pids.values())
+    assert (tmp_path / "out" / "planted" / "LATEST").is_file()
