@@ -110,3 +110,18 @@ def publish_small_model(output: Path, model: str) -> Path:
         move_latest=True,
         extra_tables=extra,
     )
+
+
+def interrupt(process) -> None:
+    """Stop a command started in a session of its own: SIGINT, then SIGKILL after 30 s."""
+    import signal
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -265,12 +265,12 @@ def test_served_runs_use_the_dask_cluster_given_to_serve(dask_cluster, tmp_path,
     """`item2vec serve --task-runner dask --dask-address` runs its tasks on that cluster,
     in its worker processes: the runner used to be lost when a run loaded the flow."""
     import os
-    import signal
     import subprocess
     import sys
     import time
     from pathlib import Path
 
+    from conftest import interrupt
     from distributed import Client
     from prefect.deployments import run_deployment
 
@@ -300,12 +300,7 @@ def test_served_runs_use_the_dask_cluster_given_to_serve(dask_cluster, tmp_path,
         run = run_deployment("item2vec-run/on-dask", timeout=180)
         assert run.state.is_completed(), f"{run.state}\n{log.read_text()[-3000:]}"
     finally:
-        os.killpg(served.pid, signal.SIGINT)
-        try:
-            served.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(served.pid, signal.SIGKILL)
-            served.wait()
+        interrupt(served)
     with Client(cluster) as client:
         worker_pids = client.run(os.getpid)
     # The flow submits per-file ingest and the baselines at least; all ran in the worker.

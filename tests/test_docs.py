@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import interrupt
 
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = ["README.md", *sorted(f"docs/{p.name}" for p in (REPO / "docs").glob("*.md"))]
@@ -266,13 +266,7 @@ def _run_until(command: str, text: str, cwd: Path, env: dict[str, str], where: s
             + log.read_text()[-3000:]
         )
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        interrupt(process)
         log.unlink()
 
 
