@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from item2vec.config import build_config
@@ -308,3 +310,16 @@ def test_served_runs_use_the_dask_cluster_given_to_serve(dask_cluster, tmp_path,
     assert set(placement.ran.values()) <= set(worker_pids)
     assert not {os.getpid(), served.pid} & set(worker_pids.values())
     assert (tmp_path / "out" / "planted" / "LATEST").is_file()
+
+
+def test_a_run_with_empty_paths_runs_the_bundled_sample(quickstart_output):
+    """The flow, given a deployment's empty paths, reads the bundled sample's files."""
+    import json
+
+    from item2vec.presets import BUNDLED_SAMPLE_DIR
+
+    latest = (quickstart_output / "movielens" / "LATEST").read_text().strip()
+    manifest = json.loads((quickstart_output / "movielens" / latest / "manifest.json").read_text())
+    assert [Path(f["path"]).name for f in manifest["input"]["files"]] == ["ratings.csv"]
+    assert manifest["config"]["ingest"]["paths"] == [str(BUNDLED_SAMPLE_DIR / "ratings.csv")]
+    assert manifest["counts"]["users"] == 610

@@ -187,19 +187,6 @@ def own_log(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def quickstart_output(prefect_harness, tmp_path_factory) -> Path:
-    """What the Quickstart's ``item2vec run`` publishes, trained for one epoch only."""
-    from item2vec.config import build_config
-    from item2vec.presets import bundled_sample
-    from item2vec_flows.pipeline import run_pipeline
-
-    output = tmp_path_factory.mktemp("quickstart") / "output"
-    quick = {"output": str(output), "gate_margin": 0, "report": False}
-    run_pipeline(build_config(bundled_sample(), {"train": {"epochs": 1}, "publish": quick}))
-    return output
-
-
-@pytest.fixture(scope="module")
 def prefect_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("prefect-home")
 
