@@ -209,6 +209,7 @@ def test_prefect_yaml_registers_the_deployment_serve_does(prefect_harness, tmp_p
     from prefect.testing.cli import invoke_and_assert
 
     from item2vec_flows.deployment import DEFAULT_DEPLOYMENT, POOL_DEPLOYMENT, build_deployment
+    from item2vec_flows.runners import RUNNER_ENV
 
     repo = Path(__file__).resolve().parent.parent
     with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
@@ -221,6 +222,9 @@ def test_prefect_yaml_registers_the_deployment_serve_does(prefect_harness, tmp_p
     with get_client(sync_client=True) as client:
         pool = _registered(client, POOL_DEPLOYMENT)
         served = _registered(client, DEFAULT_DEPLOYMENT)
+        # The pool's runs take their task runner from the job's environment, as served ones do.
+        job = client.read_deployment_by_name(f"item2vec-run/{POOL_DEPLOYMENT}").job_variables
+    assert job["env"] == {RUNNER_ENV: "threads"}
     assert pool == served
     assert served["limit"] == 1 and served["collision"] == "ENQUEUE"
     assert served["config"].train.epochs == 41  # the sample's tuned settings, not the defaults
@@ -260,8 +264,8 @@ def dask_cluster(prefect_harness, monkeypatch):
         cluster.close()
 
 
-# 49 s on 2 cores at a load average of 10 (serve, the run's subprocess and the Dask
-# worker each import Prefect): over the default suite's budget, so marked slow.
+# 49-55 s on 2 cores at load averages of 10-16 (serve, the run's subprocess and the
+# Dask worker each import Prefect): over the default suite's budget, so marked slow.
 @pytest.mark.slow
 def test_served_runs_use_the_dask_cluster_given_to_serve(dask_cluster, tmp_path, cli_env):
     """`item2vec serve --task-runner dask --dask-address` runs its tasks on that cluster,

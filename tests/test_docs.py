@@ -290,7 +290,8 @@ README_SNIPPETS = [
     if b.language in {"python", "sql"} and not b.marker.startswith("not run")
 ]
 #: The Python API block trains the sample with the general defaults and saves it:
-#: 29 s here (15 s of CPU), over the default suite's budget.
+#: 29 s alone (15 s of CPU), 20-57 s in the suite at load averages of 10-16, over
+#: the default suite's budget.
 TRAINS = "item2vec.fit("
 
 
