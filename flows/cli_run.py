@@ -46,7 +46,27 @@ def add_run_parsers(subparsers: argparse._SubParsersAction) -> None:
         "until it is stopped. " + RUN_DESCRIPTION,
     )
     serve.add_argument("--cron", required=True, help='schedule, e.g. "0 3 * * *" (03:00 daily)')
-    serve.add_argument("--name", default="nightly", help="deployment name (default: nightly)")
+    serve.add_argument(
+        "--name",
+        default="nightly",
+        help="deployment name (default: nightly; prefect.yaml's is nightly-pool, so "
+        "that `prefect deploy --all` never replaces this one)",
+    )
+    serve.add_argument(
+        "--concurrency-limit",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs of the deployment at once; 0 for no limit (default: 1, so a slow "
+        "run and the next scheduled one never overlap)",
+    )
+    serve.add_argument(
+        "--collision-strategy",
+        choices=("ENQUEUE", "CANCEL_NEW"),
+        default="ENQUEUE",
+        help="a run that finds the limit reached waits for the running one (ENQUEUE) "
+        "or is cancelled (CANCEL_NEW) (default: ENQUEUE)",
+    )
     add_run_options(serve)
     add_runner_options(serve)
     serve.set_defaults(handler=command_serve)
@@ -165,11 +185,13 @@ def command_serve(args: argparse.Namespace) -> int:
     validate_inputs(config)
     set_verbosity(args.quiet, args.verbose)
     from item2vec_flows.deployment import build_deployment, serve
-    from item2vec_flows.runners import build_task_runner
+    from item2vec_flows.runners import runner_environment
 
-    runner = build_task_runner(args.task_runner, args.dask_address)
-    build_deployment(config, args.cron, args.name, runner)  # refuses a bad cron before serving
+    runner_environment(args.task_runner, args.dask_address)  # refused before serving
+    deployment = build_deployment(
+        config, args.cron, args.name, args.concurrency_limit, args.collision_strategy
+    )
     if not args.debug:
         quiet_expected_tracebacks()
-    serve(config, args.cron, args.name, runner)
+    serve(deployment, config, args.task_runner, args.dask_address)
     return EXIT_OK

@@ -14,11 +14,6 @@ from typing import Any
 
 import pyarrow as pa
 from prefect import flow, task
-from prefect.artifacts import (
-    create_link_artifact,
-    create_markdown_artifact,
-    create_table_artifact,
-)
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote, unmapped
 
@@ -42,11 +37,13 @@ from item2vec.errors import QualityGateError
 from item2vec.gate import decide_gate
 from item2vec.ingest import Events, Partition
 from item2vec.manifest import build_manifest
+from item2vec.presets import with_bundled_sample
 from item2vec.readers import is_transient
 from item2vec.split import Split
 from item2vec.stageclock import StageClock
-from item2vec.summary import report_markdown, run_page
 from item2vec.vectors import ItemVectors
+from item2vec_flows.artifacts import create_run_artifacts
+from item2vec_flows.runners import task_runner_from_environment
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -180,20 +177,15 @@ def publish_task(
 def artifacts_task(
     version_dir: Path, vectors: ItemVectors, neighbors: pa.Table, items: pa.Table | None
 ) -> None:
-    page = run_page(version_dir, vectors, neighbors, items)
-    create_markdown_artifact(page.markdown, key=f"{page.key}-summary", description=page.about)
-    create_table_artifact(page.metrics, key=f"{page.key}-metrics", description="Model vs baselines")
-    create_link_artifact(page.link, link_text=page.label, key=f"{page.key}-version")
-    report = report_markdown(version_dir)
-    if report is not None:
-        create_markdown_artifact(
-            report, key=f"{page.key}-report", description="Report: plots, counts, neighbours"
-        )
+    create_run_artifacts(version_dir, vectors, neighbors, items)
 
 
-@flow(name="item2vec-run", log_prints=True)
+# A deployment's runs load this module anew: the environment names their task runner.
+@flow(name="item2vec-run", log_prints=True, task_runner=task_runner_from_environment())
 def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     """Turn a behaviour log into evaluated, published item vectors.
+
+    Empty ``config.ingest.paths`` means the bundled sample (its files and layout).
 
     Returns
     -------
@@ -205,6 +197,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     QualityGateError
         When the model was published but refused by the gate (LATEST unchanged).
     """
+    config = with_bundled_sample(config)
     clock = StageClock()
     with clock.stage("plan"):
         plan = plan_task(config)

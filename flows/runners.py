@@ -7,6 +7,7 @@ threads); it pays off on a real cluster, or when partitions are many and large.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from item2vec.errors import ConfigError
@@ -61,3 +62,41 @@ def build_task_runner(
     # The dashboard would try to bind a port and needs bokeh; nobody looks at it here.
     cluster["dashboard_address"] = None
     return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+#: The environment that chooses the task runner of a flow loaded from its entrypoint.
+#: Prefect loads a deployment's flow anew for every run (``item2vec serve`` in a
+#: subprocess of its own, a work pool's worker on its infrastructure), so a runner
+#: set on the flow object in the serving process is lost; the environment is not.
+RUNNER_ENV = "ITEM2VEC_TASK_RUNNER"
+ADDRESS_ENV = "ITEM2VEC_DASK_ADDRESS"
+
+
+def runner_environment(kind: str = "threads", address: str | None = None) -> dict[str, str]:
+    """The environment variables that make a deployment's runs use this task runner.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`build_task_runner` does, before anything is served.
+    """
+    build_task_runner(kind, address)
+    return {RUNNER_ENV: kind, **({ADDRESS_ENV: address} if address else {})}
+
+
+def task_runner_from_environment() -> Any:
+    """The task runner :data:`RUNNER_ENV` and :data:`ADDRESS_ENV` name (threads without them).
+
+    An address alone means Dask. The flow's module calls this when it is loaded.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown runner or an address that is not a scheduler's, naming the variable.
+    """
+    address = os.environ.get(ADDRESS_ENV) or None
+    kind = os.environ.get(RUNNER_ENV) or ("dask" if address else "threads")
+    try:
+        return build_task_runner(kind, address)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (from the environment: {RUNNER_ENV}, {ADDRESS_ENV})") from exc

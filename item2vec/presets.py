@@ -7,9 +7,12 @@ Add a layout by adding an entry to :data:`PRESETS`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from item2vec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from item2vec.config import PipelineConfig
 
 #: The MovieLens ml-latest-small sample shipped in the repository's ``data/``.
 BUNDLED_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "movielens-small"
@@ -95,3 +98,47 @@ def bundled_sample() -> dict[str, Any]:
         "publish": dict(layers["publish"]),
         **{section: dict(values) for section, values in BUNDLED_SAMPLE_TUNED.items()},
     }
+
+
+#: The ingest fields the bundled sample sets: its files and their column layout.
+SAMPLE_FILE_FIELDS = ("paths", "items_path")
+
+
+def sample_ingest() -> dict[str, Any]:
+    """The ingest section of :func:`bundled_sample`: its files and their column layout."""
+    return bundled_sample()["ingest"]
+
+
+def with_bundled_sample(config: PipelineConfig) -> PipelineConfig:
+    """``config`` as it is, or, when it names no event files, with the bundled sample's.
+
+    An empty ``ingest.paths`` means the bundled sample, wherever the run happens (a
+    deployment's parameters hold no machine's paths): its event and items files and
+    their column layout replace those fields of the ingest section. Every other
+    setting (the other sections, filters, windows) stays as given.
+
+    Raises
+    ------
+    ConfigError
+        If the paths are empty and the sample is not beside the package.
+    """
+    if config.ingest.paths:
+        return config
+    ingest = config.ingest.model_copy(update=sample_ingest())
+    return config.model_copy(update={"ingest": ingest})
+
+
+def portable_sample(config: PipelineConfig) -> PipelineConfig:
+    """The inverse of :func:`with_bundled_sample`: the sample's own files as empty paths.
+
+    A deployment stores its parameters on the server; the sample's absolute paths
+    belong to one checkout, while empty paths mean the sample on whichever machine
+    runs the flow. Any other config comes back as it is.
+    """
+    if not (BUNDLED_SAMPLE_DIR / "ratings.csv").is_file():
+        return config
+    sample = sample_ingest()
+    if any(getattr(config.ingest, name) != sample[name] for name in SAMPLE_FILE_FIELDS):
+        return config
+    ingest = config.ingest.model_copy(update={"paths": [], "items_path": None})
+    return config.model_copy(update={"ingest": ingest})

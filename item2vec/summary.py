@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import pyarrow as pa
@@ -186,16 +187,72 @@ def artifact_key(text: str) -> str:
     return "-".join(part for part in key.split("-") if part) or "item2vec"
 
 
+REPORT_FILE = "report.md"
+#: Significant digits of the numbers in a run page's tables.
+TABLE_DIGITS = 4
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def significant(value: float, digits: int = TABLE_DIGITS) -> float:
+    """``value`` rounded to ``digits`` significant digits, as a plain float (0.1234)."""
+    return float(f"{value:.{digits}g}")
+
+
+def rounded_rows(rows: list[dict[str, Any]], digits: int = TABLE_DIGITS) -> list[dict[str, Any]]:
+    """Table rows with every float rounded to ``digits`` significant digits."""
+    return [
+        {k: significant(v, digits) if isinstance(v, float) else v for k, v in row.items()}
+        for row in rows
+    ]
+
+
+def version_location(version_dir: str | Path) -> str:
+    """Where a version is, as a person would type it: an absolute path, or the URL as it
+    is when the output is on an object store (``s3://bucket/out/m/v``).
+
+    A ``file://`` URL is shown as its path: a browser will not open it from a run page,
+    and it means nothing on another machine.
+    """
+    text = str(version_dir)
+    if text.startswith("file://"):
+        text = unquote(urlparse(text).path)
+    elif _URL.match(text):
+        return text.rstrip("/")
+    return str(Path(text).resolve())
+
+
+def join_location(location: str, name: str) -> str:
+    """``name`` inside the folder at ``location`` (a path or a URL)."""
+    return f"{location.rstrip('/')}/{name}" if _URL.match(location) else str(Path(location) / name)
+
+
 @dataclass
 class RunPage:
-    """What a run page shows: Markdown summary, metrics rows and the version's link."""
+    """What a run page shows: Markdown summary, metrics rows and where the version is."""
 
     key: str
     markdown: str
     metrics: list[dict[str, Any]]
-    link: str
+    location: str
     label: str
+    report: str | None = None
     about: str = "Metrics against the baselines, gate decision, counts and example neighbours"
+
+    def report_line(self, report_link: str | None = None) -> str | None:
+        """Where the report is, with ``report_link`` to it on the run page; None without one."""
+        if not self.report:
+            return None
+        link = f" ([on this run's page]({report_link}))" if report_link else ""
+        return f"Report: `{self.report}`{link}."
+
+    def version_markdown(self, report_link: str | None = None) -> str:
+        """The version's name and location, and its report's (:meth:`report_line`)."""
+        lines = [
+            f"# {self.label}",
+            f"Published at `{self.location}`.",
+            self.report_line(report_link),
+        ]
+        return "\n\n".join(line for line in lines if line)
 
 
 def run_page(
@@ -204,23 +261,28 @@ def run_page(
     neighbors: pa.Table,
     items: pa.Table | None,
 ) -> RunPage:
-    """Build a published version's run-page content from its manifest and tables."""
+    """Build a published version's run-page content from its manifest and tables.
+
+    Numbers in the metrics table have :data:`TABLE_DIGITS` significant digits.
+    """
+    location = version_location(version_dir)
     version_dir = Path(version_dir)
     manifest = json.loads((version_dir / "manifest.json").read_text())
     counts = pd.Series(vectors.counts, index=vectors.item_ids)
     examples = example_neighbors(neighbors.to_pandas(), counts, title_series(items))
+    has_report = (version_dir / REPORT_FILE).is_file()
     return RunPage(
         key=artifact_key(manifest["model_name"]),
-        markdown=run_markdown(manifest, str(version_dir), examples),
-        metrics=metrics_rows(manifest["metrics"]),
-        link=version_dir.resolve().as_uri(),
+        markdown=run_markdown(manifest, location, examples),
+        metrics=rounded_rows(metrics_rows(manifest["metrics"])),
+        location=location,
         label=f"{manifest['model_name']}/{manifest['version']}",
+        report=join_location(location, REPORT_FILE) if has_report else None,
     )
 
 
 #: Markdown image links to PNG files beside the report.
 _PNG_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s/]+\.png)\)")
-REPORT_FILE = "report.md"
 
 
 def report_markdown(version_dir: str | Path, report_file: str = REPORT_FILE) -> str | None:

@@ -68,6 +68,28 @@ def cli_env(prefect_harness, tmp_path_factory) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def quickstart_output(prefect_harness, tmp_path_factory) -> Path:
+    """What the Quickstart's ``item2vec run`` publishes, trained for one epoch only.
+
+    It runs from the parameters a deployment stores for the sample (empty paths,
+    which the flow resolves to the bundled files), so the one sample run of the
+    default suite also proves that a deployment run with empty paths works.
+    """
+    from item2vec.config import build_config
+    from item2vec.presets import bundled_sample, portable_sample
+    from item2vec_flows.pipeline import run_pipeline
+
+    output = tmp_path_factory.mktemp("quickstart") / "output"
+    quick = {"output": str(output), "gate_margin": 0, "report": False}
+    config = portable_sample(
+        build_config(bundled_sample(), {"train": {"epochs": 1}, "publish": quick})
+    )
+    assert config.ingest.paths == []
+    run_pipeline(config)
+    return output
+
+
 def publish_small_model(output: Path, model: str) -> Path:
     """Publish a four-item model (a..d) with titles and two recommendations for user u1."""
     import numpy as np
@@ -110,3 +132,18 @@ def publish_small_model(output: Path, model: str) -> Path:
         move_latest=True,
         extra_tables=extra,
     )
+
+
+def interrupt(process) -> None:
+    """Stop a command started in a session of its own: SIGINT, then SIGKILL after 30 s."""
+    import signal
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
