@@ -17,7 +17,12 @@ import numpy as np
 import pyarrow as pa
 from sklearn.preprocessing import normalize
 
-from item2vec.baselines import KNN_SIMILARITIES, ItemKNNScorer, PopularityScorer
+from item2vec.baselines import (
+    KNN_SIMILARITIES,
+    ItemKNNScorer,
+    PopularityScorer,
+    head_bytes_for,
+)
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.config import EvaluateConfig
 from item2vec.errors import ConfigError
@@ -243,6 +248,7 @@ def evaluate_baselines(
         user_item_matrix(train, catalogue),
         popularity=popularity.popularity,
         similarity=settings["similarity"],
+        head_bytes=head_bytes_for(len(holdout)),
     )
     cases = encode_cases(holdout, catalogue, settings["query_items"])
     results = {
@@ -284,7 +290,8 @@ def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, 
     catalogue = build_catalogue(train)
     popularity = PopularityScorer(catalogue).popularity
     matrix = user_item_matrix(train, catalogue)
-    cosine = ItemKNNScorer(matrix, popularity=popularity)
+    head = head_bytes_for(len(held_out))
+    cosine = ItemKNNScorer(matrix, popularity=popularity, head_bytes=head)
     cutoff = [int(CHOICE_METRIC.split("@")[1])]
 
     def score(scorer: ItemKNNScorer, query_items: int) -> float:
@@ -304,7 +311,9 @@ def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, 
     by_similarity = {"cosine": tried[str(query_items)]}
     for similarity in KNN_SIMILARITIES:
         if similarity not in by_similarity:
-            scorer = ItemKNNScorer(matrix, popularity=popularity, similarity=similarity)
+            scorer = ItemKNNScorer(
+                matrix, popularity=popularity, similarity=similarity, head_bytes=head
+            )
             by_similarity[similarity] = score(scorer, query_items)
     order = {name: place for place, name in enumerate(KNN_SIMILARITIES)}
     similarity = max(by_similarity, key=lambda s: (by_similarity[s], -order[s]))

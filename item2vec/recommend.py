@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from item2vec.baselines import ItemKNNScorer, PopularityScorer
+from item2vec.baselines import ItemKNNScorer, PopularityScorer, head_bytes_for
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.chunks import single_array
 from item2vec.evaluate import EmbeddingScorer
@@ -138,6 +138,7 @@ def _fallback(
         user_item_matrix(history, catalogue),
         popularity=popularity.popularity,
         similarity=knn.get("similarity", "cosine"),
+        head_bytes=head_bytes_for(int(unserved.sum())),
     )
     cases = encode_cases(select_cases(users, unserved), catalogue, int(knn["query_items"]))
     top, scores = _rank(scorer, cases, len(catalogue), n, exclude_seen, "recommend (fallback)")
