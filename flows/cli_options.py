@@ -295,7 +295,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "events",
         nargs="*",
         metavar="EVENTS",
-        help="event files (CSV, TSV, Parquet, .csv.gz); default: the bundled MovieLens sample",
+        help="event files, folders or globs (CSV, TSV, Parquet, .csv.gz), local or s3://, gs://, "
+        "abfs:// URLs; default: the bundled MovieLens sample",
     )
     parser.add_argument(
         "--config",

@@ -102,7 +102,9 @@ def _model_name(args: argparse.Namespace) -> str:
 
     if args.model_name:
         return args.model_name
-    root = Path(args.output)
+    from item2vec.storage import as_path
+
+    root = as_path(args.output)
     # Hidden folders are not models: the default cache lives in OUTPUT/.cache.
     names = (
         sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 from item2vec.config import PipelineConfig
@@ -83,7 +82,9 @@ def validate_inputs(config: PipelineConfig) -> None:
     for path in input_files(ingest, warn_skipped=False):
         check_columns(path, required_columns(ingest), ingest)
     if ingest.items_path:
-        items = Path(ingest.items_path)
+        from item2vec.storage import as_path
+
+        items = as_path(ingest.items_path)
         if not items.is_file():
             from item2vec.errors import InputError
 
@@ -99,9 +100,9 @@ def validate_inputs(config: PipelineConfig) -> None:
 def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float) -> None:
     """Metrics table, version path and example neighbours by title."""
     import pandas as pd
-    import pyarrow.parquet as pq
 
     from item2vec.metric_table import metrics_text, neighbors_record
+    from item2vec.storage import as_path, read_parquet
     from item2vec.summary import (
         baselines_phrase,
         example_neighbors,
@@ -113,7 +114,7 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
         users_phrase,
     )
 
-    version_dir = Path(result["version_dir"])
+    version_dir = as_path(result["version_dir"])
     metrics = result["metrics"]
     print()
     print(
@@ -138,11 +139,11 @@ def print_summary(result: dict[str, Any], config: PipelineConfig, seconds: float
         print("Input unchanged since an earlier run: ingest and sequences came from the cache.")
     # The version already holds the items table: no need to parse the items file again.
     titles = published_titles(version_dir)
-    vectors = pq.read_table(version_dir / "item_vectors.parquet", columns=["item_id", "count"])
+    vectors = read_parquet(version_dir / "item_vectors.parquet", columns=["item_id", "count"])
     counts = pd.Series(
         vectors.column("count").to_numpy(), index=vectors.column("item_id").to_pylist()
     )
-    neighbors = pq.read_table(version_dir / "item_neighbors.parquet").to_pandas()
+    neighbors = read_parquet(version_dir / "item_neighbors.parquet").to_pandas()
     print()
     print("Nearest neighbours of the most frequent items:")
     print(example_neighbors(neighbors, counts, titles))

@@ -308,5 +308,11 @@ def run_pipeline(config: PipelineConfig, task_runner: Any = None) -> dict[str, A
 
 
 def result_storage_path(config: PipelineConfig) -> Path:
-    """Where Prefect would persist task results of this run: inside the cache directory."""
-    return (cache_root(config) / "prefect-results").resolve()
+    """Where Prefect would persist task results of this run: inside the cache directory,
+    or a local temporary folder when the cache is in an object store."""
+    root = cache_root(config)
+    if not isinstance(root, Path):
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "item2vec-prefect-results"
+    return (root / "prefect-results").resolve()

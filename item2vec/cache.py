@@ -14,6 +14,12 @@ Content hashes are memoised by (size, modification time), the way ``git``'s
 index does, so an unchanged 2 GB file is not hashed again either. Entries are
 written to a temporary file and renamed, so a crash never leaves half an entry,
 and entries unused for :data:`CACHE_DAYS` days are removed.
+
+The cache may be in an object store (``cache_dir = "s3://bucket/cache"``, or an
+output there): an entry is then one PUT, which readers see whole or not at all,
+and it is removed :data:`CACHE_DAYS` days after it was written (a store keeps no
+time of last use). Input objects are rehashed when their size or their time of
+last write changed.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from item2vec.config import IngestConfig, PipelineConfig, SequenceConfig
 from item2vec.discovery import fingerprint, input_files
 from item2vec.ingest import Events, Partition, combine_partitions, read_partition
 from item2vec.sequences import build_sequences
+from item2vec.storage import ObjectPath, as_path, read_parquet
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +59,11 @@ _COUNTS_KEY = b"item2vec.events"
 _EXAMPLES_KEY = b"item2vec.examples"
 
 
-def cache_root(config: PipelineConfig) -> Path:
+def cache_root(config: PipelineConfig) -> Path | ObjectPath:
     """Where the cache of ``config`` lives: ``ingest.cache_dir`` or ``<output>/.cache``."""
-    return Path(config.ingest.cache_dir or Path(config.publish.output) / ".cache")
+    if config.ingest.cache_dir:
+        return as_path(config.ingest.cache_dir)
+    return as_path(config.publish.output) / ".cache"
 
 
 def _digest(payload: Any) -> str:
@@ -97,8 +106,10 @@ class StageCache:
         manifest records the input fingerprint either way).
     """
 
-    def __init__(self, root: Path | str, enabled: bool = True, always_hash: bool = False) -> None:
-        self.root = Path(root)
+    def __init__(
+        self, root: Path | ObjectPath | str, enabled: bool = True, always_hash: bool = False
+    ) -> None:
+        self.root = as_path(root)
         self.enabled = enabled
         self.always_hash = always_hash
 
@@ -143,7 +154,10 @@ class StageCache:
             }
             changed = True
         if self.enabled and changed:
-            write_bytes(memo_path, json.dumps(memo).encode())
+            if isinstance(memo_path, ObjectPath):
+                memo_path.write_bytes(json.dumps(memo).encode())
+            else:
+                write_bytes(memo_path, json.dumps(memo).encode())
         return entries
 
     def plan(self, paths: list[Path], config: PipelineConfig) -> InputPlan:
@@ -159,7 +173,7 @@ class StageCache:
 
     # Partitions -------------------------------------------------------------
 
-    def _partition_file(self, key: str) -> Path:
+    def _partition_file(self, key: str) -> Path | ObjectPath:
         return self.root / "partitions" / f"{key}.parquet"
 
     def load_partition(self, path: Path, key: str) -> Partition | None:
@@ -185,7 +199,7 @@ class StageCache:
 
     # Sequences --------------------------------------------------------------
 
-    def _sequences_file(self, key: str) -> Path:
+    def _sequences_file(self, key: str) -> Path | ObjectPath:
         return self.root / "sequences" / f"{key}.parquet"
 
     def load_sequences(self, plan: InputPlan) -> tuple[Events, pa.Table] | None:
@@ -224,8 +238,13 @@ class StageCache:
         cutoff = time.time() - max_age_days * 86400
         for folder in ("partitions", "sequences"):
             for entry in (self.root / folder).glob("*"):
-                stale_tmp = entry.name.startswith(TMP_PREFIX) and is_stale(entry)
-                if stale_tmp or (entry.suffix == ".parquet" and entry.stat().st_mtime < cutoff):
+                stale_tmp = (
+                    isinstance(entry, Path)
+                    and entry.name.startswith(TMP_PREFIX)
+                    and is_stale(entry)
+                )
+                parquet = entry.name.endswith(".parquet")
+                if stale_tmp or (parquet and entry.stat().st_mtime < cutoff):
                     entry.unlink(missing_ok=True)
                     removed += 1
         return removed
@@ -248,19 +267,24 @@ def sequences_key(
     )
 
 
-def _read_entry(entry: Path) -> pa.Table | None:
+def _read_entry(entry: Path | ObjectPath) -> pa.Table | None:
     """Read a cache entry and mark it used; a damaged entry is removed and missed."""
     try:
-        table = pq.read_table(entry)
+        table = read_parquet(entry)
     except (pa.ArrowException, OSError) as exc:
         log.warning("cache entry %s is unreadable (%s); rebuilding it", entry, exc)
         entry.unlink(missing_ok=True)
         return None
-    os.utime(entry)  # last use, for pruning
+    if isinstance(entry, Path):
+        os.utime(entry)  # last use, for pruning
     return table
 
 
-def _write_table(target: Path, table: pa.Table) -> None:
+def _write_table(target: Path | ObjectPath, table: pa.Table) -> None:
+    if isinstance(target, ObjectPath):
+        # One upload, completed whole or not at all: no temporary name is needed.
+        pq.write_table(table, target.path, filesystem=target.fs, compression="zstd")
+        return
     with replacing(target) as temporary:
         pq.write_table(table, temporary, compression="zstd")
 
@@ -283,7 +307,7 @@ def plan_inputs(config: PipelineConfig) -> InputPlan:
     return stage_cache(config).plan(input_files(config.ingest), config)
 
 
-def partition_events(path: Path, key: str, config: PipelineConfig) -> Partition:
+def partition_events(path: Path | ObjectPath, key: str, config: PipelineConfig) -> Partition:
     """The validated rows of one input file: from the cache, or read and then cached."""
     cache = stage_cache(config)
     cached = cache.load_partition(path, key)

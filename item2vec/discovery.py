@@ -1,8 +1,10 @@
 """Finding the event files a run reads, and fingerprinting them for the manifest.
 
 Paths may be files, folders (read recursively, in path order, hidden files
-skipped) or glob patterns; a rolling window then keeps the daily partitions to
-train on (:mod:`item2vec.partitions`), and blank files are skipped with a warning.
+skipped) or glob patterns, on a local disk or in an object store (``s3://``,
+``gs://``, ``abfs://``: see :mod:`item2vec.storage`); a rolling window then
+keeps the daily partitions to train on (:mod:`item2vec.partitions`), and blank
+files are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from item2vec.config import IngestConfig
 from item2vec.errors import InputError
 from item2vec.partitions import select_window
 from item2vec.readers import PARQUET_SUFFIXES, first_line, is_parquet
+from item2vec.storage import ObjectPath, as_path, is_remote, scheme
 
 log = logging.getLogger(__name__)
 
 
-def resolve_paths(paths: list[str]) -> list[Path]:
+def resolve_paths(paths: list[str]) -> list[Path | ObjectPath]:
     """Expand folders and glob patterns into event files, and check that they exist.
 
     A folder contributes every CSV/TSV/Parquet file inside it (recursively,
@@ -34,9 +37,14 @@ def resolve_paths(paths: list[str]) -> list[Path]:
     """
     if not paths:
         raise InputError("no event files given; pass EVENTS paths or set ingest.paths")
-    resolved: list[Path] = []
+    resolved: list[Path | ObjectPath] = []
     for raw in paths:
-        path = Path(raw)
+        if is_remote(raw):
+            resolved.extend(_resolve_remote(raw))
+            continue
+        path = as_path(raw)  # a plain path, or a file:// URL
+        if scheme(raw) == "file":
+            raw = str(path)
         if any(ch in raw for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(raw, recursive=True) if Path(p).is_file())
             if not matches:
@@ -62,10 +70,40 @@ def resolve_paths(paths: list[str]) -> list[Path]:
     return resolved
 
 
+def _resolve_remote(raw: str) -> list[ObjectPath]:
+    """An object, the event files under a prefix, or the objects a glob pattern matches."""
+    path = as_path(raw)
+    if any(ch in path.path for ch in "*?["):
+        matches = [ObjectPath(path.fs, name, "file") for name in sorted(path.fs.glob(path.path))]
+        matches = [match for match in matches if match.fs.isfile(match.path)]
+        if not matches:
+            raise InputError(f"pattern {raw} matches no object; check the URL")
+        return matches
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = [
+            p
+            for p in path.find()
+            if is_event_file(p)
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        ]
+        if not files:
+            raise InputError(
+                f"prefix {raw} holds no CSV, TSV or Parquet object; pass the objects themselves"
+            )
+        return files
+    raise InputError(f"events file {raw} does not exist; check the URL and the credentials")
+
+
+def _hidden(parts: tuple[str, ...]) -> bool:
+    return any(part.startswith(".") for part in parts)
+
+
 EVENT_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", *PARQUET_SUFFIXES)
 
 
-def is_event_file(path: Path) -> bool:
+def is_event_file(path: Path | ObjectPath) -> bool:
     """Whether a file inside an events folder is read (by its suffix)."""
     return path.name.lower().endswith(EVENT_SUFFIXES)
 
@@ -123,7 +161,7 @@ def first_few(labels: list[str], shown: int = 3) -> str:
     return ", ".join(labels[:shown]) + (f" and {rest} more" if rest > 0 else "")
 
 
-def fingerprint(paths: list[Path]) -> list[dict[str, Any]]:
+def fingerprint(paths: list[Path | ObjectPath]) -> list[dict[str, Any]]:
     """Path, size and SHA-256 of each input file, for the manifest."""
     entries = []
     for path in paths:

@@ -6,7 +6,13 @@ CLI can print it as one line instead of a traceback.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "InputError", "Item2VecError", "QualityGateError"]
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "Item2VecError",
+    "PublishConflictError",
+    "QualityGateError",
+]
 
 
 class Item2VecError(Exception):
@@ -38,4 +44,12 @@ class UnsafePathError(Item2VecError):
 
     Raised instead of writing, so that nobody who can write into a shared output
     folder can redirect a run's writes outside it.
+    """
+
+
+class PublishConflictError(Item2VecError):
+    """Another run changed what this one was about to change (LATEST, the lock) in an object store.
+
+    The version this run wrote is whole either way; only LATEST was left as the
+    other run set it.
     """

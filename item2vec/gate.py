@@ -13,11 +13,9 @@ Three checks, each recorded with its reason:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from item2vec.config import PipelineConfig
 from item2vec.errors import ConfigError
@@ -190,13 +188,14 @@ def decide_gate(
     Reads LATEST's manifest and neighbour table (Parquet and JSON only) to
     measure regression and neighbour stability.
     """
+    from item2vec.layout import NEIGHBORS_FILE, latest_manifest
     from item2vec.neighbors import neighbor_overlap
-    from item2vec.publish import NEIGHBORS_FILE, latest_manifest
+    from item2vec.storage import as_path, read_parquet
 
     previous = latest_manifest(config.publish.output, config.publish.model_name)
     stability = None
     if previous is not None:
-        path = Path(config.publish.output) / config.publish.model_name / previous["version"]
+        path = as_path(config.publish.output) / config.publish.model_name / previous["version"]
         if (path / NEIGHBORS_FILE).is_file():
-            stability = neighbor_overlap(neighbors, pq.read_table(path / NEIGHBORS_FILE))
+            stability = neighbor_overlap(neighbors, read_parquet(path / NEIGHBORS_FILE))
     return quality_gate(metrics, config, previous, stability)

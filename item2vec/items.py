@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from item2vec.encoding import id_dictionary
 from item2vec.errors import InputError
 from item2vec.readers import is_parquet, read_columns, read_table
+from item2vec.schemas import VERSION_COLUMN
+from item2vec.storage import as_path, read_parquet_schema
 from item2vec.validation import check_columns
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,12 @@ def read_items(
         If the file is missing, unreadable or lacks the id, the title or the
         named category column.
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.is_file():
         raise InputError(f"items file {path} does not exist; check items_path (--items)")
     check_columns(path, item_columns(id_col, title_col, category_col))
     if is_parquet(path):
-        table = read_table(path, pq.read_schema(path).names)
+        table = read_table(path, read_parquet_schema(path).names)
     else:
         table = read_table(path, read_columns(path))
     frame = table.to_pandas()
@@ -66,5 +67,15 @@ def read_items(
 def items_table(items: pd.DataFrame) -> pa.Table:
     """Item metadata as a Parquet-ready table: ``item_id`` and ``title`` first, all as text
     unless the source already had types (Parquet)."""
+    if VERSION_COLUMN in items.columns:
+        # The published tables' own ``version`` column names the version.
+        renamed = f"items_{VERSION_COLUMN}"
+        log.warning(
+            "the items file's column %r is published as %r: %r holds the version id",
+            VERSION_COLUMN,
+            renamed,
+            VERSION_COLUMN,
+        )
+        items = items.rename(columns={VERSION_COLUMN: renamed})
     ordered = ["item_id", "title", *[c for c in items.columns if c not in ("item_id", "title")]]
     return pa.Table.from_pandas(items[ordered], preserve_index=False)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pyarrow.parquet as pq
 
 from item2vec.errors import InputError
-from item2vec.publish import RECOMMENDATIONS_FILE
-from item2vec.reader import PublishedModel, require_schema
+from item2vec.layout import ITEMS_FILE, RECOMMENDATIONS_FILE
+from item2vec.reader import PublishedModel, require_schema, verified_source
 from item2vec.schemas import RECOMMENDATION_REQUIRED
-from item2vec.summary import published_titles
+from item2vec.storage import ObjectPath
+from item2vec.summary import published_titles, title_series
 
 
 def titles(model: PublishedModel) -> pd.Series | None:
     """Title per item id from the version's ``items.parquet``, or None without one."""
-    return published_titles(model.path)
+    if not isinstance(model.path, ObjectPath):
+        return published_titles(model.path)
+    path = model.path / ITEMS_FILE  # in a store: checked against the manifest first
+    if not path.is_file():
+        return None
+    source = verified_source(path, model.manifest)
+    return title_series(pq.read_table(source, columns=["item_id", "title"]))
 
 
 def similar(model: PublishedModel, item_id: str, k: int = 10) -> pd.DataFrame:
@@ -44,14 +49,15 @@ def recommendations(model: PublishedModel, user_id: str, n: int = 10) -> pd.Data
     InputError
         If the version has no recommendation table or no row for the user.
     """
-    path = Path(model.path) / RECOMMENDATIONS_FILE
+    path = model.path / RECOMMENDATIONS_FILE
     if not path.is_file():
         raise InputError(
             f"{model.model_name}/{model.version} has no {RECOMMENDATIONS_FILE}; "
             "publish with recommendations_n (--recommendations-n) above 0"
         )
-    require_schema(path, RECOMMENDATION_REQUIRED, "recommendations")
-    table = pq.read_table(path, filters=[("user_id", "=", user_id)])
+    source = verified_source(path, model.manifest)
+    require_schema(path, RECOMMENDATION_REQUIRED, "recommendations", pq.read_schema(source))
+    table = pq.read_table(source, filters=[("user_id", "=", user_id)])
     if table.num_rows == 0:
         raise InputError(
             f"user {user_id!r} has no recommendations in {model.model_name}/{model.version}; "

@@ -254,8 +254,10 @@ class Item2VecModel(ItemQueries):
                 "a model fitted with evaluate_model=False has no metrics for the manifest and "
                 "the quality gate; fit with evaluate_model=True to save it"
             )
+        from item2vec.storage import as_path
+
         self.version_dir = save_fitted(
-            self._run, self.config, self.evaluation.record, Path(output), model_name
+            self._run, self.config, self.evaluation.record, as_path(output), model_name
         )
         return self.version_dir
 
@@ -288,8 +290,8 @@ def load(
     """
     import pyarrow.parquet as pq
 
-    from item2vec.publish import SEQUENCES_FILE
-    from item2vec.reader import LATEST_ALIAS
+    from item2vec.layout import SEQUENCES_FILE
+    from item2vec.reader import LATEST_ALIAS, verified_source
     from item2vec.reader import load as load_published
 
     published = load_published(output, model_name, version or LATEST_ALIAS)
@@ -299,7 +301,9 @@ def load(
     evaluation = Evaluation.from_record(metrics) if "model" in metrics else None
     sequences = published.path / SEQUENCES_FILE
     histories = (
-        pq.read_table(sequences, columns=["user_id", "items"]) if sequences.is_file() else None
+        pq.read_table(verified_source(sequences, manifest), columns=["user_id", "items"])
+        if sequences.is_file()
+        else None
     )
     return Item2VecModel.of(
         published,

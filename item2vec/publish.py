@@ -1,19 +1,22 @@
 """Publish: versioned Parquet tables and a manifest, written atomically.
 
-Layout::
+The layout is :mod:`item2vec.layout`'s. On a local disk a version is built in a
+hidden, unguessably named sibling ``.tmp-<version>-...`` (see
+:mod:`item2vec.atomicfile`), every file is fsynced, and the directory is renamed
+into place. ``LATEST`` is replaced with ``os.replace``. The rename, ``LATEST``
+and retention happen under one lock, so retention never deletes a version that
+its run is about to point ``LATEST`` at. A killed run leaves at most a ``.tmp-``
+entry, which a later run removes once :func:`item2vec.atomicfile.is_stale` says
+its writer is gone.
 
-    <output>/<model_name>/<version>/item_vectors.parquet
-                                   /item_neighbors.parquet
-                                   /manifest.json
-    <output>/<model_name>/LATEST      (the current version's name)
+An output in an object store (``s3://...``) has no atomic rename: the version is
+built the same way in a local temporary directory, then committed by
+:func:`item2vec.objectstore.commit_version` (temporary prefix, manifest last,
+``LATEST`` under a lock with a conditional write).
 
-A version is built in a hidden, unguessably named sibling ``.tmp-<version>-...``
-(see :mod:`item2vec.atomicfile`), every file is fsynced, and the directory is
-renamed into place. ``LATEST`` is replaced with ``os.replace``. The rename,
-``LATEST`` and retention happen under one lock, so retention never deletes a
-version that its run is about to point ``LATEST`` at. A killed run leaves at
-most a ``.tmp-`` entry, which a later run removes once
-:func:`item2vec.atomicfile.is_stale` says its writer is gone.
+Every table gets a ``version`` column holding its version id
+(:data:`item2vec.schemas.VERSION_COLUMN`), so that rows of two versions read
+together can be told apart.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,45 +43,63 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from item2vec import objectstore
 from item2vec.atomicfile import (
     TMP_PREFIX,
     fsync_path,
     is_stale,
     make_temporary_dir,
     open_lock,
-    refuse_link,
     temporary_beside,
     write_text,
 )
-from item2vec.errors import ConfigError, InputError
+from item2vec.errors import ConfigError
+from item2vec.layout import (
+    ITEMS_FILE,
+    LATEST,
+    MANIFEST,
+    MANIFEST_MAX_BYTES,
+    NEIGHBORS_FILE,
+    RECOMMENDATIONS_FILE,
+    SAFE_NAME,
+    SEQUENCES_FILE,
+    VECTORS_FILE,
+    check_name,
+    latest_manifest,
+    list_version_dirs,
+    read_latest,
+    read_manifest,
+)
 from item2vec.progress import Progress
+from item2vec.schemas import VERSION_COLUMN
+from item2vec.storage import as_path, is_remote
 from item2vec.vectors import ItemVectors
 
+#: Names that moved to :mod:`item2vec.layout` and are still imported from here.
+__all__ = [
+    "ITEMS_FILE",
+    "LATEST",
+    "MANIFEST",
+    "MANIFEST_MAX_BYTES",
+    "NEIGHBORS_FILE",
+    "RECOMMENDATIONS_FILE",
+    "SAFE_NAME",
+    "SEQUENCES_FILE",
+    "TMP_PREFIX",
+    "VECTORS_FILE",
+    "apply_retention",
+    "check_name",
+    "latest_manifest",
+    "list_version_dirs",
+    "publish_version",
+    "read_latest",
+    "read_manifest",
+    "remove_stale_temporaries",
+    "sha256_file",
+    "write_latest",
+]
+
 log = logging.getLogger(__name__)
-
-SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-LATEST = "LATEST"
-MANIFEST = "manifest.json"
-VECTORS_FILE = "item_vectors.parquet"
-NEIGHBORS_FILE = "item_neighbors.parquet"
-RECOMMENDATIONS_FILE = "user_recommendations.parquet"
-ITEMS_FILE = "items.parquet"
-SEQUENCES_FILE = "sequences.parquet"
-
-
-def check_name(value: str, what: str) -> str:
-    """Refuse names that could escape the output directory.
-
-    Raises
-    ------
-    ConfigError
-        If ``value`` has characters outside ``[A-Za-z0-9._-]`` or is ``.``/``..``.
-    """
-    if not SAFE_NAME.match(value or "") or value in {".", ".."}:
-        raise ConfigError(
-            f"{what} {value!r} is not allowed; use only letters, digits, '.', '_' and '-'"
-        )
-    return value
 
 
 def new_version_id(now: datetime, salt: str) -> str:
@@ -199,25 +220,6 @@ def model_lock(model_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def list_version_dirs(model_dir: Path) -> list[Path]:
-    """Published version directories, oldest first.
-
-    Version ids start with their UTC second; versions made within the same
-    second are ordered by when their directory was last written.
-    """
-    if not model_dir.is_dir():
-        return []
-    versions = [
-        p
-        for p in model_dir.iterdir()
-        if p.is_dir()
-        and not p.is_symlink()
-        and not p.name.startswith(".")
-        and SAFE_NAME.match(p.name)
-    ]
-    return sorted(versions, key=lambda p: (p.name.split("-", 1)[0], p.stat().st_mtime_ns, p.name))
-
-
 def apply_retention(model_dir: Path, keep: int) -> list[Path]:
     """Delete all but the newest ``keep`` versions, never the one LATEST names.
 
@@ -240,99 +242,6 @@ def apply_retention(model_dir: Path, keep: int) -> list[Path]:
     return doomed
 
 
-def latest_manifest(output: str | Path, model_name: str) -> dict[str, Any] | None:
-    """LATEST's manifest, or None when the model has no LATEST yet.
-
-    Raises
-    ------
-    InputError
-        If LATEST is damaged, or names a version whose manifest cannot be read.
-    """
-    model_dir = Path(output) / check_name(model_name, "model name")
-    version = read_latest(model_dir)
-    if version is None:
-        return None
-    try:
-        return read_manifest(model_dir / version)
-    except InputError as exc:
-        raise InputError(
-            f"LATEST names {version}, but its manifest cannot be read ({exc}); "
-            "point LATEST at a whole version or remove it"
-        ) from exc
-
-
-#: The most bytes a LATEST file holds: a version id and a newline are ~26.
-LATEST_MAX_BYTES = 256
-
-
-def read_latest(model_dir: Path) -> str | None:
-    """The version ``LATEST`` names, or None when there is none yet.
-
-    The file's content is never quoted in an error: LATEST may have been
-    replaced by anything.
-
-    Raises
-    ------
-    UnsafePathError
-        If LATEST is a symbolic link.
-    InputError
-        If LATEST is not a regular file, is larger than :data:`LATEST_MAX_BYTES`,
-        or does not hold a version id.
-    """
-    path = model_dir / LATEST
-    refuse_link(path, "LATEST")
-    if not path.exists():
-        return None
-    fix = "point it at a version (item2vec versions lists them) or remove it"
-    if not path.is_file():
-        raise InputError(f"{path} is not a regular file; {fix}")
-    with path.open("rb") as handle:
-        data = handle.read(LATEST_MAX_BYTES + 1)
-    if len(data) > LATEST_MAX_BYTES:
-        raise InputError(f"{path} holds over {LATEST_MAX_BYTES} bytes, not a version id; {fix}")
-    version = data.decode("ascii", errors="replace").strip()
-    if not SAFE_NAME.match(version) or version in {".", ".."} or version.startswith(TMP_PREFIX):
-        raise InputError(
-            f"{path} does not hold a version id (letters, digits, '.', '_', '-'); {fix}"
-        )
-    return version
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The parsed ``manifest.json`` of a version directory, with a clear error if it is not one.
-
-    Raises
-    ------
-    InputError
-        If the manifest is missing, larger than :data:`MANIFEST_MAX_BYTES`, not
-        UTF-8 JSON, nested too deeply to parse, or not a JSON object.
-    """
-    manifest_path = path / MANIFEST
-    fix = "republish the version or choose another one"
-    if not manifest_path.is_file():
-        raise InputError(
-            f"{MANIFEST} missing from {path}; the version is incomplete or not an item2vec "
-            f"version; {fix}"
-        )
-    try:
-        if manifest_path.stat().st_size > MANIFEST_MAX_BYTES:
-            raise InputError(f"{manifest_path} is over {MANIFEST_MAX_BYTES:,} bytes; {fix}")
-        document = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except RecursionError as error:
-        raise InputError(f"{manifest_path} is nested too deeply to be a manifest; {fix}") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{manifest_path} is not readable JSON ({error}); {fix}") from error
-    if not isinstance(document, dict):
-        raise InputError(
-            f"{manifest_path} holds a JSON {type(document).__name__}, expected an object; {fix}"
-        )
-    return document
-
-
-#: Manifests are a few kilobytes; anything this large was not written by publish.
-MANIFEST_MAX_BYTES = 16 * 1024 * 1024
-
-
 def publish_version(
     output: str | Path,
     model_name: str,
@@ -350,7 +259,8 @@ def publish_version(
     Parameters
     ----------
     output
-        Output root.
+        Output root: a local folder, a ``file://`` URL, or an object store URL
+        such as ``s3://bucket/prefix`` (see :mod:`item2vec.objectstore`).
     model_name
         Model family name (safe characters only).
     vectors, neighbors
@@ -372,76 +282,31 @@ def publish_version(
 
     Returns
     -------
-    Path
-        The final version directory.
+    Path or ObjectPath
+        The final version directory (an :class:`~item2vec.storage.ObjectPath`
+        in an object store).
     """
     check_name(model_name, "model name")
     now = (now or datetime.now(UTC)).replace(microsecond=0)
-    model_dir = Path(output) / model_name
+    salt = json.dumps(manifest.get("input", {}), sort_keys=True)
+    tables = {VECTORS_FILE: vectors, NEIGHBORS_FILE: neighbors, **(extra_tables or {})}
+    if is_remote(output):
+        model_dir = as_path(output) / model_name
+        objectstore.remove_stale_temporaries(model_dir)
+        version = new_version_id(now, salt)
+        with tempfile.TemporaryDirectory(prefix="item2vec-publish-") as staging:
+            staged = Path(staging) / version
+            staged.mkdir()
+            _build_version(staged, model_name, version, tables, manifest, now, finalize)
+            return objectstore.commit_version(staged, model_dir, version, move_latest, keep)
+    model_dir = as_path(output) / model_name
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(model_dir)
-    version = new_version_id(now, json.dumps(manifest.get("input", {}), sort_keys=True))
+    version = new_version_id(now, salt)
     final = model_dir / version
     temporary = make_temporary_dir(final)
     try:
-        metadata = {
-            "model_name": model_name,
-            "version": version,
-            "dim": str(vectors.dim),
-            "normalized": "false",
-        }
-        files = {
-            VECTORS_FILE: vectors_table(vectors, metadata),
-            NEIGHBORS_FILE: neighbors,
-            **(extra_tables or {}),
-        }
-        files = {
-            name: table
-            if name == VECTORS_FILE
-            else table.replace_schema_metadata({f"item2vec.{k}": v for k, v in metadata.items()})
-            for name, table in files.items()
-        }
-
-        def write_and_seal(name: str, table: pa.Table) -> dict[str, Any]:
-            path = temporary / name
-            _write_parquet(table, path, ("vector", "context_vector"))
-            return {"rows": table.num_rows, "sha256": _seal(path)}
-
-        # Tables are written WRITERS at a time, each then fsynced and hashed by
-        # the same worker: pyarrow encodes one Parquet file on one core, and the
-        # writing, fsync and hashing all release the GIL.
-        with (
-            ThreadPoolExecutor(max_workers=WRITERS) as writers,
-            Progress("publish", total=len(files), unit="tables") as progress,
-        ):
-            pending = {name: writers.submit(write_and_seal, name, t) for name, t in files.items()}
-            described = {}
-            for name, written in pending.items():
-                described[name] = written.result()
-                progress.advance(table=name)
-        # The identifying keys come last so that nothing in ``manifest`` can override them.
-        document = {
-            **manifest,
-            "model_name": model_name,
-            "version": version,
-            "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "versions": library_versions(),
-            "files": described,
-        }
-        manifest_path = temporary / MANIFEST
-        manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-        if finalize is not None:
-            finalize(temporary)
-            # Derived files (the report) are listed too, so the manifest still
-            # accounts for every file of the version.
-            for extra in sorted(temporary.iterdir()):
-                if extra.name != MANIFEST and extra.name not in described:
-                    described[extra.name] = {
-                        "bytes": extra.stat().st_size,
-                        "sha256": _seal(extra),
-                    }
-            manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-        fsync_path(manifest_path)
+        _build_version(temporary, model_name, version, tables, manifest, now, finalize)
         fsync_path(temporary)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -462,3 +327,80 @@ def publish_version(
         if keep is not None:
             apply_retention(model_dir, keep)
     return final
+
+
+def version_column(version: str, rows: int) -> pa.DictionaryArray:
+    """The ``version`` column: one dictionary entry, so it costs ~4 bytes a row in memory
+    and next to nothing in Parquet, which stores it run-length encoded."""
+    indices = pa.array(np.zeros(rows, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([version], type=pa.string()))
+
+
+def stamp(table: pa.Table, metadata: dict[str, str]) -> pa.Table:
+    """``table`` with the ``version`` column (last) and the version in its file metadata."""
+    if VERSION_COLUMN in table.column_names:
+        table = table.drop_columns([VERSION_COLUMN])
+    table = table.append_column(VERSION_COLUMN, version_column(metadata["version"], table.num_rows))
+    return table.replace_schema_metadata({f"item2vec.{k}": v for k, v in metadata.items()})
+
+
+def _build_version(
+    directory: Path,
+    model_name: str,
+    version: str,
+    tables: dict[str, Any],
+    manifest: dict[str, Any],
+    now: datetime,
+    finalize: Callable[[Path], Any] | None,
+) -> None:
+    """Write every table, the manifest and the derived files of one version into ``directory``."""
+    vectors = tables[VECTORS_FILE]
+    metadata = {
+        "model_name": model_name,
+        "version": version,
+        "dim": str(vectors.dim),
+        "normalized": "false",
+    }
+    files = {
+        name: stamp(vectors_table(table, metadata) if name == VECTORS_FILE else table, metadata)
+        for name, table in tables.items()
+    }
+
+    def write_and_seal(name: str, table: pa.Table) -> dict[str, Any]:
+        path = directory / name
+        _write_parquet(table, path, ("vector", "context_vector"))
+        digest = _seal(path)
+        return {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": digest}
+
+    # Tables are written WRITERS at a time, each then fsynced and hashed by
+    # the same worker: pyarrow encodes one Parquet file on one core, and the
+    # writing, fsync and hashing all release the GIL.
+    with (
+        ThreadPoolExecutor(max_workers=WRITERS) as writers,
+        Progress("publish", total=len(files), unit="tables") as progress,
+    ):
+        pending = {name: writers.submit(write_and_seal, name, t) for name, t in files.items()}
+        described = {}
+        for name, written in pending.items():
+            described[name] = written.result()
+            progress.advance(table=name)
+    # The identifying keys come last so that nothing in ``manifest`` can override them.
+    document = {
+        **manifest,
+        "model_name": model_name,
+        "version": version,
+        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "versions": library_versions(),
+        "files": described,
+    }
+    manifest_path = directory / MANIFEST
+    manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    if finalize is not None:
+        finalize(directory)
+        # Derived files (the report) are listed too, so the manifest still
+        # accounts for every file of the version.
+        for extra in sorted(directory.iterdir()):
+            if extra.name != MANIFEST and extra.name not in described:
+                described[extra.name] = {"bytes": extra.stat().st_size, "sha256": _seal(extra)}
+        manifest_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    fsync_path(manifest_path)

@@ -2,7 +2,12 @@
 
 The reader only opens what :mod:`item2vec.publish` writes as open formats
 (Parquet and JSON), so it works on any copy of the output tree, including
-one written by another machine or another version of item2vec.
+one written by another machine or another version of item2vec, and on an
+output in an object store (``s3://bucket/out``, through fsspec). There, where
+a version is not renamed into place whole, a version is trusted only if its
+manifest exists and every file matches it: :func:`load` checks each file's
+SHA-256 before using it, :func:`list_versions` that each file is there at its
+size.
 
 Examples
 --------
@@ -26,12 +31,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from item2vec.atomicfile import TMP_PREFIX
 from item2vec.chunks import single_array
 from item2vec.errors import InputError
-from item2vec.publish import (
+from item2vec.layout import (
     LATEST,
     NEIGHBORS_FILE,
-    TMP_PREFIX,
     VECTORS_FILE,
     check_name,
     list_version_dirs,
@@ -40,6 +45,7 @@ from item2vec.publish import (
 )
 from item2vec.queries import ItemQueries
 from item2vec.schemas import NEIGHBOR_SCHEMA
+from item2vec.storage import ObjectPath, as_path, is_remote, read_parquet_schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +65,8 @@ class PublishedModel(ItemQueries):
     model_name, version
         Which model family and which version this is.
     path
-        The version directory.
+        The version directory (an :class:`~item2vec.storage.ObjectPath` in an
+        object store).
     manifest
         The parsed ``manifest.json``.
     item_ids
@@ -78,7 +85,7 @@ class PublishedModel(ItemQueries):
 
     model_name: str
     version: str
-    path: Path
+    path: Path | ObjectPath
     manifest: dict[str, Any]
     item_ids: np.ndarray
     vectors: np.ndarray
@@ -128,7 +135,8 @@ def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> Publish
     Parameters
     ----------
     output
-        Output root, the ``--output`` of the run (``output`` by default).
+        Output root, the ``--output`` of the run (``output`` by default): a
+        folder, or an object store URL such as ``s3://bucket/out``.
     model
         Model family name, the ``--model-name`` of the run.
     version
@@ -171,8 +179,8 @@ def load(output: str | Path, model: str, version: str = LATEST_ALIAS) -> Publish
             f"versions there: {_listing(model_dir, dirs=True)}; use list_versions() to see them"
         )
     manifest = read_manifest(path)
-    vectors = _read_table(path / VECTORS_FILE, model, version)
-    neighbors = _read_table(path / NEIGHBORS_FILE, model, version)
+    vectors = _read_table(path / VECTORS_FILE, model, version, manifest)
+    neighbors = _read_table(path / NEIGHBORS_FILE, model, version, manifest)
     require_schema(path / NEIGHBORS_FILE, NEIGHBOR_SCHEMA, "neighbour", neighbors.schema)
     for name in ("item_id", "vector", "count"):
         if name not in vectors.column_names:
@@ -254,6 +262,8 @@ def list_versions(output: str | Path, model: str) -> list[dict[str, Any]]:
         }
         try:
             manifest = read_manifest(path)
+            if is_remote(path):
+                check_listed_files(path, manifest)
         except InputError as error:
             entry["error"] = str(error)
             entries.append(entry)
@@ -279,17 +289,17 @@ def _as_dict(value: Any) -> dict:
 
 def _model_dir(output: str | Path, model: str) -> Path:
     """The model's directory, or a clear error naming the models that do exist."""
-    model_dir = Path(output) / model
+    model_dir = as_path(output) / model
     if not model_dir.is_dir():
         raise InputError(
             f"no model {model!r} in {output}: {model_dir} does not exist "
-            f"(models there: {_listing(Path(output), dirs=True)}); run `item2vec run` "
+            f"(models there: {_listing(as_path(output), dirs=True)}); run `item2vec run` "
             "first, or check output and model_name (--output, --model-name)"
         )
     return model_dir
 
 
-def _listing(directory: Path, dirs: bool) -> str:
+def _listing(directory: Path | ObjectPath, dirs: bool) -> str:
     """Comma-separated visible entries of a directory, for error messages."""
     if not directory.is_dir():
         return "none; the directory does not exist"
@@ -302,14 +312,16 @@ def _listing(directory: Path, dirs: bool) -> str:
     return shown if len(names) <= 10 else f"{len(names)} in all, newest: {shown}"
 
 
-def _read_table(path: Path, model: str, version: str) -> pa.Table:
+def _read_table(
+    path: Path | ObjectPath, model: str, version: str, manifest: dict[str, Any] | None = None
+) -> pa.Table:
     if not path.is_file():
         raise InputError(
             f"{path.name} missing from {path.parent}; the version is incomplete; "
             "republish it or choose another version"
         )
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(verified_source(path, manifest or {}))
     except (OSError, pa.ArrowException) as error:
         raise InputError(
             f"{path} is not a readable Parquet file ({error}); republish the version "
@@ -326,8 +338,53 @@ def _read_table(path: Path, model: str, version: str) -> pa.Table:
     return table
 
 
+def verified_source(path: Path | ObjectPath, manifest: dict[str, Any]) -> Path | pa.Buffer:
+    """What to hand pyarrow to read a file of a version: a local path as it is, or an
+    object's content once its SHA-256 is the one ``manifest`` lists for it.
+
+    Raises
+    ------
+    InputError
+        If the object's content is not what the manifest lists.
+    """
+    if not isinstance(path, ObjectPath):
+        return path  # renamed into place whole, with its manifest
+    import hashlib
+
+    described = _as_dict(_as_dict(manifest.get("files")).get(path.name))
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != described.get("sha256"):
+        raise InputError(
+            f"{path} does not match the SHA-256 its manifest lists (or is not listed); "
+            "the version is damaged or was not published whole; choose another version "
+            "or republish it"
+        )
+    return pa.py_buffer(data)
+
+
+def check_listed_files(path: ObjectPath, manifest: dict[str, Any]) -> None:
+    """Raise unless every file the manifest lists is in the version's prefix at its size.
+
+    Raises
+    ------
+    InputError
+        Naming the first file that is missing or of another size.
+    """
+    files = _as_dict(manifest.get("files"))
+    if not files:
+        raise InputError(f"{path}: its manifest lists no files; republish the version")
+    sizes = path.sizes()
+    for name, described in sorted(files.items()):
+        size = _as_dict(described).get("bytes")
+        if name not in sizes or (size is not None and sizes[name] != size):
+            raise InputError(
+                f"{path / name} is missing or not the size its manifest lists; the version "
+                "was not published whole; choose another version or republish it"
+            )
+
+
 def require_schema(
-    path: Path, expected: pa.Schema, what: str, schema: pa.Schema | None = None
+    path: Path | ObjectPath, expected: pa.Schema, what: str, schema: pa.Schema | None = None
 ) -> None:
     """Raise a clear error unless the Parquet file ``path`` has ``expected``'s columns and types.
 
@@ -341,7 +398,7 @@ def require_schema(
         Naming the file, the first column missing or of another type, and the fix.
     """
     try:
-        schema = schema if schema is not None else pq.read_schema(path)
+        schema = schema if schema is not None else read_parquet_schema(path)
     except (OSError, pa.ArrowException) as error:
         raise InputError(
             f"{path} is not a readable Parquet file ({error}); republish the version "

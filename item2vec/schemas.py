@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+#: The column every published table ends with: the id of the version it belongs to,
+#: so that the rows of several versions read together can be told apart. It is a
+#: dictionary-encoded string in Arrow (one entry) and a plain string column to
+#: Parquet readers (DuckDB, Spark, pandas); publish also keeps the version in each
+#: file's key-value metadata (``item2vec.version``).
+VERSION_COLUMN = "version"
+
 #: ``item_neighbors.parquet``: each item's ``k`` nearest items by cosine.
 NEIGHBOR_SCHEMA = pa.schema(
     [

@@ -15,10 +15,10 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from item2vec.layout import ITEMS_FILE
 from item2vec.metric_table import metrics_markdown, metrics_rows, neighbors_record
-from item2vec.publish import ITEMS_FILE
+from item2vec.storage import as_path, read_parquet
 from item2vec.vectors import ItemVectors
 
 
@@ -136,10 +136,10 @@ def title_series(items: pa.Table | None) -> pd.Series | None:
 
 def published_titles(version_dir: str | Path) -> pd.Series | None:
     """Title per item id from a version's ``items.parquet``, or None when it has none."""
-    path = Path(version_dir) / ITEMS_FILE
+    path = as_path(version_dir) / ITEMS_FILE
     if not path.is_file():
         return None
-    return title_series(pq.read_table(path, columns=["item_id", "title"]))
+    return title_series(read_parquet(path, columns=["item_id", "title"]))
 
 
 def counts_markdown(counts: dict[str, Any]) -> str:
@@ -266,7 +266,7 @@ def run_page(
     Numbers in the metrics table have :data:`TABLE_DIGITS` significant digits.
     """
     location = version_location(version_dir)
-    version_dir = Path(version_dir)
+    version_dir = as_path(version_dir)
     manifest = json.loads((version_dir / "manifest.json").read_text())
     counts = pd.Series(vectors.counts, index=vectors.item_ids)
     examples = example_neighbors(neighbors.to_pandas(), counts, title_series(items))
@@ -296,7 +296,7 @@ def report_markdown(version_dir: str | Path, report_file: str = REPORT_FILE) -> 
     str or None
         None when the version has no report (``--no-report``).
     """
-    version_dir = Path(version_dir)
+    version_dir = as_path(version_dir)
     report = version_dir / report_file
     if not report.is_file():
         return None

@@ -70,7 +70,7 @@ def test_flow_publishes_the_contract_schema(sample_run):
     assert (output / "movielens" / "LATEST").read_text().strip() == version_dir.name
 
     vectors = pq.read_table(version_dir / "item_vectors.parquet")
-    assert vectors.schema.names == ["item_id", "vector", "count", "context_vector"]
+    assert vectors.schema.names == ["item_id", "vector", "count", "context_vector", "version"]
     dim = result["metrics"] and int(vectors.schema.metadata[b"item2vec.dim"])
     assert vectors.schema.field("vector").type == pa.list_(pa.float32(), dim)
     neighbors = pq.read_table(version_dir / "item_neighbors.parquet")
@@ -79,6 +79,7 @@ def test_flow_publishes_the_contract_schema(sample_run):
         pa.int32(),
         pa.string(),
         pa.float32(),
+        pa.dictionary(pa.int32(), pa.string()),
     ]
     assert set(pc for pc in neighbors.column("rank").to_pylist()) == set(range(1, 21))
 
@@ -87,12 +88,15 @@ def test_flow_publishes_the_contract_schema(sample_run):
     assert len(frame["vector"].iloc[0]) == dim
 
     recommendations = pq.read_table(version_dir / "user_recommendations.parquet")
-    assert recommendations.schema.names == ["user_id", "rank", "item_id", "score", "source"]
+    names = ["user_id", "rank", "item_id", "score", "source", "version"]
+    assert recommendations.schema.names == names
     assert len(set(recommendations.column("user_id").to_pylist())) == 610
     assert set(recommendations.column("source").to_pylist()) <= {"model", "item_knn", "popularity"}
     items = pq.read_table(version_dir / "items.parquet")
     assert items.schema.names[:2] == ["item_id", "title"]
     assert items.num_rows == 9_742
+    for table in (vectors, neighbors, recommendations, items):
+        assert set(table.column("version").to_pylist()) == {version_dir.name}
 
     report = (version_dir / "report.md").read_text()
     assert "Forrest Gump (1994)" in report and "hr_at_k.png" in report

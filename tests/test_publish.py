@@ -58,13 +58,18 @@ def test_tables_schema_and_metadata(tmp_path: Path, vectors: ItemVectors):
     assert meta[b"item2vec.dim"] == b"8" and meta[b"item2vec.model_name"] == b"m"
     assert meta[b"item2vec.version"].decode() == version_dir.name
     neighbors = pq.read_table(version_dir / "item_neighbors.parquet")
-    assert neighbors.schema.names == ["item_id", "rank", "neighbor_id", "score"]
+    assert neighbors.schema.names == ["item_id", "rank", "neighbor_id", "score", "version"]
     assert [f.type for f in neighbors.schema] == [
         pa.string(),
         pa.int32(),
         pa.string(),
         pa.float32(),
+        pa.dictionary(pa.int32(), pa.string()),
     ]
+    # Every table ends with its version id, one dictionary entry for all its rows.
+    for read in (table, neighbors):
+        assert read.column_names[-1] == "version"
+        assert set(read.column("version").to_pylist()) == {version_dir.name}
 
 
 def test_manifest_files_hashes_and_latest(tmp_path: Path, vectors: ItemVectors):
@@ -361,3 +366,39 @@ def _lock_is_held(path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def test_every_table_has_its_version_and_the_documented_queries_union_two(
+    tmp_path: Path, monkeypatch
+):
+    """docs/tables.md, "Several versions together": every table's ``version`` column, and
+    its DuckDB queries run as written on two published versions."""
+    import re
+
+    from conftest import publish_small_model
+
+    output = tmp_path / "output"
+    first = publish_small_model(output, "movielens")
+    second = publish_small_model(output, "movielens")
+    for version_dir in (first, second):
+        tables = sorted(version_dir.glob("*.parquet"))
+        assert len(tables) == 4
+        for path in tables:
+            assert pq.read_schema(path).names[-1] == "version", path.name
+            found = duckdb.sql(f"SELECT DISTINCT version FROM read_parquet('{path}')").fetchall()
+            assert found == [(version_dir.name,)], path.name
+    section = (Path(__file__).parents[1] / "docs" / "tables.md").read_text()
+    section = section.split("## Several versions together", 1)[1].split("\n## ", 1)[0]
+    queries = [
+        query.replace("<version>", first.name).replace("<other-version>", second.name)
+        for query in re.findall(r"```sql\n(.*?)```", section, re.S)
+    ]
+    assert len(queries) == 2
+    monkeypatch.chdir(tmp_path)
+    both = sorted([first.name, second.name])
+    rows = pq.read_metadata(first / "item_neighbors.parquet").num_rows
+    assert [(v, n) for v, n, _ in duckdb.sql(queries[0]).fetchall()] == [(v, rows) for v in both]
+    # The small model's items are a..d; the sample's first item is '1'.
+    side_by_side = duckdb.sql(queries[1].replace("item_id = '1'", "item_id = 'a'")).fetchall()
+    assert {row[2] for row in side_by_side} == set(both)
+    assert [row[1] for row in side_by_side] == sorted(row[1] for row in side_by_side)

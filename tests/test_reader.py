@@ -81,7 +81,7 @@ def test_tables_round_trip_exactly(tmp_path: Path, vectors: ItemVectors):
     np.testing.assert_array_equal(model.counts, vectors.counts)
     assert model.item_ids.tolist() == vectors.item_ids.tolist()
     assert all(type(item) is str for item in model.item_ids)
-    assert list(model.neighbors.columns) == ["item_id", "rank", "neighbor_id", "score"]
+    assert list(model.neighbors.columns) == ["item_id", "rank", "neighbor_id", "score", "version"]
     assert len(model.neighbors) == 40 * K
     assert len(model) == 40 and model.dim == 8
     assert "007" in model and "7" not in model and 7 not in model
