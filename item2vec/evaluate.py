@@ -26,12 +26,12 @@ from item2vec.neighbor_eval import (
     item_categories,
     item_to_item_cases,
     model_neighbor_top,
-    neighbor_metrics,
+    neighbor_tally,
     scorer_neighbor_top,
 )
-from item2vec.ranking import hit_rate_curve, ranking_metrics, top_k
+from item2vec.ranking import RankTally, top_k
 from item2vec.sequences import FlatSequences
-from item2vec.split import Holdout, Split, evaluation_sample
+from item2vec.split import Holdout, Split, evaluation_sample, select_cases
 from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ KNN_QUERY_ITEMS = (1, 2, 3, 5, 10)
 #: The metric that chooses a baseline's settings on the validation target.
 CHOICE_METRIC = "hr@10"
 #: Keys of a scorer's result that serve the combined record, never the manifest.
-WORKING_KEYS = ("ranking", "served", "neighbors", "settings")
+WORKING_KEYS = ("ranking", "served", "neighbors", "settings", "tally", "with_fallback")
 
 
 class Scorer(Protocol):
@@ -114,7 +114,8 @@ def evaluate_scorer(
     With ``curve_k`` > 0 the result also holds ``curve``: HR@1 .. HR@curve_k.
     With ``keep_ranking`` it holds ``ranking``: each case's top ``max(ks)``,
     targets and unrankable flags, from which :func:`item2vec.fallback.fallback_metrics`
-    combines two scorers.
+    combines two scorers. ``tally`` (:class:`item2vec.ranking.RankTally`) is what
+    the metrics were computed from: shards of the cases add up to it exactly.
     """
     k = max(*ks, curve_k)
     exclude = cases.seen if exclude_seen else None
@@ -149,9 +150,11 @@ def evaluate_scorer(
         top = np.where(top >= 0, columns[np.maximum(top, 0)], -1)
     targets = cases.targets
     unrankable = (targets < 0) | ~scorer.rankable[np.maximum(targets, 0)]
-    metrics = ranking_metrics(top, targets, ks, catalogue_size, unrankable)
+    tally = RankTally.of(top, targets, ks, unrankable)
+    metrics: dict[str, Any] = tally.metrics(ks, catalogue_size)
     if curve_k:
-        metrics["curve"] = hit_rate_curve(top, targets, curve_k)
+        metrics["curve"] = tally.curve(curve_k)
+    metrics["tally"] = tally
     if keep_ranking:
         metrics["ranking"] = {
             "top": top[:, : max(ks)].copy(),
@@ -196,12 +199,11 @@ def evaluate_model(
         top, rankable = model_neighbor_top(
             vectors, catalogue, pairs.distinct, max(config.k), neighbors_scoring
         )
-        result["neighbors"] = {
-            "scoring": neighbors_scoring,
-            **neighbor_metrics(
-                top, pairs, rankable, config.k, item_categories(categories, catalogue)
-            ),
-        }
+        tally = neighbor_tally(
+            top, pairs, rankable, config.k, item_categories(categories, catalogue)
+        )
+        result["neighbors"] = {"scoring": neighbors_scoring, **tally.metrics(config.k)}
+        result["neighbors"]["tally"] = tally
     return result
 
 
@@ -211,6 +213,7 @@ def evaluate_baselines(
     config: EvaluateConfig,
     validation: Split | None = None,
     categories: pa.Table | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics of the popularity and item-kNN baselines, each with its HR curve.
 
@@ -227,6 +230,9 @@ def evaluate_baselines(
         model's; without it item-kNN uses the model's ``query_items``.
     categories
         As for :func:`evaluate_model`.
+    settings
+        Item-kNN's settings when already chosen (:func:`knn_settings`, or
+        :func:`knn_choice` over shards); ``validation`` is then not used.
 
     Returns
     -------
@@ -239,7 +245,7 @@ def evaluate_baselines(
     catalogue = build_catalogue(train)
     popularity = PopularityScorer(catalogue)
     knn = ItemKNNScorer(user_item_matrix(train, catalogue), popularity=popularity.popularity)
-    settings = knn_settings(validation, config)
+    settings = settings or knn_settings(validation, config)
     cases = encode_cases(holdout, catalogue, settings["query_items"])
     results = {
         "popularity": _evaluate_named("popularity", popularity, cases, len(catalogue), config),
@@ -250,9 +256,10 @@ def evaluate_baselines(
     pairs = item_to_item_cases(holdout, catalogue)
     top = scorer_neighbor_top(knn, pairs.distinct, len(catalogue), max(config.k))
     results["item_knn"]["settings"] = settings
-    results["item_knn"]["neighbors"] = neighbor_metrics(
+    tally = neighbor_tally(
         top, pairs, knn.rankable, config.k, item_categories(categories, catalogue)
     )
+    results["item_knn"]["neighbors"] = {**tally.metrics(config.k), "tally": tally}
     return results
 
 
@@ -268,11 +275,24 @@ def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, 
         ``query_items``, ``similarity``, ``chosen_on`` and, when chosen on
         validation, ``validation``: the metric per query length tried.
     """
-    fixed = {"query_items": config.query_items, "similarity": "cosine"}
+    return knn_choice([knn_validation(validation, config)], config)
+
+
+def knn_validation(
+    validation: Split | None, config: EvaluateConfig, shard: slice | None = None
+) -> dict[str, RankTally] | None:
+    """Item-kNN's tally on the validation target for each query length tried.
+
+    ``shard`` selects a slice of the fixed validation sample; the tallies of
+    disjoint slices add up (:func:`knn_choice`) to those of the whole sample.
+    None without validation cases.
+    """
     if validation is None or not len(validation.test):
-        return {**fixed, "chosen_on": "the model's query length"}
+        return None
     train = validation.training_sequences()
     held_out = evaluation_sample(validation.test, config.max_users)
+    if shard is not None:
+        held_out = select_cases(held_out, _in_slice(len(held_out), shard))
     catalogue = build_catalogue(train)
     popularity = PopularityScorer(catalogue).popularity
     scorer = ItemKNNScorer(user_item_matrix(train, catalogue), popularity=popularity)
@@ -287,7 +307,19 @@ def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, 
             config.exclude_seen,
             name=f"item-kNN, {query_items} query items, on validation",
         )
-        tried[str(query_items)] = metrics[CHOICE_METRIC]
+        tried[str(query_items)] = metrics["tally"]
+    return tried
+
+
+def knn_choice(parts: list[dict[str, RankTally] | None], config: EvaluateConfig) -> dict[str, Any]:
+    """Item-kNN's settings from the validation tallies of every shard (see :func:`knn_settings`)."""
+    fixed = {"query_items": config.query_items, "similarity": "cosine"}
+    parts = [part for part in parts if part is not None]
+    if not parts:
+        return {**fixed, "chosen_on": "the model's query length"}
+    k = int(CHOICE_METRIC.split("@")[1])
+    merged = {q: RankTally.merge([part[q] for part in parts]) for q in parts[0]}
+    tried = {q: tally.metrics([k], 1)[CHOICE_METRIC] for q, tally in merged.items()}
     best = max(tried, key=lambda q: (tried[q], -int(q)))
     log.info(
         "item-kNN query length chosen on validation: %s (%s %.4f)", best, CHOICE_METRIC, tried[best]
@@ -295,9 +327,15 @@ def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, 
     return {
         "query_items": int(best),
         "similarity": "cosine",
-        "chosen_on": f"validation {CHOICE_METRIC}, {len(held_out):,} cases",
+        "chosen_on": f"validation {CHOICE_METRIC}, {merged[best].cases:,} cases",
         "validation": tried,
     }
+
+
+def _in_slice(n: int, shard: slice) -> np.ndarray:
+    keep = np.zeros(n, dtype=bool)
+    keep[shard] = True
+    return keep
 
 
 def _evaluate_named(
@@ -326,11 +364,15 @@ def _evaluate_named(
 def combine_metrics(
     model: dict[str, Any],
     baselines: dict[str, dict[str, Any]],
-    holdout: Holdout,
+    holdout: Holdout | tuple[int, int],
     config: EvaluateConfig,
     category_col: str | None = None,
 ) -> dict[str, Any]:
     """The metrics record of a run from the model's and the baselines' results.
+
+    ``holdout`` is the test cases, or ``(evaluated, of_all)`` case counts (a
+    sharded evaluation, :mod:`item2vec.shards`, whose ``model`` then holds
+    ``with_fallback``).
 
     Returns
     -------
@@ -345,8 +387,11 @@ def combine_metrics(
     """
     results = {"model": dict(model), **{name: dict(r) for name, r in baselines.items()}}
     working = {name: {key: r.pop(key, None) for key in WORKING_KEYS} for name, r in results.items()}
-    evaluated = len(evaluation_sample(holdout, config.max_users))
-    sample = {"sampled_from": len(holdout)} if evaluated < len(holdout) else {}
+    if isinstance(holdout, tuple):
+        evaluated, total = holdout
+    else:
+        evaluated, total = len(evaluation_sample(holdout, config.max_users)), len(holdout)
+    sample = {"sampled_from": total} if evaluated < total else {}
     record = {
         "k": list(config.k),
         "scoring": config.scoring,
@@ -363,7 +408,9 @@ def combine_metrics(
         "baselines": {"popularity": results["popularity"], "item_knn": results["item_knn"]},
     }
     model_work, knn_work = working["model"], working.get("item_knn", {})
-    if model_work["ranking"] is not None and knn_work.get("ranking") is not None:
+    if model_work["with_fallback"] is not None:
+        record["model_with_fallback"] = model_work["with_fallback"]
+    elif model_work["ranking"] is not None and knn_work.get("ranking") is not None:
         record["model_with_fallback"] = fallback_metrics(
             model_work["ranking"], model_work["served"], knn_work["ranking"], config.k
         )
@@ -371,15 +418,18 @@ def combine_metrics(
         record["baseline_settings"] = {"item_knn": knn_work["settings"]}
     if model_work["neighbors"] is not None or knn_work.get("neighbors") is not None:
         model_neighbors = dict(model_work["neighbors"] or {})
+        knn_neighbors = dict(knn_work.get("neighbors") or {})
         scoring = model_neighbors.pop("scoring", None)
-        figures = [model_neighbors, knn_work.get("neighbors") or {}]
+        model_neighbors.pop("tally", None)
+        knn_neighbors.pop("tally", None)
+        figures = [model_neighbors, knn_neighbors]
         has_category = any("category_items" in f for f in figures)
         record["neighbors"] = {
             "scoring": scoring,
             "query": "the last training item alone; only the item itself excluded",
             "category": f"first value of {category_col}" if has_category else None,
             "model": model_neighbors,
-            "item_knn": dict(knn_work.get("neighbors") or {}),
+            "item_knn": knn_neighbors,
         }
     return record
 
