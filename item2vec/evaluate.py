@@ -31,7 +31,7 @@ from item2vec.neighbor_eval import (
 )
 from item2vec.ranking import RankTally, top_k
 from item2vec.sequences import FlatSequences
-from item2vec.split import Holdout, Split, evaluation_sample, select_cases
+from item2vec.split import Holdout, Split, evaluation_sample, select_rows
 from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -292,7 +292,7 @@ def knn_validation(
     train = validation.training_sequences()
     held_out = evaluation_sample(validation.test, config.max_users)
     if shard is not None:
-        held_out = select_cases(held_out, _in_slice(len(held_out), shard))
+        held_out = select_rows(held_out, shard)
     catalogue = build_catalogue(train)
     popularity = PopularityScorer(catalogue).popularity
     scorer = ItemKNNScorer(user_item_matrix(train, catalogue), popularity=popularity)
@@ -330,12 +330,6 @@ def knn_choice(parts: list[dict[str, RankTally] | None], config: EvaluateConfig)
         "chosen_on": f"validation {CHOICE_METRIC}, {merged[best].cases:,} cases",
         "validation": tried,
     }
-
-
-def _in_slice(n: int, shard: slice) -> np.ndarray:
-    keep = np.zeros(n, dtype=bool)
-    keep[shard] = True
-    return keep
 
 
 def _evaluate_named(

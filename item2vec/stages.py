@@ -98,9 +98,10 @@ def metrics(
     return combine_metrics(model, baselines, split.test, config, category_col)
 
 
-def neighbors(vectors: ItemVectors, config: PublishConfig) -> pa.Table:
-    """``item_neighbors.parquet``: each item's ``neighbors_k`` nearest items."""
-    return nearest_neighbors(vectors, config.neighbors_k, config.neighbors_scoring)
+def neighbors(vectors: ItemVectors, config: PublishConfig, rows: slice | None = None) -> pa.Table:
+    """``item_neighbors.parquet``: each item's ``neighbors_k`` nearest items (of the
+    vocabulary ``rows`` only, a block of items, when given)."""
+    return nearest_neighbors(vectors, config.neighbors_k, config.neighbors_scoring, rows)
 
 
 def recommendations(
@@ -108,11 +109,13 @@ def recommendations(
     sequences: pa.Table,
     config: PipelineConfig,
     fallback_query_items: int | None = None,
+    rows: slice | None = None,
 ) -> pa.Table:
     """``user_recommendations.parquet``: every user's top items from their whole history.
 
     With ``fallback_query_items``, users the model cannot rank are served by
-    item-kNN on that many of their last items, then popularity.
+    item-kNN on that many of their last items, then popularity. With ``rows``,
+    only those rows of ``sequences`` get recommendations (a shard of the users).
     """
     return recommend_for_users(
         vectors,
@@ -122,6 +125,7 @@ def recommendations(
         config.evaluate.query_items,
         config.evaluate.exclude_seen,
         fallback_query_items,
+        rows,
     )
 
 
