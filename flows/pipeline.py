@@ -369,6 +369,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         "input_cached": input_cached,
         "stage_seconds": clock.seconds,
         "placement": place.record(),
+        "flow_run_id": str(FlowRunContext.get().flow_run.id),
     }
     if not gate["passed"]:
         raise QualityGateError(

@@ -78,7 +78,8 @@ class Placement:
         if self.client is not None:
             from distributed import wait
 
-            wait([future.wrapped_future for future in futures])
+            with self.client.as_current():  # wait() asks for the current client
+                wait([future.wrapped_future for future in futures])
         else:
             for future in futures:
                 future.wait()

@@ -443,6 +443,7 @@ def _small_deterministic_config(tmp_path: Path, output: str):
     )
 
 
+@pytest.mark.slow  # tests/test_cluster.py compares the same metrics on a cluster in the default run
 def test_dask_local_cluster_gives_the_same_metrics(prefect_harness, tmp_path):
     from item2vec_flows.pipeline import run_pipeline
     from item2vec_flows.runners import build_task_runner

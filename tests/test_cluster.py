@@ -1,0 +1,153 @@
+"""The pipeline on a real Dask cluster: heavy stages on workers, placement recorded, logs kept.
+
+One ``distributed.LocalCluster`` of 2 worker processes on 127.0.0.1 serves the
+module; the flow connects to it by address, as to any cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from item2vec.config import build_config
+from item2vec.synth import planted_clusters
+
+pytestmark = pytest.mark.flows
+
+#: Every stage whose cost grows with the data: each must run on a worker.
+HEAVY = (
+    "ingest",
+    "sequences",
+    "split",
+    "baselines",
+    "train",
+    "evaluate_model",
+    "neighbors",
+    "recommend",
+    "publish",
+)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
+        yield local
+
+
+def _config(tmp_path: Path, output: str):
+    events, _ = planted_clusters(n_users=120, n_items=40, events_per_user=10)
+    folder = tmp_path / "logs"
+    folder.mkdir(exist_ok=True)
+    half = len(events) // 2
+    events.iloc[:half].to_csv(folder / "part-1.csv", index=False)
+    # Part 2 writes a third of its times in milliseconds: the same instants, and a
+    # mixed-unit warning from the worker that reads it.
+    second = events.iloc[half:].copy()
+    in_ms = second.index[::3]
+    second.loc[in_ms, "timestamp"] = second.loc[in_ms, "timestamp"] * 1000
+    second.to_csv(folder / "part-2.csv", index=False)
+    return build_config(
+        {
+            "ingest": {"paths": [str(folder)], "cache": False},
+            "train": {"epochs": 3, "deterministic": True, "min_count": 1},
+            "publish": {
+                "output": str(tmp_path / output),
+                "model_name": "m",
+                "gate_margin": 0,
+                "report": False,
+            },
+        }
+    )
+
+
+def _run_logs(flow_run_id: str, wanted: str, timeout: float = 30.0) -> list[str]:
+    """The run's log messages, once one contains ``wanted`` (workers send theirs in batches)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        messages = [log.message for log in logs]
+        if any(wanted in m for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.5)
+
+
+def test_heavy_stages_run_on_the_workers_and_the_manifest_says_where(
+    prefect_harness, cluster, tmp_path
+):
+    import json
+
+    from prefect_dask import DaskTaskRunner
+
+    from item2vec_flows.pipeline import run_pipeline
+    from item2vec_flows.placement import FLOW_PROCESS
+
+    workers = set(cluster.scheduler_info["workers"])
+    on_threads = run_pipeline(_config(tmp_path, "threads"))
+    on_dask = run_pipeline(
+        _config(tmp_path, "dask"), task_runner=DaskTaskRunner(address=cluster.scheduler_address)
+    )
+
+    manifest = json.loads((Path(on_dask["version_dir"]) / "manifest.json").read_text())
+    placement = manifest["placement"]
+    assert placement["task_runner"] == "DaskTaskRunner"
+    assert placement["cluster"] == cluster.scheduler_address
+    for stage in HEAVY:
+        assert placement["stages"][stage], stage
+        assert set(placement["stages"][stage]) <= workers, (stage, placement["stages"][stage])
+    # The shards really spread: the per-file ingest used both workers (2 files, 2 idle workers).
+    assert set().union(*placement["stages"].values()) == workers
+    threads = json.loads((Path(on_threads["version_dir"]) / "manifest.json").read_text())
+    assert set(threads["placement"]["stages"]["train"]) == {FLOW_PROCESS}
+    assert threads["placement"]["task_runner"] == "ThreadPoolTaskRunner"
+
+    # Sharded (one shard per worker) and unsharded runs measure the same thing exactly.
+    assert on_dask["metrics"] == on_threads["metrics"]
+    assert on_dask["counts"] == on_threads["counts"]
+
+    # The library's lines and warnings from the workers are in the run's logs.
+    messages = _run_logs(on_dask["flow_run_id"], "mixes epoch units")
+    assert any("mixes epoch units" in m for m in messages), messages[:20]
+    assert any(m.startswith("evaluated model on") for m in messages)
+    assert any(m.startswith("trained ") and "item vectors" in m for m in messages)
+
+
+def test_python_warnings_on_a_worker_become_library_log_records(cluster):
+    """warnings.warn on a worker reaches the handlers of the ``item2vec`` logger."""
+    from distributed import Client
+
+    from item2vec_flows.workers import forward_warnings
+
+    def warn_and_collect() -> list[str]:
+        import logging
+        import warnings
+
+        seen: list[str] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                seen.append(record.getMessage())
+
+        keep = Keep()
+        logging.getLogger("item2vec").addHandler(keep)
+        try:
+            warnings.warn("a worker-side library warning", UserWarning, stacklevel=1)
+        finally:
+            logging.getLogger("item2vec").removeHandler(keep)
+        return seen
+
+    with Client(cluster.scheduler_address) as client:
+        forward_warnings(client)
+        seen = client.run(warn_and_collect)
+    assert set(seen) == set(cluster.scheduler_info["workers"])
+    for messages in seen.values():
+        assert any("a worker-side library warning" in m for m in messages), messages
