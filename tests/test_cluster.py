@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from item2vec.config import build_config
-from item2vec.synth import planted_clusters
+from conftest import two_file_config
 
 pytestmark = pytest.mark.flows
 
@@ -38,32 +36,6 @@ def cluster():
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as local:
         yield local
-
-
-def _config(tmp_path: Path, output: str):
-    events, _ = planted_clusters(n_users=120, n_items=40, events_per_user=10)
-    folder = tmp_path / "logs"
-    folder.mkdir(exist_ok=True)
-    half = len(events) // 2
-    events.iloc[:half].to_csv(folder / "part-1.csv", index=False)
-    # Part 2 writes a third of its times in milliseconds: the same instants, and a
-    # mixed-unit warning from the worker that reads it.
-    second = events.iloc[half:].copy()
-    in_ms = second.index[::3]
-    second.loc[in_ms, "timestamp"] = second.loc[in_ms, "timestamp"] * 1000
-    second.to_csv(folder / "part-2.csv", index=False)
-    return build_config(
-        {
-            "ingest": {"paths": [str(folder)], "cache": False},
-            "train": {"epochs": 3, "deterministic": True, "min_count": 1},
-            "publish": {
-                "output": str(tmp_path / output),
-                "model_name": "m",
-                "gate_margin": 0,
-                "report": False,
-            },
-        }
-    )
 
 
 def _run_logs(flow_run_id: str, wanted: str, timeout: float = 30.0) -> list[str]:
@@ -92,9 +64,10 @@ def test_heavy_stages_run_on_the_workers_and_the_manifest_says_where(
     from item2vec_flows.placement import FLOW_PROCESS
 
     workers = set(cluster.scheduler_info["workers"])
-    on_threads = run_pipeline(_config(tmp_path, "threads"))
+    on_threads = run_pipeline(two_file_config(tmp_path, "threads", mixed_units=True))
     on_dask = run_pipeline(
-        _config(tmp_path, "dask"), task_runner=DaskTaskRunner(address=cluster.scheduler_address)
+        two_file_config(tmp_path, "dask", mixed_units=True),
+        task_runner=DaskTaskRunner(address=cluster.scheduler_address),
     )
 
     manifest = json.loads((Path(on_dask["version_dir"]) / "manifest.json").read_text())
