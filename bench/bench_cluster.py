@@ -20,8 +20,8 @@ times of the manifest, where each stage ran, how many temporary Prefect
 servers started, and a JSON line. On 2 cores the cluster does not win: the
 point is that every heavy stage runs on the workers and what that costs.
 
-Environment: ``BENCH_EVENTS`` (400k), ``BENCH_USERS`` (20k), ``BENCH_ITEMS``
-(2k), ``BENCH_PARTS`` (16), ``BENCH_REPEATS`` (1; medians when more),
+Environment: ``BENCH_EVENTS`` (100k), ``BENCH_USERS`` (5k), ``BENCH_ITEMS``
+(1k), ``BENCH_PARTS`` (8), ``BENCH_REPEATS`` (1; medians when more),
 ``BENCH_DIR`` (``/tmp/item2vec-bench``).
 """
 
@@ -120,10 +120,10 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child(sys.argv[2], Path(sys.argv[3]))
         return
-    events = _env_int("BENCH_EVENTS", 400_000)
-    users = _env_int("BENCH_USERS", 20_000)
-    items = _env_int("BENCH_ITEMS", 2_000)
-    parts = _env_int("BENCH_PARTS", 16)
+    events = _env_int("BENCH_EVENTS", 100_000)
+    users = _env_int("BENCH_USERS", 5_000)
+    items = _env_int("BENCH_ITEMS", 1_000)
+    parts = _env_int("BENCH_PARTS", 8)
     repeats = _env_int("BENCH_REPEATS", 1)
     root = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
     print(f"cluster: {events:,} events, {users:,} users, {items:,} items, {parts} files")
@@ -143,10 +143,11 @@ def main() -> None:
         summary[f"{mode}_wall_s"] = statistics.median(r["wall_s"] for r in results)
         summary[f"{mode}_temporary_servers"] = results[-1]["temporary_servers"]
     last = runs["dask"][-1]
-    print("\nstage seconds (last run)      threads     dask")
-    for stage, seconds in last["stages_s"].items():
-        threads = runs["threads"][-1]["stages_s"].get(stage, float("nan"))
-        print(f"  {stage:26s} {threads:8.2f} {seconds:8.2f}")
+    print("\nstage seconds (median)        threads     dask  dask-own-servers")
+    for stage in last["stages_s"]:
+        row = [statistics.median(r["stages_s"].get(stage, 0.0) for r in runs[m]) for m in MODES]
+        print(f"  {stage:26s} {row[0]:8.2f} {row[1]:8.2f} {row[2]:8.2f}")
+        summary[f"stage_{stage}_s"] = dict(zip(MODES, row, strict=True))
     print(f"\nwhere each stage ran on dask (cluster {last['placement']['cluster']}):")
     for stage, where in last["placement"]["stages"].items():
         print(f"  {stage:26s} {', '.join(where)}")
