@@ -124,3 +124,42 @@ def test_python_warnings_on_a_worker_become_library_log_records(cluster):
     assert set(seen) == set(cluster.scheduler_info["workers"])
     for messages in seen.values():
         assert any("a worker-side library warning" in m for m in messages), messages
+
+
+@pytest.mark.slow  # a fresh interpreter, a Prefect home and a LocalCluster: 40-80 s here
+def test_without_a_server_only_the_flow_starts_a_temporary_one(tmp_path):
+    """No PREFECT_API_URL: the workers report to the flow's temporary server, not their own."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import json, sys\n"
+        "import item2vec_flows\n"
+        "from conftest import two_file_config\n"
+        "from item2vec_flows.pipeline import run_pipeline\n"
+        "from item2vec_flows.runners import build_task_runner\n"
+        "if __name__ == '__main__':\n"
+        "    config = two_file_config(__import__('pathlib').Path(sys.argv[1]), 'out')\n"
+        "    result = run_pipeline(config, task_runner=build_task_runner('dask', dask_workers=2))\n"
+        "    print(json.dumps(result['placement']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env["PYTHONPATH"] = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert output.count("Starting temporary server") == 1, output[-3000:]
+    import json
+
+    placement = json.loads(done.stdout.strip().splitlines()[-1])
+    assert placement["task_runner"] == "DaskTaskRunner"
+    assert "flow process" not in {w for ws in placement["stages"].values() for w in ws}
