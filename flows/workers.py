@@ -6,9 +6,10 @@ task engine, would start a temporary server of its own (16-20 s each, and the
 logs and artifacts of its tasks would land there, unseen).
 :func:`shared_server` starts the flow process's temporary server before the
 run and points the run at it; the run's settings travel with every task to
-the workers, so they report to the same server. A remote cluster cannot reach
-a temporary server on 127.0.0.1: give it a real one (``prefect server start``,
-``PREFECT_API_URL`` in the flow's environment).
+the workers, so they report to the same server. A cluster on other machines
+cannot reach a temporary server on 127.0.0.1, so it is left alone, with a
+warning: give it a real server (``prefect server start``, ``PREFECT_API_URL``
+in the flow's environment).
 
 The library's ``item2vec`` logger reaches the run logs on a worker as in the
 flow process (Prefect's ``PREFECT_LOGGING_EXTRA_LOGGERS``). Warnings do not go
@@ -24,6 +25,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
+
+log = logging.getLogger("item2vec_flows.workers")
+
+#: Scheduler hosts that are this machine, whose workers reach a server on 127.0.0.1.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 #: The logger that carries workers' warnings (under the library's, so into run logs).
 WARNINGS_LOGGER = "item2vec.warnings"
@@ -56,6 +62,14 @@ def forward_warnings(client: Any) -> None:
     client.register_plugin(WarningsToRunLogs(), name=PLUGIN_NAME)
 
 
+def is_local(address: str | None) -> bool:
+    """The scheduler is on this machine: a LocalCluster (no address) or a loopback one."""
+    if not address:
+        return True
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0]
+    return host in LOCAL_HOSTS
+
+
 @contextmanager
 def shared_server(task_runner: Any) -> Iterator[str | None]:
     """Run inside this with a Dask task runner, so that its workers use one Prefect server.
@@ -68,6 +82,16 @@ def shared_server(task_runner: Any) -> Iterator[str | None]:
 
     if type(task_runner).__name__ != "DaskTaskRunner" or PREFECT_API_URL.value():
         yield PREFECT_API_URL.value()
+        return
+    if not is_local(getattr(task_runner, "address", None)):
+        log.warning(
+            "the Dask cluster at %s is not on this machine and no Prefect server is set: "
+            "each worker starts a temporary server of its own (16-20 s each) and the "
+            "logs of its tasks stay there; run `prefect server start --host 0.0.0.0` "
+            "and set PREFECT_API_URL=http://HOST:4200/api",
+            task_runner.address,
+        )
+        yield None
         return
     from prefect.server.api.server import SubprocessASGIServer
 

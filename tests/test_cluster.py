@@ -163,3 +163,37 @@ def test_without_a_server_only_the_flow_starts_a_temporary_one(tmp_path):
     placement = json.loads(done.stdout.strip().splitlines()[-1])
     assert placement["task_runner"] == "DaskTaskRunner"
     assert "flow process" not in {w for ws in placement["stages"].values() for w in ws}
+
+
+@pytest.mark.parametrize(
+    ("address", "local"),
+    [
+        (None, True),
+        ("tcp://127.0.0.1:8786", True),
+        ("tcp://localhost:8786", True),
+        ("tcp://10.0.0.5:8786", False),
+        ("tls://scheduler.example:8786", False),
+    ],
+)
+def test_only_a_cluster_on_this_machine_is_pointed_at_the_temporary_server(address, local):
+    from item2vec_flows.workers import is_local
+
+    assert is_local(address) is local
+
+
+def test_a_remote_cluster_without_a_server_is_warned_about_and_left_alone(caplog):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from item2vec_flows.workers import shared_server
+
+    class DaskTaskRunner:  # the name is what shared_server recognises
+        address = "tcp://10.0.0.5:8786"
+
+    with (
+        temporary_settings(restore_defaults={PREFECT_API_URL}),
+        caplog.at_level("WARNING"),
+        shared_server(DaskTaskRunner()) as url,
+    ):
+        assert url is None
+        assert PREFECT_API_URL.value() is None
+    assert "PREFECT_API_URL" in caplog.text
