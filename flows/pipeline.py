@@ -1,22 +1,30 @@
 """The ``item2vec run`` flow: ingest -> sequences -> split -> train -> evaluate -> publish.
 
-Each task wraps one library function and holds no logic of its own. Tasks pass
-in-memory objects and do not cache: hashing DataFrames for a cache key costs
-more than the stages themselves on one machine. Large inputs are wrapped in
-``quote`` so that Prefect does not walk every element looking for futures.
+Each task wraps one library function and holds no logic of its own. Every
+stage whose cost grows with the data is *submitted*, so on a Dask task runner
+it runs on a worker, and tasks hand each other futures: large tables and arrays
+move between workers (or stay in the memory of the flow process on threads),
+and only small results (the plan, metrics, the gate, the manifest) come back
+to the flow. Evaluation, recommendations and neighbours run as one task per
+shard (:mod:`item2vec.shards`), one shard per Dask worker. Tasks do not cache:
+hashing DataFrames for a cache key costs more than the stages themselves.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote, unmapped
+from prefect.context import FlowRunContext
+from prefect.utilities.annotations import unmapped
 
+from item2vec import shards as sharded
 from item2vec import stages
 from item2vec.cache import (
     InputPlan,
@@ -34,15 +42,16 @@ from item2vec.config import (
     TrainConfig,
 )
 from item2vec.errors import QualityGateError
+from item2vec.evaluate import knn_choice
 from item2vec.gate import decide_gate
 from item2vec.ingest import Events, Partition
 from item2vec.manifest import build_manifest
 from item2vec.presets import with_bundled_sample
 from item2vec.readers import is_transient
-from item2vec.split import Split
 from item2vec.stageclock import StageClock
 from item2vec.vectors import ItemVectors
 from item2vec_flows.artifacts import create_run_artifacts
+from item2vec_flows.placement import Placement, here, holds_none
 from item2vec_flows.runners import task_runner_from_environment
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -70,16 +79,27 @@ IO_RETRIES = {
 }
 
 
+class Opaque:
+    """A large value handed between tasks without Prefect looking inside.
+
+    Prefect walks dataclasses, lists and tuples in a task's inputs for futures;
+    a split holds millions of lists. ``quote`` would stop it too, but it is a
+    tuple, and Dask rebuilds tuples as plain ones on the way to a worker.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 @task(name="plan-inputs", **IO_RETRIES, **STAGE)
 def plan_task(config: PipelineConfig) -> InputPlan:
     return plan_inputs(config)
 
 
 @task(name="cached-sequences", **STAGE)
-def cached_sequences_task(
-    plan: InputPlan, config: PipelineConfig
-) -> tuple[Events, pa.Table] | None:
-    return cached_sequences(plan, config)
+def cached_sequences_task(plan: InputPlan, config: PipelineConfig) -> Opaque | None:
+    cached = cached_sequences(plan, config)
+    return None if cached is None else Opaque(cached)
 
 
 @task(name="ingest-file", task_run_name="ingest-{path.name}", **IO_RETRIES, **STAGE)
@@ -88,71 +108,107 @@ def ingest_file_task(path: Path, key: str, config: PipelineConfig) -> Partition:
 
 
 @task(name="sequences", **STAGE)
-def sequences_task(
-    partitions: list[Partition], plan: InputPlan, config: PipelineConfig
-) -> tuple[Events, pa.Table]:
-    return sequences_from_partitions(partitions, plan, config)
+def sequences_task(partitions: list[Partition], plan: InputPlan, config: PipelineConfig) -> Opaque:
+    events, sequences = sequences_from_partitions(partitions, plan, config)
+    # The rows are not needed again: the manifest wants their counts and files.
+    return Opaque((Events(None, events.counts, events.files), sequences))
 
 
 @task(name="split", **STAGE)
-def split_task(sequences: pa.Table, config: EvaluateConfig) -> Split:
-    return stages.split(sequences, config)
+def split_task(prepared: Opaque, config: EvaluateConfig) -> Opaque:
+    return Opaque(stages.split(prepared.value[1], config))
+
+
+@task(name="validation-split", **STAGE)
+def validation_task(prepared: Opaque, config: EvaluateConfig) -> Opaque:
+    return Opaque(stages.baseline_validation(prepared.value[1], config))
 
 
 @task(name="train", **STAGE)
-def train_task(split: Split, config: TrainConfig) -> ItemVectors:
-    return stages.train(split, config)
+def train_task(split: Opaque, config: TrainConfig) -> ItemVectors:
+    return stages.train(split.value, config)
 
 
 @task(name="refit", **STAGE)
-def refit_task(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
-    return stages.refit(sequences, config)
-
-
-@task(name="recommend", **STAGE)
-def recommend_task(
-    vectors: ItemVectors, sequences: pa.Table, config: PipelineConfig, fallback_knn: dict
-) -> pa.Table:
-    return stages.recommendations(vectors, sequences, config, fallback_knn)
+def refit_task(prepared: Opaque, config: TrainConfig) -> ItemVectors:
+    return stages.refit(prepared.value[1], config)
 
 
 @task(name="items", **IO_RETRIES, **STAGE)
-def items_task(config: IngestConfig) -> pa.Table | None:
-    return stages.items(config)
+def items_task(config: IngestConfig) -> Opaque:
+    items = stages.items(config)
+    return Opaque((items, stages.categories(items, config)))
 
 
-@task(name="evaluate-model", **STAGE)
-def evaluate_model_task(
-    vectors: ItemVectors,
-    split: Split,
+@task(name="knn-validation", task_run_name="knn-validation-{shard}", **STAGE)
+def knn_validation_task(validation: Opaque, config: EvaluateConfig, shard: int, shards: int):
+    return sharded.knn_validation_part(validation.value, config, shard, shards)
+
+
+@task(name="knn-choice", **STAGE)
+def knn_choice_task(parts: list, config: EvaluateConfig) -> dict[str, Any]:
+    return knn_choice(parts, config)
+
+
+@task(name="evaluate-baselines", task_run_name="evaluate-baselines-{shard}", **STAGE)
+def baselines_task(
+    split: Opaque,
     config: EvaluateConfig,
+    settings: dict[str, Any],
+    items: Opaque,
+    shard: int,
+    shards: int,
+) -> Opaque:
+    part = sharded.baseline_part(split.value, config, settings, items.value[1], shard, shards)
+    return Opaque(part)
+
+
+@task(name="evaluate-model", task_run_name="evaluate-model-{shard}", **STAGE)
+def model_task(
+    vectors: ItemVectors,
+    split: Opaque,
+    config: EvaluateConfig,
+    baselines: Opaque,
     neighbors_scoring: str,
-    categories: pa.Table | None,
-) -> dict:
-    return stages.model_metrics(vectors, split, config, neighbors_scoring, categories)
+    items: Opaque,
+    shard: int,
+    shards: int,
+) -> dict[str, Any] | None:
+    categories = items.value[1]
+    return sharded.model_part(
+        vectors, split.value, config, baselines.value, neighbors_scoring, categories, shard, shards
+    )
 
 
-class Opaque:
-    """A large value handed to a submitted task without Prefect or Dask looking inside.
-
-    ``quote`` does this for Prefect, but it is a tuple, and Dask rebuilds tuples
-    as plain ones on the way to a worker, so the task would get the wrong type.
-    """
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
+@task(name="metrics", **STAGE)
+def metrics_task(parts: list, config: EvaluateConfig, category_col: str | None) -> dict[str, Any]:
+    return sharded.combine_parts(parts, config, category_col)
 
 
-@task(name="evaluate-baselines", **STAGE)
-def evaluate_baselines_task(
-    split: Opaque, config: EvaluateConfig, sequences: Opaque, categories: Opaque
-) -> dict[str, dict]:
-    return stages.baseline_metrics(split.value, config, sequences.value, categories.value)
+@task(name="neighbors", task_run_name="neighbors-{shard}", **STAGE)
+def neighbors_task(
+    vectors: ItemVectors, config: PublishConfig, shard: int, shards: int
+) -> pa.Table:
+    return sharded.neighbors_part(vectors, config, shard, shards)
 
 
-@task(name="neighbors", **STAGE)
-def neighbors_task(vectors: ItemVectors, config: PublishConfig) -> pa.Table:
-    return stages.neighbors(vectors, config)
+@task(name="recommend", task_run_name="recommend-{shard}", **STAGE)
+def recommend_task(
+    vectors: ItemVectors,
+    prepared: Opaque,
+    config: PipelineConfig,
+    fallback_knn: dict,
+    shard: int,
+    shards: int,
+) -> pa.Table:
+    return sharded.recommendations_part(
+        vectors, prepared.value[1], config, fallback_knn, shard, shards
+    )
+
+
+@task(name="concat", **STAGE)
+def concat_task(parts: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(parts)
 
 
 @task(name="gate", **STAGE)
@@ -162,22 +218,42 @@ def gate_task(
     return decide_gate(metrics, neighbors, config)
 
 
+@task(name="manifest", **STAGE)
+def manifest_task(
+    config: PipelineConfig,
+    prepared: Opaque,
+    split: Opaque,
+    vectors: ItemVectors,
+    metrics: dict[str, Any],
+    gate: dict[str, Any],
+    stage_seconds: dict[str, float],
+) -> dict[str, Any]:
+    events, sequences = prepared.value
+    return build_manifest(
+        config, events, sequences, split.value, vectors, metrics, gate, stage_seconds
+    )
+
+
 @task(name="publish", **STAGE)
 def publish_task(
     vectors: ItemVectors,
     neighbors: pa.Table,
-    tables: dict[str, pa.Table],
+    recommendations: pa.Table | None,
+    prepared: Opaque,
+    items: Opaque,
     manifest: dict[str, Any],
-    config: PublishConfig,
+    config: PipelineConfig,
 ) -> Path:
-    return stages.publish(vectors, neighbors, tables, manifest, config)
+    tables = stages.extra_tables(recommendations, prepared.value[1], items.value[0], config)
+    manifest["placement"]["stages"]["publish"] = [here()]
+    return stages.publish(vectors, neighbors, tables, manifest, config.publish)
 
 
 @task(name="artifacts", **STAGE)
 def artifacts_task(
-    version_dir: Path, vectors: ItemVectors, neighbors: pa.Table, items: pa.Table | None
+    version_dir: Path, vectors: ItemVectors, neighbors: pa.Table, items: Opaque
 ) -> None:
-    create_run_artifacts(version_dir, vectors, neighbors, items)
+    create_run_artifacts(version_dir, vectors, neighbors, items.value[0])
 
 
 # A deployment's runs load this module anew: the environment names their task runner.
@@ -190,7 +266,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``version_dir``, ``metrics``, ``gate`` and ``counts`` of the run.
+        ``version_dir``, ``metrics``, ``gate``, ``counts`` and ``placement`` of the run.
 
     Raises
     ------
@@ -199,67 +275,85 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     """
     config = with_bundled_sample(config)
     clock = StageClock()
-    with clock.stage("plan"):
-        plan = plan_task(config)
-        cached = cached_sequences_task(plan, config)
-    input_cached = cached is not None
-    if cached is None:
-        with clock.stage("ingest"):
-            # One task per input file: in parallel on the task runner, each cached on its own.
-            futures = ingest_file_task.map(plan.paths, plan.partition_keys, unmapped(config))
-            partitions = [future.result() for future in futures]  # the first bad file raises
-        with clock.stage("sequences"):
-            cached = sequences_task(quote(partitions), plan, config)
-    events, sequences = cached
-    with clock.stage("items"):
-        items = items_task(config.ingest)
-    categories = stages.categories(items, config.ingest)
+    place = Placement(FlowRunContext.get().task_runner)
+    shards = place.workers  # one shard of users (or items) per worker
+    prepared, input_cached = _prepare(config, clock, place)
+    ev = config.evaluate
     with clock.stage("split"):
-        split = split_task(quote(sequences), config.evaluate)
+        split = split_task.submit(prepared, ev)
+        place.track("split", split)
+        place.settle(split)
+    items = items_task.submit(config.ingest)
+    place.track("items", items)
     # The baselines need no model: they are evaluated while it trains.
     clock.start("baselines")
-    baselines = evaluate_baselines_task.submit(
-        Opaque(split), config.evaluate, Opaque(sequences), Opaque(categories)
-    )
+    validation = validation_task.submit(prepared, ev)
+    tried = [knn_validation_task.submit(validation, ev, s, shards) for s in range(shards)]
+    settings = knn_choice_task.submit(tried, ev)
+    baselines = [
+        baselines_task.submit(split, ev, settings, items, s, shards) for s in range(shards)
+    ]
+    place.track("baselines", validation, *tried, settings, *baselines)
     with clock.stage("train"):
-        vectors = train_task(quote(split), config.train)
+        vectors = train_task.submit(split, config.train)
+        place.track("train", vectors)
+        place.settle(vectors)
     with clock.stage("evaluate_model"):
-        model_metrics = evaluate_model_task(
-            quote(vectors),
-            quote(split),
-            config.evaluate,
-            config.publish.neighbors_scoring,
-            quote(categories),
-        )
-    baseline_metrics = baselines.result()
+        scoring = config.publish.neighbors_scoring
+        parts = [
+            model_task.submit(vectors, split, ev, baselines[s], scoring, items, s, shards)
+            for s in range(shards)
+        ]
+        place.track("evaluate_model", *parts)
+        metrics_future = metrics_task.submit(parts, ev, config.ingest.item_category_col)
+        place.track("metrics", metrics_future)
+        metrics = place.result(metrics_future)
     clock.stop("baselines")
-    metrics = stages.metrics(
-        model_metrics, baseline_metrics, split, config.evaluate, config.ingest.item_category_col
-    )
     published = vectors
     if config.publish.refit:
         with clock.stage("refit"):
-            published = refit_task(quote(sequences), config.train)
+            published = refit_task.submit(prepared, config.train)
+            place.track("refit", published)
+            place.settle(published)
     with clock.stage("neighbors"):
-        neighbors = neighbors_task(quote(published), config.publish)
+        blocks = [
+            neighbors_task.submit(published, config.publish, s, shards) for s in range(shards)
+        ]
+        neighbors = concat_task.submit(blocks)
+        place.track("neighbors", *blocks, neighbors)
+        place.settle(neighbors)
     with clock.stage("gate"):
-        gate = gate_task(metrics, quote(neighbors), config)
+        gate_future = gate_task.submit(metrics, neighbors, config)
+        place.track("gate", gate_future)
+        gate = place.result(gate_future)
     recommendations = None
     if config.publish.recommendations_n:
         with clock.stage("recommend"):
             # Users the model cannot rank get item-kNN at its validated settings.
             fallback = metrics["baseline_settings"]["item_knn"]
-            recommendations = recommend_task(quote(published), quote(sequences), config, fallback)
-    tables = stages.extra_tables(recommendations, sequences, items, config)
-    manifest = build_manifest(
-        config, events, sequences, split, published, metrics, gate, clock.seconds
+            users = [
+                recommend_task.submit(published, prepared, config, fallback, s, shards)
+                for s in range(shards)
+            ]
+            recommendations = concat_task.submit(users)
+            place.track("recommend", *users, recommendations)
+            place.settle(recommendations)
+    manifest_future = manifest_task.submit(
+        config, prepared, split, published, metrics, gate, clock.seconds
     )
+    place.track("manifest", manifest_future)
+    manifest = place.result(manifest_future)
+    manifest["placement"] = place.record()
     with clock.stage("publish"):
-        version_dir = publish_task(
-            quote(published), quote(neighbors), quote(tables), manifest, config.publish
+        version = publish_task.submit(
+            published, neighbors, recommendations, prepared, items, manifest, config
         )
+        place.track("publish", version)
+        version_dir = place.result(version)
     with clock.stage("artifacts"):
-        artifacts_task(version_dir, quote(published), quote(neighbors), quote(items))
+        artifacts = artifacts_task.submit(version_dir, published, neighbors, items)
+        place.track("artifacts", artifacts)
+        place.result(artifacts)
     result = {
         "version_dir": str(version_dir),
         "metrics": metrics,
@@ -267,6 +361,8 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         "counts": manifest["counts"],
         "input_cached": input_cached,
         "stage_seconds": clock.seconds,
+        "placement": place.record(),
+        "flow_run_id": str(FlowRunContext.get().flow_run.id),
     }
     if not gate["passed"]:
         raise QualityGateError(
@@ -275,6 +371,29 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
             result,
         )
     return result
+
+
+def _prepare(config: PipelineConfig, clock: StageClock, place: Placement) -> tuple[Any, bool]:
+    """Events and sequences as a future: from the cache, or ingested file by file."""
+    with clock.stage("plan"):
+        planned = plan_task.submit(config)
+        place.track("plan", planned)
+        plan = place.result(planned)
+        cached = cached_sequences_task.submit(plan, config)
+        place.track("plan", cached)
+        place.settle(cached)
+    if not place.peek(cached, holds_none):
+        return cached, True
+    with clock.stage("ingest"):
+        # One task per input file: in parallel on the task runner, each cached on its own.
+        files = ingest_file_task.map(plan.paths, plan.partition_keys, unmapped(config))
+        place.track("ingest", *files)
+        place.settle(*files)
+    with clock.stage("sequences"):
+        prepared = sequences_task.submit(list(files), plan, config)
+        place.track("sequences", prepared)
+        place.settle(prepared)  # a bad file raises its own error here
+    return prepared, False
 
 
 def run_pipeline(config: PipelineConfig, task_runner: Any = None) -> dict[str, Any]:
@@ -303,8 +422,20 @@ def run_pipeline(config: PipelineConfig, task_runner: Any = None) -> dict[str, A
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
         PREFECT_LOCAL_STORAGE_PATH: str(result_storage_path(config)),
     }
-    with temporary_settings(settings):
+    with temporary_settings(settings), _workers_server(task_runner):
         return flow_run(config)
+
+
+@contextmanager
+def _workers_server(task_runner: Any) -> Iterator[None]:
+    """On Dask, one Prefect server for the flow and its workers (:mod:`.workers`)."""
+    if type(task_runner).__name__ != "DaskTaskRunner":
+        yield
+        return
+    from item2vec_flows.workers import shared_server
+
+    with shared_server(task_runner):
+        yield
 
 
 def result_storage_path(config: PipelineConfig) -> Path:

@@ -26,17 +26,17 @@ from item2vec.baselines import (
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.config import EvaluateConfig
 from item2vec.errors import ConfigError
-from item2vec.fallback import fallback_metrics
+from item2vec.metrics_record import CURVE_K, combine_metrics
 from item2vec.neighbor_eval import (
     item_categories,
     item_to_item_cases,
     model_neighbor_top,
-    neighbor_metrics,
+    neighbor_tally,
     scorer_neighbor_top,
 )
-from item2vec.ranking import hit_rate_curve, ranking_metrics, top_k
+from item2vec.ranking import RankTally, top_k
 from item2vec.sequences import FlatSequences
-from item2vec.split import Holdout, Split, evaluation_sample
+from item2vec.split import Holdout, Split, evaluation_sample, select_rows
 from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -44,16 +44,12 @@ log = logging.getLogger(__name__)
 #: Training sequences as lists (gensim's form) or flat Arrow items.
 TrainingSequences = list[list[str]] | FlatSequences
 
-#: HR@k is also reported for every k up to this, for the report's curve.
-CURVE_K = 50
 
 #: Query lengths item-kNN is tried with on the validation target; its best is
 #: the one evaluated on the test target.
 KNN_QUERY_ITEMS = (1, 2, 3, 5, 10)
 #: The metric that chooses a baseline's settings on the validation target.
 CHOICE_METRIC = "hr@10"
-#: Keys of a scorer's result that serve the combined record, never the manifest.
-WORKING_KEYS = ("ranking", "served", "neighbors", "settings")
 
 
 class Scorer(Protocol):
@@ -119,7 +115,8 @@ def evaluate_scorer(
     With ``curve_k`` > 0 the result also holds ``curve``: HR@1 .. HR@curve_k.
     With ``keep_ranking`` it holds ``ranking``: each case's top ``max(ks)``,
     targets and unrankable flags, from which :func:`item2vec.fallback.fallback_metrics`
-    combines two scorers.
+    combines two scorers. ``tally`` (:class:`item2vec.ranking.RankTally`) is what
+    the metrics were computed from: shards of the cases add up to it exactly.
     """
     k = max(*ks, curve_k)
     exclude = cases.seen if exclude_seen else None
@@ -154,9 +151,11 @@ def evaluate_scorer(
         top = np.where(top >= 0, columns[np.maximum(top, 0)], -1)
     targets = cases.targets
     unrankable = (targets < 0) | ~scorer.rankable[np.maximum(targets, 0)]
-    metrics = ranking_metrics(top, targets, ks, catalogue_size, unrankable)
+    tally = RankTally.of(top, targets, ks, unrankable)
+    metrics: dict[str, Any] = tally.metrics(ks, catalogue_size)
     if curve_k:
-        metrics["curve"] = hit_rate_curve(top, targets, curve_k)
+        metrics["curve"] = tally.curve(curve_k)
+    metrics["tally"] = tally
     if keep_ranking:
         metrics["ranking"] = {
             "top": top[:, : max(ks)].copy(),
@@ -201,12 +200,11 @@ def evaluate_model(
         top, rankable = model_neighbor_top(
             vectors, catalogue, pairs.distinct, max(config.k), neighbors_scoring
         )
-        result["neighbors"] = {
-            "scoring": neighbors_scoring,
-            **neighbor_metrics(
-                top, pairs, rankable, config.k, item_categories(categories, catalogue)
-            ),
-        }
+        tally = neighbor_tally(
+            top, pairs, rankable, config.k, item_categories(categories, catalogue)
+        )
+        result["neighbors"] = {"scoring": neighbors_scoring, **tally.metrics(config.k)}
+        result["neighbors"]["tally"] = tally
     return result
 
 
@@ -216,6 +214,7 @@ def evaluate_baselines(
     config: EvaluateConfig,
     validation: Split | None = None,
     categories: pa.Table | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics of the popularity and item-kNN baselines, each with its HR curve.
 
@@ -232,6 +231,9 @@ def evaluate_baselines(
         model's; without it item-kNN uses the model's ``query_items``.
     categories
         As for :func:`evaluate_model`.
+    settings
+        Item-kNN's settings when already chosen (:func:`knn_settings`, or
+        :func:`knn_choice` over shards); ``validation`` is then not used.
 
     Returns
     -------
@@ -243,11 +245,11 @@ def evaluate_baselines(
     holdout = evaluation_sample(holdout, config.max_users)
     catalogue = build_catalogue(train)
     popularity = PopularityScorer(catalogue)
-    settings = knn_settings(validation, config)
+    settings = settings or knn_settings(validation, config)
     knn = ItemKNNScorer(
         user_item_matrix(train, catalogue),
         popularity=popularity.popularity,
-        similarity=settings["similarity"],
+        similarity=settings.get("similarity", "cosine"),
         head_bytes=head_bytes_for(len(holdout)),
     )
     cases = encode_cases(holdout, catalogue, settings["query_items"])
@@ -260,76 +262,109 @@ def evaluate_baselines(
     pairs = item_to_item_cases(holdout, catalogue)
     top = scorer_neighbor_top(knn, pairs.distinct, len(catalogue), max(config.k))
     results["item_knn"]["settings"] = settings
-    results["item_knn"]["neighbors"] = neighbor_metrics(
+    tally = neighbor_tally(
         top, pairs, knn.rankable, config.k, item_categories(categories, catalogue)
     )
+    results["item_knn"]["neighbors"] = {**tally.metrics(config.k), "tally": tally}
     return results
 
 
 def knn_settings(validation: Split | None, config: EvaluateConfig) -> dict[str, Any]:
     """Item-kNN's own best settings on the validation target, else the model's query length.
 
-    First the query length is chosen among :data:`KNN_QUERY_ITEMS` and the
-    model's, with the cosine; then the similarity among
-    :data:`~item2vec.baselines.KNN_SIMILARITIES` at that length. Each is scored
-    on the same fixed sample of validation cases (``max_users``) by
-    :data:`CHOICE_METRIC`; a tie goes to the shorter query and to the cosine.
+    Every pair of a query length (:data:`KNN_QUERY_ITEMS` and the model's) and a
+    similarity (:data:`~item2vec.baselines.KNN_SIMILARITIES`) is scored on the
+    same fixed sample of validation cases (``max_users``) by
+    :data:`CHOICE_METRIC`; the best pair wins, a tie going to the shorter query
+    and then to the earlier similarity (the cosine first).
 
     Returns
     -------
     dict
         ``query_items``, ``similarity``, ``chosen_on`` and, when chosen on
-        validation, ``validation`` (the metric per query length tried, with the
-        cosine) and ``validation_similarity`` (per similarity at the chosen length).
+        validation, ``validation`` (the metric per query length, with the cosine)
+        and ``validation_similarity`` (per similarity, at the chosen length).
     """
-    fixed = {"query_items": config.query_items, "similarity": "cosine"}
+    return knn_choice([knn_validation(validation, config)], config)
+
+
+def _grid_key(similarity: str, query_items: int) -> str:
+    return f"{similarity}:{query_items}"
+
+
+def knn_validation(
+    validation: Split | None, config: EvaluateConfig, shard: slice | None = None
+) -> dict[str, RankTally] | None:
+    """Item-kNN's tally on the validation target for each similarity and query length.
+
+    Keys are ``"similarity:query_items"``. ``shard`` selects a slice of the fixed
+    validation sample; the tallies of disjoint slices add up (:func:`knn_choice`)
+    to those of the whole sample. None without validation cases.
+    """
     if validation is None or not len(validation.test):
-        return {**fixed, "chosen_on": "the model's query length"}
+        return None
     train = validation.training_sequences()
     held_out = evaluation_sample(validation.test, config.max_users)
+    if shard is not None:
+        held_out = select_rows(held_out, shard)
     catalogue = build_catalogue(train)
     popularity = PopularityScorer(catalogue).popularity
     matrix = user_item_matrix(train, catalogue)
     head = head_bytes_for(len(held_out))
-    cosine = ItemKNNScorer(matrix, popularity=popularity, head_bytes=head)
     cutoff = [int(CHOICE_METRIC.split("@")[1])]
-
-    def score(scorer: ItemKNNScorer, query_items: int) -> float:
-        cases = encode_cases(held_out, catalogue, query_items)
-        metrics = evaluate_scorer(
-            scorer,
-            cases,
-            cutoff,
-            len(catalogue),
-            config.exclude_seen,
-            name=f"item-kNN ({scorer.similarity}, {query_items} query items) on validation",
-        )
-        return metrics[CHOICE_METRIC]
-
-    tried = {str(q): score(cosine, q) for q in sorted({*KNN_QUERY_ITEMS, config.query_items})}
-    query_items = int(max(tried, key=lambda q: (tried[q], -int(q))))
-    by_similarity = {"cosine": tried[str(query_items)]}
+    lengths = sorted({*KNN_QUERY_ITEMS, config.query_items})
+    cases = {q: encode_cases(held_out, catalogue, q) for q in lengths}
+    tried: dict[str, RankTally] = {}
     for similarity in KNN_SIMILARITIES:
-        if similarity not in by_similarity:
-            scorer = ItemKNNScorer(
-                matrix, popularity=popularity, similarity=similarity, head_bytes=head
+        scorer = ItemKNNScorer(
+            matrix, popularity=popularity, similarity=similarity, head_bytes=head
+        )
+        for query_items in lengths:
+            metrics = evaluate_scorer(
+                scorer,
+                cases[query_items],
+                cutoff,
+                len(catalogue),
+                config.exclude_seen,
+                name=f"item-kNN ({similarity}, {query_items} query items) on validation",
             )
-            by_similarity[similarity] = score(scorer, query_items)
+            tried[_grid_key(similarity, query_items)] = metrics["tally"]
+    return tried
+
+
+def knn_choice(parts: list[dict[str, RankTally] | None], config: EvaluateConfig) -> dict[str, Any]:
+    """Item-kNN's settings from the validation tallies of every shard (see :func:`knn_settings`)."""
+    fixed = {"query_items": config.query_items, "similarity": "cosine"}
+    parts = [part for part in parts if part is not None]
+    if not parts:
+        return {**fixed, "chosen_on": "the model's query length"}
+    k = int(CHOICE_METRIC.split("@")[1])
+    merged = {key: RankTally.merge([part[key] for part in parts]) for key in parts[0]}
+    scores = {key: tally.metrics([k], 1)[CHOICE_METRIC] for key, tally in merged.items()}
     order = {name: place for place, name in enumerate(KNN_SIMILARITIES)}
-    similarity = max(by_similarity, key=lambda s: (by_similarity[s], -order[s]))
+
+    def rank(key: str) -> tuple[float, int, int]:
+        similarity, query_items = key.split(":")
+        return scores[key], -int(query_items), -order[similarity]
+
+    best = max(scores, key=rank)
+    similarity, query_items = best.split(":")[0], int(best.split(":")[1])
     log.info(
         "item-kNN settings chosen on validation: %d query items, %s similarity (%s %.4f)",
         query_items,
         similarity,
         CHOICE_METRIC,
-        by_similarity[similarity],
+        scores[best],
     )
+    lengths = sorted({int(key.split(":")[1]) for key in scores})
     return {
         "query_items": query_items,
         "similarity": similarity,
-        "chosen_on": f"validation {CHOICE_METRIC}, {len(held_out):,} cases",
-        "validation": tried,
-        "validation_similarity": by_similarity,
+        "chosen_on": f"validation {CHOICE_METRIC}, {merged[best].cases:,} cases",
+        "validation": {str(q): scores[_grid_key("cosine", q)] for q in lengths},
+        "validation_similarity": {
+            name: scores[_grid_key(name, query_items)] for name in KNN_SIMILARITIES
+        },
     }
 
 
@@ -354,67 +389,6 @@ def _evaluate_named(
         result[f"hr@{config.k[0]}"],
     )
     return result
-
-
-def combine_metrics(
-    model: dict[str, Any],
-    baselines: dict[str, dict[str, Any]],
-    holdout: Holdout,
-    config: EvaluateConfig,
-    category_col: str | None = None,
-) -> dict[str, Any]:
-    """The metrics record of a run from the model's and the baselines' results.
-
-    Returns
-    -------
-    dict
-        ``{"k": [...], "model": {...}, "baselines": {"popularity": {...}, "item_knn": {...}},
-        "users": n, "curve": {...}}``, as in the manifest. ``users`` counts the
-        users evaluated; when they are a sample, ``sampled_from`` counts all.
-        When the results hold them, also ``model_with_fallback`` (the model,
-        with item-kNN then popularity for the cases it cannot query),
-        ``baseline_settings`` and ``neighbors`` (the model's and item-kNN's
-        neighbour tables, item to item; ``category`` names the category column).
-    """
-    results = {"model": dict(model), **{name: dict(r) for name, r in baselines.items()}}
-    working = {name: {key: r.pop(key, None) for key in WORKING_KEYS} for name, r in results.items()}
-    evaluated = len(evaluation_sample(holdout, config.max_users))
-    sample = {"sampled_from": len(holdout)} if evaluated < len(holdout) else {}
-    record = {
-        "k": list(config.k),
-        "scoring": config.scoring,
-        "query_items": config.query_items,
-        "split": config.split,
-        "exclude_seen": config.exclude_seen,
-        "users": evaluated,
-        **sample,
-        "curve": {
-            "k": list(range(1, CURVE_K + 1)),
-            **{n: r.pop("curve") for n, r in results.items() if "curve" in r},
-        },
-        "model": results["model"],
-        "baselines": {"popularity": results["popularity"], "item_knn": results["item_knn"]},
-    }
-    model_work, knn_work = working["model"], working.get("item_knn", {})
-    if model_work["ranking"] is not None and knn_work.get("ranking") is not None:
-        record["model_with_fallback"] = fallback_metrics(
-            model_work["ranking"], model_work["served"], knn_work["ranking"], config.k
-        )
-    if knn_work.get("settings"):
-        record["baseline_settings"] = {"item_knn": knn_work["settings"]}
-    if model_work["neighbors"] is not None or knn_work.get("neighbors") is not None:
-        model_neighbors = dict(model_work["neighbors"] or {})
-        scoring = model_neighbors.pop("scoring", None)
-        figures = [model_neighbors, knn_work.get("neighbors") or {}]
-        has_category = any("category_items" in f for f in figures)
-        record["neighbors"] = {
-            "scoring": scoring,
-            "query": "the last training item alone; only the item itself excluded",
-            "category": f"first value of {category_col}" if has_category else None,
-            "model": model_neighbors,
-            "item_knn": dict(knn_work.get("neighbors") or {}),
-        }
-    return record
 
 
 def evaluate(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from item2vec.ranking import ranking_metrics
+from item2vec.ranking import RankTally
 
 
 def fallback_metrics(
@@ -39,9 +39,27 @@ def fallback_metrics(
         HR, NDCG, MRR and coverage at each k and ``unrankable``, as for the
         model alone, plus ``fallback_share``: the share of cases the fallback served.
     """
+    return fallback_from_tally(
+        fallback_tally(model, served, fallback, ks), ks, model["catalogue_size"]
+    )
+
+
+def fallback_tally(
+    model: dict[str, Any], served: np.ndarray, fallback: dict[str, Any], ks: list[int]
+) -> tuple[RankTally, int]:
+    """The combined ranking's tally and the cases the fallback served (see
+    :func:`fallback_metrics`); the tallies of shards of the cases add up."""
     width = min(model["top"].shape[1], fallback["top"].shape[1])
     top = np.where(served[:, None], model["top"][:, :width], fallback["top"][:, :width])
     unrankable = np.where(served, model["unrankable"], fallback["unrankable"])
-    metrics = ranking_metrics(top, model["targets"], ks, model["catalogue_size"], unrankable)
-    metrics["fallback_share"] = float((~served).mean()) if len(served) else 0.0
+    return RankTally.of(top, model["targets"], ks, unrankable), int(np.count_nonzero(~served))
+
+
+def fallback_from_tally(
+    tally: tuple[RankTally, int], ks: list[int], catalogue_size: int
+) -> dict[str, float]:
+    """The metrics of :func:`fallback_metrics` from a (merged) :func:`fallback_tally`."""
+    ranked, unserved = tally
+    metrics = ranked.metrics(ks, catalogue_size)
+    metrics["fallback_share"] = float(unserved / ranked.cases) if ranked.cases else 0.0
     return metrics

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from item2vec.config import EvaluateConfig, PipelineConfig
-from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
+from item2vec.evaluate import evaluate_baselines, evaluate_model
+from item2vec.metrics_record import combine_metrics
 from item2vec.search_space import OBJECTIVE, flat_metrics
 from item2vec.train import train_word2vec
 from item2vec.tuning_split import TuningData

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from item2vec.catalogue import Cases, Catalogue
 from item2vec.neighbors import neighbor_lists
-from item2vec.ranking import ranking_metrics, top_k
+from item2vec.ranking import RankTally, top_k
 from item2vec.split import Holdout
 from item2vec.vectors import ItemVectors
 
@@ -156,16 +156,75 @@ def category_consistency(
     neighbour; ``category_items`` counts them. Neighbours without a category
     count as not sharing it.
     """
+    counted, shares = category_shares(top, items, categories, ks)
+    return _category_means(counted, shares, ks)
+
+
+def category_shares(
+    top: np.ndarray, items: np.ndarray, categories: np.ndarray, ks: list[int]
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The items :func:`category_consistency` counts, and each one's share at each k."""
     own = categories[items]
     counted = (own >= 0) & (top[:, 0] >= 0)
-    result: dict[str, float] = {}
+    shares = {}
     for k in ks:
         shown = top[counted, :k]
         same = (shown >= 0) & (categories[np.maximum(shown, 0)] == own[counted, None])
-        per_item = same.sum(axis=1) / np.maximum((shown >= 0).sum(axis=1), 1)
-        result[f"category@{k}"] = float(per_item.mean()) if len(per_item) else 0.0
-    result["category_items"] = int(counted.sum())
+        shares[k] = same.sum(axis=1) / np.maximum((shown >= 0).sum(axis=1), 1)
+    return np.asarray(items)[counted], shares
+
+
+def _category_means(items: np.ndarray, shares: dict[int, np.ndarray], ks: list[int]) -> dict:
+    result: dict[str, float] = {}
+    for k in ks:
+        result[f"category@{k}"] = float(shares[k].mean()) if len(shares[k]) else 0.0
+    result["category_items"] = int(len(items))
     return result
+
+
+@dataclass
+class NeighborTally:
+    """What :func:`neighbor_metrics` computes from; tallies of shards of the cases merge exactly.
+
+    Attributes
+    ----------
+    ranked
+        The item-to-item ranking of the cases.
+    catalogue_size
+        Items the table could hold.
+    category_items, category_shares
+        The distinct queried items with a category, sorted, and each one's share
+        of same-category neighbours per k; None without categories. An item
+        queried in several shards has the same neighbours, so a union keeps one.
+    """
+
+    ranked: RankTally
+    catalogue_size: int
+    category_items: np.ndarray | None = None
+    category_shares: dict[int, np.ndarray] | None = None
+
+    @classmethod
+    def merge(cls, tallies: list[NeighborTally]) -> NeighborTally:
+        """The tally of all the cases of ``tallies`` (disjoint shards of them)."""
+        merged = cls(RankTally.merge([t.ranked for t in tallies]), tallies[0].catalogue_size)
+        with_categories = [t for t in tallies if t.category_items is not None]
+        if with_categories:
+            items = np.concatenate([t.category_items for t in with_categories])
+            merged.category_items, first = np.unique(items, return_index=True)
+            merged.category_shares = {
+                k: np.concatenate([t.category_shares[k] for t in with_categories])[first]
+                for k in with_categories[0].category_shares
+            }
+        return merged
+
+    def metrics(self, ks: list[int]) -> dict[str, float]:
+        """``hr@k``, ``ndcg@k``, ``unrankable`` and, with categories, ``category@k``."""
+        ranked = self.ranked.metrics(ks, self.catalogue_size)
+        result = {name: ranked[name] for k in ks for name in (f"hr@{k}", f"ndcg@{k}")}
+        result["unrankable"] = ranked["unrankable"]
+        if self.category_items is not None:
+            result.update(_category_means(self.category_items, self.category_shares, ks))
+        return result
 
 
 def neighbor_metrics(
@@ -198,14 +257,26 @@ def neighbor_metrics(
         whose query or target item the table does not hold (counted as misses);
         and ``category@k`` with ``category_items`` when there are categories.
     """
+    return neighbor_tally(top, cases, rankable, ks, categories).metrics(ks)
+
+
+def neighbor_tally(
+    top: np.ndarray,
+    cases: ItemToItemCases,
+    rankable: np.ndarray,
+    ks: list[int],
+    categories: np.ndarray | None = None,
+) -> NeighborTally:
+    """The :class:`NeighborTally` of :func:`neighbor_metrics` (same parameters)."""
     per_case = np.full((len(cases), top.shape[1]), -1, dtype=np.int64)
     asked = cases.where >= 0
     per_case[asked] = top[cases.where[asked]]
     query_ok = asked & rankable[np.maximum(cases.queries, 0)]
     target_ok = (cases.targets >= 0) & rankable[np.maximum(cases.targets, 0)]
-    ranked = ranking_metrics(per_case, cases.targets, ks, len(rankable), ~(query_ok & target_ok))
-    result = {name: ranked[name] for k in ks for name in (f"hr@{k}", f"ndcg@{k}")}
-    result["unrankable"] = ranked["unrankable"]
+    ranked = RankTally.of(per_case, cases.targets, ks, ~(query_ok & target_ok))
+    tally = NeighborTally(ranked, len(rankable))
     if categories is not None and (categories >= 0).any():
-        result.update(category_consistency(top, cases.distinct, categories, ks))
-    return result
+        tally.category_items, tally.category_shares = category_shares(
+            top, cases.distinct, categories, ks
+        )
+    return tally

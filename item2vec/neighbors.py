@@ -97,7 +97,9 @@ def neighbor_lists(
     )
 
 
-def nearest_neighbors(vectors: ItemVectors, k: int, scoring: str = "in-in") -> pa.Table:
+def nearest_neighbors(
+    vectors: ItemVectors, k: int, scoring: str = "in-in", rows: slice | None = None
+) -> pa.Table:
     """Top-``k`` items of every item under ``scoring``: ``item_neighbors.parquet``.
 
     Parameters
@@ -108,19 +110,24 @@ def nearest_neighbors(vectors: ItemVectors, k: int, scoring: str = "in-in") -> p
         Neighbours per item (fewer when the vocabulary is smaller than ``k + 1``).
     scoring
         One of :data:`NEIGHBOR_SCORINGS`.
+    rows
+        List these vocabulary rows only (a block of items); the blocks' tables,
+        concatenated in order, are the table of every item.
 
     Returns
     -------
     pyarrow.Table
         Long format with :data:`NEIGHBOR_SCHEMA`, ``rank`` from 1, best first.
     """
-    top, scores = neighbor_lists(vectors, k, scoring)
+    queried = None if rows is None else np.arange(len(vectors))[rows]
+    top, scores = neighbor_lists(vectors, k, scoring, queried)
     valid = top >= 0
-    rows, ranks = np.nonzero(valid)
+    at, ranks = np.nonzero(valid)
+    rows_of = at if queried is None else queried[at]
     ids = vectors.item_ids.astype(object)
     return pa.table(
         {
-            "item_id": pa.array(ids[rows], type=pa.string()),
+            "item_id": pa.array(ids[rows_of], type=pa.string()),
             "rank": pa.array(ranks + 1, type=pa.int32()),
             "neighbor_id": pa.array(ids[top[valid]], type=pa.string()),
             "score": pa.array(scores[valid], type=pa.float32()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -95,6 +96,111 @@ def top_k(
     return indices, scores
 
 
+@dataclass(eq=False)
+class RankTally:
+    """What every ranking metric is computed from, for any set of cases; tallies add up.
+
+    Each metric is a mean over cases or a share of the catalogue, so the tallies
+    of disjoint shards of the cases, added with :meth:`merge`, give exactly the
+    metrics of all the cases at once: integer counts add without rounding, and
+    the catalogue items shown are a union.
+
+    Attributes
+    ----------
+    cases
+        Cases counted (misses and unrankable targets included).
+    unrankable
+        Cases whose target the scorer cannot rank.
+    hits
+        ``hits[r]``: cases whose target was found at rank ``r`` (1-based;
+        ``hits[0]`` is always 0), up to the deepest rank tallied.
+    shown
+        Per cut-off ``k``: the sorted distinct candidates in anyone's top ``k``.
+    """
+
+    cases: int
+    unrankable: int
+    hits: np.ndarray
+    shown: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, top: np.ndarray, targets: np.ndarray, ks: list[int], unrankable: np.ndarray
+    ) -> RankTally:
+        """Tally a ranking: ``top`` ``(n, depth)`` candidates best first (-1 for none),
+        each case's ``targets`` (-1 when not in the catalogue), ``unrankable`` per case;
+        ``shown`` is kept for each k of ``ks``."""
+        depth = top.shape[1]
+        hit = (top == targets[:, None]) & (targets[:, None] >= 0)
+        found = hit.any(axis=1)
+        rank = hit.argmax(axis=1)[found] + 1
+        shown = {}
+        for k in ks:
+            head = top[:, :k]
+            shown[k] = np.unique(head[head >= 0])
+        return cls(
+            cases=len(targets),
+            unrankable=int(np.count_nonzero(unrankable)),
+            hits=np.bincount(rank, minlength=depth + 1).astype(np.int64),
+            shown=shown,
+        )
+
+    @classmethod
+    def merge(cls, tallies: list[RankTally]) -> RankTally:
+        """The tally of all the cases of ``tallies`` (disjoint shards of them)."""
+        depth = max(len(t.hits) for t in tallies)
+        hits = np.zeros(depth, dtype=np.int64)
+        for t in tallies:
+            hits[: len(t.hits)] += t.hits
+        ks = set.intersection(*(set(t.shown) for t in tallies))
+        shown = {k: _union([t.shown[k] for t in tallies]) for k in sorted(ks)}
+        return cls(
+            cases=sum(t.cases for t in tallies),
+            unrankable=sum(t.unrankable for t in tallies),
+            hits=hits,
+            shown=shown,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RankTally):
+            return NotImplemented
+        return (
+            (self.cases, self.unrankable) == (other.cases, other.unrankable)
+            and np.array_equal(self.hits, other.hits)
+            and self.shown.keys() == other.shown.keys()
+            and all(np.array_equal(self.shown[k], other.shown[k]) for k in self.shown)
+        )
+
+    def metrics(self, ks: list[int], catalogue_size: int) -> dict[str, float]:
+        """``hr@k``, ``ndcg@k``, ``mrr@k``, ``coverage@k`` for each k, and ``unrankable``."""
+        n = self.cases
+        ranks = np.arange(len(self.hits), dtype=np.float64)
+        result: dict[str, float] = {}
+        for k in ks:
+            within = self.hits[1 : k + 1]
+            r = ranks[1 : k + 1]
+            result[f"hr@{k}"] = float(within.sum() / n) if n else 0.0
+            result[f"ndcg@{k}"] = float((within / np.log2(r + 1)).sum() / n) if n else 0.0
+            result[f"mrr@{k}"] = float((within / r).sum() / n) if n else 0.0
+            covered = self.shown[k].size if k in self.shown else 0
+            result[f"coverage@{k}"] = float(covered / catalogue_size) if catalogue_size else 0.0
+        result["unrankable"] = float(self.unrankable / n) if n else 0.0
+        return result
+
+    def curve(self, max_k: int) -> list[float]:
+        """HR@k for every k from 1 to ``max_k``."""
+        if self.cases == 0:
+            return [0.0] * max_k
+        per_rank = np.zeros(max_k, dtype=np.int64)
+        depth = min(max_k, len(self.hits) - 1)
+        per_rank[:depth] = self.hits[1 : depth + 1]
+        return [float(v) for v in np.cumsum(per_rank) / self.cases]
+
+
+def _union(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.int64)
+
+
 def ranking_metrics(
     top: np.ndarray,
     targets: np.ndarray,
@@ -121,33 +227,13 @@ def ranking_metrics(
     Returns
     -------
     dict
-        ``hr@k``, ``ndcg@k``, ``mrr@k``, ``coverage@k`` for each k, and ``unrankable``.
+        ``hr@k``, ``ndcg@k``, ``mrr@k``, ``coverage@k`` for each k, and ``unrankable``,
+        computed from :class:`RankTally`, as sharded evaluations are.
     """
-    n = len(targets)
-    hits = (top == targets[:, None]) & (targets[:, None] >= 0)
-    found = hits.any(axis=1)
-    rank = np.where(found, hits.argmax(axis=1) + 1, 0)
-    metrics: dict[str, float] = {}
-    for k in ks:
-        within = found & (rank <= k)
-        safe_rank = np.where(within, rank, 1)
-        shown = top[:, :k]
-        covered = np.unique(shown[shown >= 0]).size
-        metrics[f"hr@{k}"] = float(within.sum() / n) if n else 0.0
-        metrics[f"ndcg@{k}"] = float((within / np.log2(safe_rank + 1)).sum() / n) if n else 0.0
-        metrics[f"mrr@{k}"] = float((within / safe_rank).sum() / n) if n else 0.0
-        metrics[f"coverage@{k}"] = float(covered / catalogue_size) if catalogue_size else 0.0
-    metrics["unrankable"] = float(unrankable.mean()) if n else 0.0
-    return metrics
+    return RankTally.of(top, targets, ks, unrankable).metrics(ks, catalogue_size)
 
 
 def hit_rate_curve(top: np.ndarray, targets: np.ndarray, max_k: int) -> list[float]:
     """HR@k for every k from 1 to ``max_k`` (``top`` must hold at least ``max_k`` columns)."""
-    n = len(targets)
-    if n == 0:
-        return [0.0] * max_k
-    hits = (top[:, :max_k] == targets[:, None]) & (targets[:, None] >= 0)
-    found = hits.any(axis=1)
-    rank = np.where(found, hits.argmax(axis=1) + 1, max_k + 1)
-    per_rank = np.bincount(rank, minlength=max_k + 2)[1 : max_k + 1]
-    return [float(v) for v in np.cumsum(per_rank) / n]
+    unrankable = np.zeros(len(targets), dtype=bool)
+    return RankTally.of(top[:, :max_k], targets, [], unrankable).curve(max_k)

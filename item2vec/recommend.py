@@ -22,7 +22,7 @@ from item2vec.evaluate import EmbeddingScorer
 from item2vec.ranking import top_k
 from item2vec.schemas import RECOMMENDATION_SCHEMA
 from item2vec.sequences import FlatSequences, flat_arrow
-from item2vec.split import Holdout, select_cases
+from item2vec.split import Holdout, select_cases, select_rows
 from item2vec.vectors import ItemVectors
 
 #: What ``source`` says, by code: the model, or the fallbacks in their order.
@@ -37,6 +37,7 @@ def recommend_for_users(
     query_items: int,
     exclude_seen: bool = True,
     fallback_knn: Mapping[str, Any] | None = None,
+    rows: slice | None = None,
 ) -> pa.Table:
     """The ``n`` best items for each user, items the user already has excluded.
 
@@ -58,6 +59,10 @@ def recommend_for_users(
         :func:`item2vec.evaluate.knn_settings` chose them): users the model
         cannot rank are served by item-kNN with them, then popularity. None
         leaves those users without rows.
+    rows
+        Recommend for these rows of ``sequences`` only (a shard); the fallback
+        still learns from every history, so the shards' tables, concatenated
+        in order, are the table of all users.
 
     Returns
     -------
@@ -73,6 +78,9 @@ def recommend_for_users(
     values, offsets = flat_arrow(sequences)
     user_ids = single_array(sequences.column("user_id"))
     users = Holdout(user_ids=user_ids, history_items=values, history_offsets=offsets, targets=None)
+    if rows is not None:
+        users = select_rows(users, rows)
+        user_ids = users.user_ids
     cases = encode_cases(users, catalogue, query_items)
     scorer = EmbeddingScorer(vectors, catalogue, scoring)
     top, scores = _rank(scorer, cases, len(catalogue), n, exclude_seen, "recommend")

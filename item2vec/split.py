@@ -116,6 +116,13 @@ def select_cases(holdout: Holdout, keep: np.ndarray) -> Holdout:
     return _holdout(holdout.user_ids, holdout.history_items, holdout.history_offsets, keep, targets)
 
 
+def select_rows(holdout: Holdout, rows: slice) -> Holdout:
+    """The cases ``rows`` (a slice, as a shard of the cases) of ``holdout``, in order."""
+    keep = np.zeros(len(holdout), dtype=bool)
+    keep[rows] = True
+    return select_cases(holdout, keep)
+
+
 def evaluation_sample(holdout: Holdout, max_users: int) -> Holdout:
     """The holdout's cases, or a fixed sample of at most ``max_users`` when it has more.
 

@@ -20,8 +20,9 @@ from item2vec.config import (
     PublishConfig,
     TrainConfig,
 )
-from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
+from item2vec.evaluate import evaluate_baselines, evaluate_model
 from item2vec.items import items_table, read_items
+from item2vec.metrics_record import combine_metrics
 from item2vec.neighbor_eval import category_table
 from item2vec.neighbors import nearest_neighbors
 from item2vec.publish import ITEMS_FILE, RECOMMENDATIONS_FILE, SEQUENCES_FILE, publish_version
@@ -99,9 +100,10 @@ def metrics(
     return combine_metrics(model, baselines, split.test, config, category_col)
 
 
-def neighbors(vectors: ItemVectors, config: PublishConfig) -> pa.Table:
-    """``item_neighbors.parquet``: each item's ``neighbors_k`` nearest items."""
-    return nearest_neighbors(vectors, config.neighbors_k, config.neighbors_scoring)
+def neighbors(vectors: ItemVectors, config: PublishConfig, rows: slice | None = None) -> pa.Table:
+    """``item_neighbors.parquet``: each item's ``neighbors_k`` nearest items (of the
+    vocabulary ``rows`` only, a block of items, when given)."""
+    return nearest_neighbors(vectors, config.neighbors_k, config.neighbors_scoring, rows)
 
 
 def recommendations(
@@ -109,12 +111,14 @@ def recommendations(
     sequences: pa.Table,
     config: PipelineConfig,
     fallback_knn: Mapping[str, Any] | None = None,
+    rows: slice | None = None,
 ) -> pa.Table:
     """``user_recommendations.parquet``: every user's top items from their whole history.
 
     With ``fallback_knn`` (item-kNN's validated settings, ``metrics
     ["baseline_settings"]["item_knn"]``), users the model cannot rank are served
-    by item-kNN with those settings, then popularity.
+    by item-kNN with those settings, then popularity. With ``rows``, only those
+    rows of ``sequences`` get recommendations (a shard of the users).
     """
     return recommend_for_users(
         vectors,
@@ -124,6 +128,7 @@ def recommendations(
         config.evaluate.query_items,
         config.evaluate.exclude_seen,
         fallback_knn,
+        rows,
     )
 
 

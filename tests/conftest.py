@@ -147,3 +147,35 @@ def interrupt(process) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def two_file_config(tmp_path: Path, output: str, mixed_units: bool = False):
+    """A small deterministic run over a folder of two CSV parts, published under ``output``.
+
+    With ``mixed_units``, a third of part 2's times are written in milliseconds:
+    the same instants, and a mixed-unit warning from whoever reads that file.
+    """
+    from item2vec.config import build_config
+
+    events, _ = planted_clusters(n_users=120, n_items=40, events_per_user=10)
+    folder = tmp_path / "logs"
+    folder.mkdir(exist_ok=True)
+    half = len(events) // 2
+    events.iloc[:half].to_csv(folder / "part-1.csv", index=False)
+    second = events.iloc[half:].copy()
+    if mixed_units:
+        in_ms = second.index[::3]
+        second.loc[in_ms, "timestamp"] = second.loc[in_ms, "timestamp"] * 1000
+    second.to_csv(folder / "part-2.csv", index=False)
+    return build_config(
+        {
+            "ingest": {"paths": [str(folder)], "cache": False},
+            "train": {"epochs": 3, "deterministic": True, "min_count": 1},
+            "publish": {
+                "output": str(tmp_path / output),
+                "model_name": "m",
+                "gate_margin": 0,
+                "report": False,
+            },
+        }
+    )

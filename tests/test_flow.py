@@ -424,36 +424,16 @@ def test_second_run_over_unchanged_input_uses_the_cache(planted_runs):
     assert "refit" in manifest["timings"]["seconds"]
 
 
-def _small_deterministic_config(tmp_path: Path, output: str):
-    from item2vec.synth import planted_clusters
-
-    events, _ = planted_clusters(n_users=120, n_items=40, events_per_user=10)
-    folder = tmp_path / "logs"
-    folder.mkdir(exist_ok=True)
-    half = len(events) // 2
-    events.iloc[:half].to_csv(folder / "part-1.csv", index=False)
-    events.iloc[half:].to_csv(folder / "part-2.csv", index=False)
-    return build_config(
-        {
-            "ingest": {"paths": [str(folder)], "cache": False},
-            "train": {"epochs": 3, "deterministic": True, "min_count": 1},
-            "publish": {
-                "output": str(tmp_path / output),
-                "model_name": "m",
-                "gate_margin": 0,
-                "report": False,
-            },
-        }
-    )
-
-
+@pytest.mark.slow  # tests/test_cluster.py compares the same metrics on a cluster in the default run
 def test_dask_local_cluster_gives_the_same_metrics(prefect_harness, tmp_path):
+    from conftest import two_file_config
+
     from item2vec_flows.pipeline import run_pipeline
     from item2vec_flows.runners import build_task_runner
 
-    on_threads = run_pipeline(_small_deterministic_config(tmp_path, "threads"))
+    on_threads = run_pipeline(two_file_config(tmp_path, "threads"))
     on_dask = run_pipeline(
-        _small_deterministic_config(tmp_path, "dask"),
+        two_file_config(tmp_path, "dask"),
         task_runner=build_task_runner("dask", dask_workers=2),
     )
     assert on_dask["metrics"]["model"] == on_threads["metrics"]["model"]
