@@ -93,6 +93,10 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "max_set_size",
         "corpus_file",
         "deterministic",
+        "warm_start",
+        "warm_epochs",
+        "warm_data",
+        "full_retrain_every",
     ),
     "evaluate": (
         "scoring",

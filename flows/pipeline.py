@@ -47,6 +47,7 @@ from item2vec.split import Split
 from item2vec.stageclock import StageClock
 from item2vec.summary import report_markdown, run_page
 from item2vec.vectors import ItemVectors
+from item2vec.warm_start import train_nightly
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -105,6 +106,11 @@ def split_task(sequences: pa.Table, config: EvaluateConfig) -> Split:
 @task(name="train", **STAGE)
 def train_task(split: Split, config: TrainConfig) -> ItemVectors:
     return stages.train(split, config)
+
+
+@task(name="train-nightly", **STAGE)
+def train_nightly_task(split: Split, sequences: pa.Table, config: PipelineConfig) -> ItemVectors:
+    return train_nightly(split, sequences, config)
 
 
 @task(name="refit", **STAGE)
@@ -229,7 +235,10 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         Opaque(split), config.evaluate, Opaque(sequences), Opaque(categories)
     )
     with clock.stage("train"):
-        vectors = train_task(quote(split), config.train)
+        if config.train.warm_start:  # from LATEST when it may (docs/incremental.md)
+            vectors = train_nightly_task(quote(split), quote(sequences), config)
+        else:
+            vectors = train_task(quote(split), config.train)
     with clock.stage("evaluate_model"):
         model_metrics = evaluate_model_task(
             quote(vectors),

@@ -87,7 +87,16 @@ class EpochLogger(CallbackAny2Vec):
 GENSIM_MAX_SENTENCE = 10_000
 
 #: TrainConfig fields that are item2vec's own, not gensim keywords.
-OWN_FIELDS = {"context", "max_set_size", "corpus_file", "deterministic"}
+OWN_FIELDS = {
+    "context",
+    "max_set_size",
+    "corpus_file",
+    "deterministic",
+    "warm_start",
+    "warm_epochs",
+    "warm_data",
+    "full_retrain_every",
+}
 
 
 def stable_hash(text: str) -> int:
