@@ -14,8 +14,8 @@ every night and the medians over warm nights.
 
 Environment: ``BENCH_DAYS`` (30), ``BENCH_EVENTS`` (90k), ``BENCH_USERS``
 (3,000), ``BENCH_ITEMS`` (1,500), ``BENCH_CLUSTERS`` (15), ``BENCH_WARM_EPOCHS``,
-``BENCH_WARM_DATA``, ``BENCH_FULL_EVERY`` (the config's defaults), ``BENCH_SCRATCH``
-(1; 0 runs the warm chain alone), ``BENCH_DIR``.
+``BENCH_WARM_DATA``, ``BENCH_WARM_ALPHA``, ``BENCH_FULL_EVERY`` (the config's
+defaults), ``BENCH_SCRATCH`` (1; 0 runs the warm chain alone), ``BENCH_DIR``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def warm_settings() -> dict:
         "BENCH_WARM_EPOCHS": ("warm_epochs", int),
         "BENCH_WARM_DATA": ("warm_data", str),
         "BENCH_FULL_EVERY": ("full_retrain_every", int),
+        "BENCH_WARM_ALPHA": ("warm_alpha", float),
     }
     return {key: kind(os.environ[var]) for var, (key, kind) in names.items() if var in os.environ}
 
@@ -111,7 +112,7 @@ def night(config) -> dict:
 
 def main() -> None:
     files = daily_files()
-    work = ROOT / "warm-run"
+    work = ROOT / f"warm-run-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     live = work / "logs"
     live.mkdir(parents=True)

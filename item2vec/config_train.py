@@ -91,6 +91,9 @@ class TrainConfig(_Section):
         What a warm run trains on: ``users``, the whole training history of
         every user with events since the previous version, or ``new``, only
         those events with the ``window`` items before them as context.
+    warm_alpha
+        Initial learning rate of a warm-started run (decaying to ``min_alpha``);
+        None uses ``alpha``. A lower rate moves yesterday's vectors less.
     full_retrain_every
         Train from scratch every this many runs of a warm chain (the first
         counts), bounding drift; 1 means always from scratch.
@@ -124,6 +127,7 @@ class TrainConfig(_Section):
     warm_start: bool = False
     warm_epochs: int = Field(4, ge=1, le=1000)
     warm_data: Literal["users", "new"] = "users"
+    warm_alpha: float | None = Field(None, gt=0.0)
     full_retrain_every: int = Field(7, ge=1)
 
     @model_validator(mode="after")

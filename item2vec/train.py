@@ -95,6 +95,7 @@ OWN_FIELDS = {
     "warm_start",
     "warm_epochs",
     "warm_data",
+    "warm_alpha",
     "full_retrain_every",
 }
 

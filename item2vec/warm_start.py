@@ -54,6 +54,7 @@ RUN_ONLY_FIELDS = frozenset(
         "warm_start",
         "warm_epochs",
         "warm_data",
+        "warm_alpha",
         "full_retrain_every",
     }
 )
@@ -280,7 +281,8 @@ def train_warm(
         negative-sampling distribution, as in a full training, and which items
         keep a vector (``min_count``).
     config
-        The gensim keywords; ``warm_epochs`` replaces ``epochs``.
+        The gensim keywords; ``warm_epochs`` replaces ``epochs`` and
+        ``warm_alpha`` (when set) ``alpha``.
 
     Returns
     -------
@@ -333,7 +335,7 @@ def train_warm(
         corpus,
         total_examples=len(corpus),
         epochs=config.warm_epochs,
-        start_alpha=config.alpha,
+        start_alpha=config.warm_alpha or config.alpha,
         end_alpha=config.min_alpha,
         callbacks=[logger],
         compute_loss=config.compute_loss,
