@@ -97,6 +97,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "warm_epochs",
         "warm_data",
         "full_retrain_every",
+        "cold_start",
     ),
     "evaluate": (
         "scoring",

@@ -31,6 +31,7 @@ from item2vec.cache import (
     plan_inputs,
     sequences_from_partitions,
 )
+from item2vec.cold_start import cold_start
 from item2vec.config import (
     EvaluateConfig,
     IngestConfig,
@@ -111,6 +112,11 @@ def train_task(split: Split, config: TrainConfig) -> ItemVectors:
 @task(name="train-nightly", **STAGE)
 def train_nightly_task(split: Split, sequences: pa.Table, config: PipelineConfig) -> ItemVectors:
     return train_nightly(split, sequences, config)
+
+
+@task(name="cold-start", **STAGE)
+def cold_start_task(vectors: ItemVectors, split: Split, categories: pa.Table) -> ItemVectors:
+    return cold_start(vectors, split, categories)
 
 
 @task(name="refit", **STAGE)
@@ -239,6 +245,8 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
             vectors = train_nightly_task(quote(split), quote(sequences), config)
         else:
             vectors = train_task(quote(split), config.train)
+        if config.train.cold_start:  # items with too few events (docs/incremental.md)
+            vectors = cold_start_task(quote(vectors), quote(split), quote(categories))
     with clock.stage("evaluate_model"):
         model_metrics = evaluate_model_task(
             quote(vectors),

@@ -52,7 +52,7 @@ class PipelineConfig(_Section):
     publish: PublishConfig = Field(default_factory=PublishConfig)
 
     @model_validator(mode="after")
-    def _warm_start_cannot_leak(self) -> PipelineConfig:
+    def _incremental_settings_fit(self) -> PipelineConfig:
         # A warm start must never have trained on a test target (docs/incremental.md).
         if self.train.warm_start and self.evaluate.split != "temporal":
             raise ValueError(
@@ -64,6 +64,11 @@ class PipelineConfig(_Section):
             raise ValueError(
                 "train.warm_start cannot be combined with publish.refit (--refit): a refit "
                 "trains on the test period, which the next warm start would be evaluated on"
+            )
+        if self.train.cold_start and not (self.ingest.items_path and self.ingest.item_category_col):
+            raise ValueError(
+                "train.cold_start needs an items file with a category: set ingest.items_path "
+                "(--items) and ingest.item_category_col (--item-category-col)"
             )
         return self
 

@@ -93,7 +93,13 @@ class TrainConfig(_Section):
         those events with the ``window`` items before them as context.
     warm_alpha
         Initial learning rate of a warm-started run (decaying to ``min_alpha``);
-        None uses ``alpha``. A lower rate moves yesterday's vectors less.
+        None uses ``alpha``. 0.02 beat ``alpha`` (0.08) on the 30-night bench:
+        HR@10 0.166 against 0.160, neighbour stability 0.73 against 0.58.
+    cold_start
+        Give every item of the items file that has too few events for a vector
+        the mean vector of the trained items of its category
+        (``item_category_col``), flagged ``cold_start`` in the ``source`` column
+        of ``item_vectors.parquet`` (docs/incremental.md).
     full_retrain_every
         Train from scratch every this many runs of a warm chain (the first
         counts), bounding drift; 1 means always from scratch.
@@ -127,8 +133,9 @@ class TrainConfig(_Section):
     warm_start: bool = False
     warm_epochs: int = Field(4, ge=1, le=1000)
     warm_data: Literal["users", "new"] = "users"
-    warm_alpha: float | None = Field(None, gt=0.0)
+    warm_alpha: float | None = Field(0.02, gt=0.0)
     full_retrain_every: int = Field(7, ge=1)
+    cold_start: bool = False
 
     @model_validator(mode="after")
     def _negative_or_hs(self) -> TrainConfig:

@@ -75,7 +75,7 @@ def daily_log(
     -------
     events, items
         ``events``: ``user_id``, ``item_id``, ``timestamp`` (epoch seconds), in time
-        order. ``items``: ``item_id``, ``category``, ``first_day`` (ISO day).
+        order. ``items``: ``item_id``, ``title``, ``category``, ``first_day`` (ISO day).
     """
     _check(days, events, users, items, clusters)
     rng = np.random.default_rng(seed)
@@ -134,6 +134,7 @@ def daily_log(
     table = pd.DataFrame(
         {
             "item_id": [f"i{i:05d}" for i in range(items)],
+            "title": [f"item {i} of category c{c:02d}" for i, c in enumerate(category)],
             "category": [f"c{c:02d}" for c in category],
             "first_day": [(FIRST_DAY + timedelta(days=int(d))).isoformat() for d in first],
         }

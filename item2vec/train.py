@@ -97,6 +97,7 @@ OWN_FIELDS = {
     "warm_data",
     "warm_alpha",
     "full_retrain_every",
+    "cold_start",
 }
 
 

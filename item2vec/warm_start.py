@@ -35,6 +35,7 @@ __all__ = [
     "plan_warm_start",
     "train_nightly",
     "train_warm",
+    "training_counts",
     "warm_corpus",
 ]
 
@@ -56,6 +57,7 @@ RUN_ONLY_FIELDS = frozenset(
         "warm_data",
         "warm_alpha",
         "full_retrain_every",
+        "cold_start",
     }
 )
 
@@ -254,7 +256,7 @@ def warm_corpus(
     return as_lists(values[keep], new_offsets)
 
 
-def _training_counts(split: Split) -> pd.Series:
+def training_counts(split: Split) -> pd.Series:
     """Occurrences of each item on the split's whole training side, by item id."""
     if split.train_flat is not None:
         counts = pc.value_counts(split.train_flat.items)
@@ -372,7 +374,7 @@ def train_nightly(split: Split, sequences: pa.Table, config: PipelineConfig) -> 
         if not corpus:
             plan = _full(plan.cutoff, f"no new events since {plan.previous}")
     if plan.warm:
-        vectors = train_warm(plan.base, corpus, _training_counts(split), config.train)
+        vectors = train_warm(plan.base, corpus, training_counts(split), config.train)
         epochs, data = config.train.warm_epochs, config.train.warm_data
     else:
         corpus = split.train

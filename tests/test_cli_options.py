@@ -84,6 +84,7 @@ PREVIOUS_FLAGS: dict[str, tuple[str, str]] = {
     "--warm-epochs": ("train.warm_epochs", "int"),
     "--warm-data": ("train.warm_data", "str"),
     "--full-retrain-every": ("train.full_retrain_every", "int"),
+    "--cold-start": ("train.cold_start", "bool"),
     "--scoring": ("evaluate.scoring", "str"),
     "--query-items": ("evaluate.query_items", "int"),
     "--k": ("evaluate.k", "int list"),
@@ -99,6 +100,7 @@ COMPANIONS = {
     "ingest.min_weight": ["--weight-col", "rating"],
     "ingest.header": ["--columns", "user_id,item_id,timestamp"],
     "train.warm_start": ["--split", "temporal"],
+    "train.cold_start": ["--items", "items.csv", "--item-category-col", "genres"],
 }
 
 
