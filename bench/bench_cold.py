@@ -59,9 +59,11 @@ def main() -> None:
     files = daily_files()
     items_path = next(files[0].parent.parent.glob(f"{files[0].parent.name}-items.csv"))
     items = pd.read_csv(items_path, dtype=str)
-    categories = pa.table({"item_id": items["item_id"], "category": items["category"]})
     rows = []
     for night in NIGHTS:
+        # The items file of that night: the items that exist by its last day.
+        listed = items[items["first_day"] <= files[night - 1].stem.removeprefix("events-")]
+        categories = pa.table({"item_id": listed["item_id"], "category": listed["category"]})
         log = pd.concat(
             [pd.read_csv(p, dtype={"user_id": str, "item_id": str}) for p in files[:night]]
         )

@@ -30,6 +30,7 @@ from item2vec.split import Split, temporal_cutoff
 from item2vec.vectors import ItemVectors
 
 __all__ = [
+    "MEANING_FIELDS",
     "RUN_ONLY_FIELDS",
     "WarmPlan",
     "plan_warm_start",
@@ -59,6 +60,19 @@ RUN_ONLY_FIELDS = frozenset(
         "full_retrain_every",
         "cold_start",
     }
+)
+
+
+#: Ingest fields that change what an event means; the others (paths, windows,
+#: caching) change from night to night without making a previous version invalid.
+MEANING_FIELDS = (
+    "user_col",
+    "item_col",
+    "event_col",
+    "keep_events",
+    "weight_col",
+    "min_weight",
+    "drop_duplicates",
 )
 
 
@@ -106,10 +120,12 @@ def _config_changes(previous: dict[str, Any], config: PipelineConfig) -> list[st
     """``section.field old -> new`` for every model-shaping setting that changed."""
     changes = []
     current = config.model_dump(mode="json")
-    for section in ("train", "sequences"):
+    for section in ("train", "sequences", "ingest"):
         old, new = previous.get(section) or {}, current[section]
         for name, value in new.items():
-            if section == "train" and name in RUN_ONLY_FIELDS:
+            if (section == "train" and name in RUN_ONLY_FIELDS) or (
+                section == "ingest" and name not in MEANING_FIELDS
+            ):
                 continue
             if old.get(name) != value:
                 changes.append(f"{section}.{name} {old.get(name)!r} -> {value!r}")

@@ -133,6 +133,19 @@ def test_a_changed_config_trains_from_scratch(tmp_path, log, change, reason):
     assert not plan.warm and reason in plan.reason
 
 
+def test_a_changed_meaning_of_events_trains_from_scratch_a_new_path_does_not(tmp_path, log):
+    events, _, day = log
+    _night(_sequences(events[day <= 2]), _config(tmp_path))
+    today = _sequences(events[day <= 3])
+    moved = build_config(_config(tmp_path).model_dump(), {"ingest": {"paths": ["elsewhere/"]}})
+    assert plan_warm_start(moved, today).warm
+    weighted = build_config(
+        _config(tmp_path).model_dump(), {"ingest": {"weight_col": "rating", "min_weight": 4}}
+    )
+    plan = plan_warm_start(weighted, today)
+    assert not plan.warm and "ingest.weight_col None -> 'rating'" in plan.reason
+
+
 def test_a_damaged_version_a_refused_one_or_a_missing_record_trains_from_scratch(tmp_path, log):
     events, _, day = log
     config = _config(tmp_path)
