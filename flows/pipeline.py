@@ -48,7 +48,7 @@ from item2vec.split import Split
 from item2vec.stageclock import StageClock
 from item2vec.summary import report_markdown, run_page
 from item2vec.vectors import ItemVectors
-from item2vec.warm_start import train_nightly
+from item2vec.warm_start import latest_on_holdout, train_nightly
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -117,6 +117,13 @@ def train_nightly_task(split: Split, sequences: pa.Table, config: PipelineConfig
 @task(name="cold-start", **STAGE)
 def cold_start_task(vectors: ItemVectors, split: Split, categories: pa.Table) -> ItemVectors:
     return cold_start(vectors, split, categories)
+
+
+@task(name="latest-on-holdout", **STAGE)
+def latest_on_holdout_task(
+    sequences: pa.Table, split: Split, config: PipelineConfig
+) -> dict[str, Any] | None:
+    return latest_on_holdout(config, sequences, split)
 
 
 @task(name="refit", **STAGE)
@@ -260,6 +267,10 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     metrics = stages.metrics(
         model_metrics, baseline_metrics, split, config.evaluate, config.ingest.item_category_col
     )
+    if config.train.warm_start:  # LATEST on tonight's holdout, for the gate
+        metrics["latest_on_holdout"] = latest_on_holdout_task(
+            quote(sequences), quote(split), config
+        )
     published = vectors
     if config.publish.refit:
         with clock.stage("refit"):

@@ -33,6 +33,7 @@ __all__ = [
     "MEANING_FIELDS",
     "RUN_ONLY_FIELDS",
     "WarmPlan",
+    "latest_on_holdout",
     "plan_warm_start",
     "train_nightly",
     "train_warm",
@@ -410,3 +411,46 @@ def train_nightly(split: Split, sequences: pa.Table, config: PipelineConfig) -> 
         "epochs": epochs,
     }
     return vectors
+
+
+def latest_on_holdout(
+    config: PipelineConfig, sequences: pa.Table, split: Split
+) -> dict[str, Any] | None:
+    """LATEST's metrics on this run's own test cases, for the gate's regression check.
+
+    Under the temporal split LATEST's manifest holds its figures on another day's
+    events; this scores LATEST's published vectors on tonight's holdout instead,
+    which compares like with like. Only when LATEST records ``trained_until`` at
+    or before tonight's cut-off, so that it never saw these events.
+
+    Returns
+    -------
+    dict or None
+        ``version`` and LATEST's metrics at every ``evaluate.k`` (plain floats);
+        None with warm start off, without a usable LATEST, or when LATEST trained
+        past the cut-off.
+    """
+    from item2vec.publish import read_latest
+    from item2vec.reader import load
+    from item2vec.stages import model_metrics
+
+    if not config.train.warm_start:
+        return None
+    output, name = config.publish.output, config.publish.model_name
+    try:
+        latest = read_latest(Path(output) / name)
+        if latest is None:
+            return None
+        published = load(output, name, latest)
+    except (InputError, UnsafePathError, OSError):
+        return None
+    until = (published.manifest.get("warm_start") or {}).get("trained_until_ns")
+    cutoff = temporal_cutoff(_event_times(sequences)[2], config.evaluate.test_days)
+    if not isinstance(until, int) or until > cutoff:
+        return None
+    vectors = ItemVectors(
+        published.item_ids, published.vectors, published.context_vectors, published.counts
+    )
+    scored = model_metrics(vectors, split, config.evaluate)
+    names = [f"{m}@{k}" for m in ("hr", "ndcg", "mrr", "coverage") for k in config.evaluate.k]
+    return {"version": latest, **{n: float(scored[n]) for n in names if n in scored}}

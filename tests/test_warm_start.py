@@ -12,9 +12,17 @@ from item2vec import stages
 from item2vec.config import build_config
 from item2vec.errors import ConfigError
 from item2vec.publish import VECTORS_FILE, list_version_dirs, publish_version, read_latest
+from item2vec.reader import load
 from item2vec.sequences import build_sequences
 from item2vec.synth_daily import daily_log
-from item2vec.warm_start import plan_warm_start, train_nightly, train_warm, warm_corpus
+from item2vec.vectors import ItemVectors
+from item2vec.warm_start import (
+    latest_on_holdout,
+    plan_warm_start,
+    train_nightly,
+    train_warm,
+    warm_corpus,
+)
 
 DAY = 86_400
 
@@ -290,3 +298,47 @@ def test_a_failed_warm_run_leaves_latest_and_the_previous_version(tmp_path, log,
     assert read_latest(model_dir) == version.name
     assert [p.name for p in list_version_dirs(model_dir)] == [version.name]
     assert {p.name: p.read_bytes() for p in version.iterdir()} == before
+
+
+def test_latest_is_scored_on_tonights_holdout_for_the_gate(tmp_path, log):
+    from item2vec.gate import quality_gate
+
+    events, _, day = log
+    config = _config(tmp_path)
+    yesterday, _, _ = _night(_sequences(events[day <= 2]), config)
+    today = _sequences(events[day <= 3])
+    split = stages.split(today, config.evaluate)
+    rescored = latest_on_holdout(config, today, split)
+    assert rescored["version"] == yesterday.name and 0 <= rescored["hr@10"] <= 1
+    # The same vectors, scored as the run scores its own model: the same figure.
+    vectors = load(tmp_path / "out", "nightly")
+    same = stages.model_metrics(
+        ItemVectors(vectors.item_ids, vectors.vectors, vectors.context_vectors, vectors.counts),
+        split,
+        config.evaluate,
+    )
+    assert rescored["hr@10"] == pytest.approx(float(same["hr@10"]))
+
+    # The gate compares with it rather than with LATEST's figure on another day.
+    previous = {"version": yesterday.name, "config": config.model_dump(mode="json")}
+    previous["metrics"] = {"model": {"hr@10": 0.9}}  # an easy day's figure, out of reach
+    metrics = {
+        "model": {"hr@10": 0.2},
+        "baselines": {"popularity": {"hr@10": 0.1}},
+        "users": 500,
+    }
+    refused = quality_gate(metrics, config, previous)
+    assert not refused["passed"] and "LATEST 0.9000 -" in refused["reason"]
+    rescored_gate = quality_gate(
+        {**metrics, "latest_on_holdout": {"version": yesterday.name, "hr@10": 0.21}},
+        config,
+        previous,
+    )
+    assert rescored_gate["passed"] and "LATEST 0.2100 on this holdout" in rescored_gate["reason"]
+    # Another version's figure, or a LATEST that trained past tonight's cut-off, is not used.
+    other = quality_gate(
+        {**metrics, "latest_on_holdout": {"version": "other", "hr@10": 0.21}}, config, previous
+    )
+    assert not other["passed"]
+    assert latest_on_holdout(config, _sequences(events[day <= 1]), split) is None
+    assert latest_on_holdout(_config(tmp_path, warm_start=False), today, split) is None
