@@ -93,6 +93,11 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "max_set_size",
         "corpus_file",
         "deterministic",
+        "warm_start",
+        "warm_epochs",
+        "warm_data",
+        "full_retrain_every",
+        "cold_start",
     ),
     "evaluate": (
         "scoring",

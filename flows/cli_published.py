@@ -67,6 +67,14 @@ def add_published_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--out", required=True, help="output file: .parquet, or CSV (.csv, .csv.gz) otherwise"
     )
     synth.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    synth.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="write a growing folder instead: one events-YYYY-MM-DD.csv a day for DAYS days, "
+        "new items appearing daily, and <out>-items.csv with each item's category "
+        "(docs/incremental.md)",
+    )
     synth.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     synth.set_defaults(handler=command_synth)
 
@@ -157,9 +165,16 @@ def command_synth(args: argparse.Namespace) -> int:
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     try:
-        summary = write_synthetic_log(
-            args.out, args.events, args.users, args.items, args.clusters, args.seed
-        )
+        if args.days is not None:  # a daily folder (item2vec.synth_daily)
+            from item2vec.synth_daily import write_daily_folder
+
+            summary = write_daily_folder(
+                args.out, args.days, args.events, args.users, args.items, args.clusters, args.seed
+            )
+        else:
+            summary = write_synthetic_log(
+                args.out, args.events, args.users, args.items, args.clusters, args.seed
+            )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     print(json.dumps(summary, indent=2, default=str))

@@ -34,6 +34,7 @@ from item2vec.cache import (
     plan_inputs,
     sequences_from_partitions,
 )
+from item2vec.cold_start import cold_start
 from item2vec.config import (
     EvaluateConfig,
     IngestConfig,
@@ -50,6 +51,7 @@ from item2vec.presets import with_bundled_sample
 from item2vec.readers import is_transient
 from item2vec.stageclock import StageClock
 from item2vec.vectors import ItemVectors
+from item2vec.warm_start import latest_on_holdout, train_nightly
 from item2vec_flows.artifacts import create_run_artifacts
 from item2vec_flows.placement import Placement, here, holds_none
 from item2vec_flows.runners import task_runner_from_environment
@@ -127,6 +129,23 @@ def validation_task(prepared: Opaque, config: EvaluateConfig) -> Opaque:
 @task(name="train", **STAGE)
 def train_task(split: Opaque, config: TrainConfig) -> ItemVectors:
     return stages.train(split.value, config)
+
+
+@task(name="train-nightly", **STAGE)
+def train_nightly_task(split: Opaque, prepared: Opaque, config: PipelineConfig) -> ItemVectors:
+    return train_nightly(split.value, prepared.value[1], config)
+
+
+@task(name="cold-start", **STAGE)
+def cold_start_task(vectors: ItemVectors, split: Opaque, items: Opaque) -> ItemVectors:
+    return cold_start(vectors, split.value, items.value[1])
+
+
+@task(name="latest-on-holdout", **STAGE)
+def latest_on_holdout_task(
+    prepared: Opaque, split: Opaque, config: PipelineConfig
+) -> dict[str, Any] | None:
+    return latest_on_holdout(config, prepared.value[1], split.value)
 
 
 @task(name="refit", **STAGE)
@@ -295,8 +314,14 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     ]
     place.track("baselines", validation, *tried, settings, *baselines)
     with clock.stage("train"):
-        vectors = train_task.submit(split, config.train)
+        if config.train.warm_start:  # from LATEST when it may (docs/incremental.md)
+            vectors = train_nightly_task.submit(split, prepared, config)
+        else:
+            vectors = train_task.submit(split, config.train)
         place.track("train", vectors)
+        if config.train.cold_start:  # items with too few events (docs/incremental.md)
+            vectors = cold_start_task.submit(vectors, split, items)
+            place.track("cold_start", vectors)
         place.settle(vectors)
     with clock.stage("evaluate_model"):
         scoring = config.publish.neighbors_scoring
@@ -309,6 +334,10 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         place.track("metrics", metrics_future)
         metrics = place.result(metrics_future)
     clock.stop("baselines")
+    if config.train.warm_start:  # LATEST on tonight's holdout, for the gate
+        latest = latest_on_holdout_task.submit(prepared, split, config)
+        place.track("latest_on_holdout", latest)
+        metrics["latest_on_holdout"] = place.result(latest)
     published = vectors
     if config.publish.refit:
         with clock.stage("refit"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from item2vec.config_evaluate import EvaluateConfig
 from item2vec.config_ingest import IngestConfig
@@ -50,6 +50,27 @@ class PipelineConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
+
+    @model_validator(mode="after")
+    def _incremental_settings_fit(self) -> PipelineConfig:
+        # A warm start must never have trained on a test target (docs/incremental.md).
+        if self.train.warm_start and self.evaluate.split != "temporal":
+            raise ValueError(
+                "train.warm_start needs evaluate.split = 'temporal' (--split temporal): "
+                "under leave-last-out, today's test targets include events yesterday's "
+                "model trained on"
+            )
+        if self.train.warm_start and self.publish.refit:
+            raise ValueError(
+                "train.warm_start cannot be combined with publish.refit (--refit): a refit "
+                "trains on the test period, which the next warm start would be evaluated on"
+            )
+        if self.train.cold_start and not (self.ingest.items_path and self.ingest.item_category_col):
+            raise ValueError(
+                "train.cold_start needs an items file with a category: set ingest.items_path "
+                "(--items) and ingest.item_category_col (--item-category-col)"
+            )
+        return self
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -58,6 +58,8 @@ def build_manifest(
         "counts": counts,
         "metrics": metrics,
         "training": vectors.history,
+        # Warm or full, from which version, and what it trained on (docs/incremental.md).
+        "warm_start": vectors.history.get("warm_start"),
         "cost": vectors.history.get("cost"),
         "timings": {"seconds": dict(stage_seconds or {})},
         "gate": gate,

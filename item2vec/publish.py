@@ -118,7 +118,8 @@ WRITERS = 2
 
 
 def vectors_table(vectors: ItemVectors, metadata: dict[str, str]) -> pa.Table:
-    """``item_vectors`` table: item_id, vector fixed_size_list<float32>, count[, context_vector]."""
+    """``item_vectors`` table: item_id, vector fixed_size_list<float32>, count[, context_vector]
+    [, source]."""
     dim = vectors.dim
     columns = {
         "item_id": pa.array(vectors.item_ids.astype(object), type=pa.string()),
@@ -127,6 +128,8 @@ def vectors_table(vectors: ItemVectors, metadata: dict[str, str]) -> pa.Table:
     }
     if vectors.context_vectors is not None:
         columns["context_vector"] = _fixed_size(vectors.context_vectors, dim)
+    if vectors.source is not None:  # trained or cold_start (item2vec.cold_start)
+        columns["source"] = pa.array(vectors.source.astype(object), type=pa.string())
     table = pa.table(columns)
     return table.replace_schema_metadata({f"item2vec.{k}": v for k, v in metadata.items()})
 

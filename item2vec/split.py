@@ -209,6 +209,12 @@ def _first_after(times: np.ndarray, offsets: np.ndarray, cutoff: int, until: int
     return before, next_position, has_next
 
 
+def temporal_cutoff(times: np.ndarray, test_days: float) -> int:
+    """The temporal split's cut-off in epoch nanoseconds: ``test_days`` before the last
+    of ``times`` (epoch nanoseconds); events after it are held out."""
+    return int(times.max()) - int(test_days * 86_400 * 1e9) if len(times) else 0
+
+
 def temporal(sequences: pa.Table, test_days: float, lists: bool = True) -> Split:
     """Split at a time cut-off ``test_days`` before the last event.
 
@@ -232,7 +238,7 @@ def temporal(sequences: pa.Table, test_days: float, lists: bool = True) -> Split
     times = times.astype("datetime64[ns]").astype(np.int64)
     user_ids = sequences.column("user_id").to_numpy(zero_copy_only=False)
     period = int(test_days * 86_400 * 1e9)
-    cutoff = int(times.max()) - period if len(times) else 0
+    cutoff = temporal_cutoff(times, test_days)
     holdouts = []
     for cut, until in ((cutoff, None), (cutoff - period, cutoff)):
         before, target_position, has_next = _first_after(times, offsets, cut, until)

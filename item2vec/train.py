@@ -87,7 +87,18 @@ class EpochLogger(CallbackAny2Vec):
 GENSIM_MAX_SENTENCE = 10_000
 
 #: TrainConfig fields that are item2vec's own, not gensim keywords.
-OWN_FIELDS = {"context", "max_set_size", "corpus_file", "deterministic"}
+OWN_FIELDS = {
+    "context",
+    "max_set_size",
+    "corpus_file",
+    "deterministic",
+    "warm_start",
+    "warm_epochs",
+    "warm_data",
+    "warm_alpha",
+    "full_retrain_every",
+    "cold_start",
+}
 
 
 def stable_hash(text: str) -> int:

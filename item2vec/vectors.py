@@ -29,6 +29,9 @@ class ItemVectors:
         Training occurrences of each item.
     history
         ``loss`` per epoch (when computed) and training ``seconds``.
+    source
+        How each item got its vector, ``trained`` or ``cold_start``
+        (:mod:`item2vec.cold_start`); None when every vector was trained.
     """
 
     item_ids: np.ndarray
@@ -36,6 +39,7 @@ class ItemVectors:
     context_vectors: np.ndarray | None
     counts: np.ndarray
     history: dict = field(default_factory=dict)
+    source: np.ndarray | None = None
 
     @property
     def dim(self) -> int:

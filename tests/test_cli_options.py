@@ -80,6 +80,11 @@ PREVIOUS_FLAGS: dict[str, tuple[str, str]] = {
     "--max-set-size": ("train.max_set_size", "int"),
     "--corpus-file": ("train.corpus_file", "bool"),
     "--deterministic": ("train.deterministic", "bool"),
+    "--warm-start": ("train.warm_start", "bool"),
+    "--warm-epochs": ("train.warm_epochs", "int"),
+    "--warm-data": ("train.warm_data", "str"),
+    "--full-retrain-every": ("train.full_retrain_every", "int"),
+    "--cold-start": ("train.cold_start", "bool"),
     "--scoring": ("evaluate.scoring", "str"),
     "--query-items": ("evaluate.query_items", "int"),
     "--k": ("evaluate.k", "int list"),
@@ -94,6 +99,8 @@ COMPANIONS = {
     "ingest.keep_events": ["--event-col", "kind"],
     "ingest.min_weight": ["--weight-col", "rating"],
     "ingest.header": ["--columns", "user_id,item_id,timestamp"],
+    "train.warm_start": ["--split", "temporal"],
+    "train.cold_start": ["--items", "items.csv", "--item-category-col", "genres"],
 }
 
 

@@ -1,0 +1,116 @@
+"""``item2vec run --warm-start --cold-start`` night after night, through the real flow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from item2vec.config import build_config
+from item2vec.synth_daily import write_daily_folder
+
+pytestmark = pytest.mark.flows
+
+
+def test_two_nights_warm_start_and_flag_cold_start_items(prefect_harness, tmp_path):
+    from item2vec_flows.pipeline import run_pipeline
+
+    info = write_daily_folder(tmp_path / "all", days=3, events=4_000, users=300, items=200)
+    live = tmp_path / "logs"
+    live.mkdir()
+    shutil.copy(info["files"][0], live)
+    settings = {
+        "ingest": {
+            "paths": [str(live)],
+            "items_path": info["items_path"],
+            "item_title_col": "title",
+            "item_category_col": "category",
+        },
+        "train": {"warm_start": True, "cold_start": True, "epochs": 4},
+        "evaluate": {"split": "temporal", "test_days": 1.0},
+        "publish": {"output": str(tmp_path / "out"), "model_name": "nightly", "report": False},
+    }
+    versions, records = [], []
+    for path in info["files"][1:]:  # tonight's file lands in the folder
+        shutil.copy(path, live)
+        version = Path(run_pipeline(build_config(settings))["version_dir"])
+        versions.append(version.name)
+        records.append(json.loads((version / "manifest.json").read_text())["warm_start"])
+    assert [r["mode"] for r in records] == ["full", "warm"]
+    assert records[1]["previous_version"] == versions[0]
+    table = pq.read_table(version / "item_vectors.parquet").to_pandas()
+    assert set(table["source"]) == {"trained", "cold_start"}
+    cold = table[table["source"] == "cold_start"]
+    assert (cold["count"] < 5).all()  # too few events for a trained vector (min_count 5)
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_warm_run_leaves_the_previous_version_and_latest(tmp_path):
+    """``item2vec run --warm-start`` killed while it trains warm: LATEST and the version it
+    started from are untouched, and no other version appears."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from item2vec.publish import list_version_dirs, read_latest
+
+    info = write_daily_folder(tmp_path / "all", days=3, events=4_000, users=300, items=200)
+    live = tmp_path / "logs"
+    live.mkdir()
+    for path in info["files"][:2]:
+        shutil.copy(path, live)
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "item2vec_flows.cli", "run", str(live), "--warm-start"]
+    command += ["--split", "temporal", "--test-days", "1", "--output", str(tmp_path / "out")]
+    command += ["--model-name", "nightly", "--no-report", "--gate-margin", "0"]
+    first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    model_dir = tmp_path / "out" / "nightly"
+    latest = read_latest(model_dir)
+    before = {p.name: p.read_bytes() for p in (model_dir / latest).iterdir()}
+
+    shutil.copy(info["files"][2], live)  # tonight's file
+    proc = subprocess.Popen(
+        [*command, "--warm-epochs", "1000"],  # far more than could finish before the kill
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # the kill takes Prefect's temporary server too
+    )
+    lines: list[str] = []
+    warm = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if "warm start from" in line:
+                warm.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not warm.wait(0.05):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no 'warm start from' line (exit {proc.poll()}):\n{''.join(lines)}")
+        time.sleep(0.5)  # inside the warm training
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    reader.join(timeout=30)
+    assert not any("published" in line for line in lines), lines[-5:]
+    assert read_latest(model_dir) == latest
+    assert [p.name for p in list_version_dirs(model_dir)] == [latest]
+    assert {p.name: p.read_bytes() for p in (model_dir / latest).iterdir()} == before
