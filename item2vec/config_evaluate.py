@@ -19,6 +19,19 @@ class EvaluateConfig(_Section):
     query_items
         How many of the user's last training items make the query, the
         L2-normalised mean of their vectors.
+    query
+        Which items query: ``items``, the last ``query_items``; ``basket``, only
+        those of them in the user's last basket (the events that share the
+        latest timestamp: one order or invoice). ``basket`` suits shop logs
+        where a basket is a set of complements.
+    query_half_life
+        Recency weights over the query items: the item ``p`` places before the
+        latest weighs ``0.5 ** (p / query_half_life)``. 0 weighs them equally.
+    knn_blend
+        Weight of item-kNN in a blend with the model's score, from 0 (the model
+        alone) to 1 (item-kNN alone): ``(1 - w) * cosine + w * knn / max(knn)``
+        per user. Item-kNN counts co-occurrence exactly, the model generalises;
+        the sweep chooses the weight on the validation target.
     scoring
         How candidates are scored: ``in-out`` with gensim's output vectors
         (``syn1neg``), ``in-in`` by cosine between input vectors as the neighbour
@@ -43,6 +56,9 @@ class EvaluateConfig(_Section):
 
     k: list[int] = Field(default_factory=lambda: [10, 20])
     query_items: int = Field(5, ge=1)
+    query: Literal["items", "basket"] = "items"
+    query_half_life: float = Field(0.0, ge=0.0)
+    knn_blend: float = Field(0.0, ge=0.0, le=1.0)
     scoring: Literal["in-in", "in-out"] = "in-out"
     split: Literal["leave-last-out", "temporal"] = "leave-last-out"
     test_days: float = Field(7.0, gt=0)

@@ -68,8 +68,18 @@ class TrainConfig(_Section):
         window as long as the sequence). Its cost is quadratic in length, so
         sequences longer than ``max_set_size`` are shuffled (seeded) and cut into
         chunks of that size, keeping it linear.
+        ``basket`` takes each basket (the events of a sequence that share a
+        timestamp: an order, an invoice) as a set, joined with the next
+        ``basket_window`` baskets: items bought together are each other's
+        context, whatever their arbitrary order inside the basket. Chunked by
+        ``max_set_size`` like ``set``, so the cost stays linear.
+    basket_window
+        In ``basket`` context, how many following baskets join each basket's
+        set: 0 keeps baskets apart (complements only), 1 or 2 also relate what
+        a customer buys in consecutive orders. Each item is trained in
+        ``basket_window + 1`` sets, so the cost grows with it.
     max_set_size
-        Longest chunk of a sequence in ``set`` context; longer sequences are
+        Longest chunk of a sequence in ``set`` (or ``basket``) context; longer sequences are
         shuffled (seeded) and cut into chunks of this size. 200 keeps a 2,700-item
         history at about the cost of a window of 100.
     corpus_file
@@ -102,7 +112,8 @@ class TrainConfig(_Section):
     max_final_vocab: int | None = None
     null_word: Literal[0, 1] = 0
     compute_loss: bool = True
-    context: Literal["window", "set"] = "window"
+    context: Literal["window", "set", "basket"] = "window"
+    basket_window: int = Field(0, ge=0, le=10)
     max_set_size: int = Field(200, ge=2, le=10_000)
     corpus_file: bool = False
     deterministic: bool = False

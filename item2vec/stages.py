@@ -39,15 +39,16 @@ def train(split: Split, config: TrainConfig) -> ItemVectors:
     """Word2Vec on the training side of ``split`` (the held-out targets never seen)."""
     from item2vec.train import train_word2vec  # gensim: only where training happens
 
-    return train_word2vec(split.train, config)
+    return train_word2vec(split.train, config, baskets=split.train_baskets)
 
 
 def refit(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
     """Word2Vec on every event, targets included (``publish.refit``)."""
     from item2vec.sequences import sequence_lists
+    from item2vec.split import basket_starts
     from item2vec.train import train_word2vec
 
-    return train_word2vec(sequence_lists(sequences), config)
+    return train_word2vec(sequence_lists(sequences), config, baskets=basket_starts(sequences))
 
 
 def model_metrics(
