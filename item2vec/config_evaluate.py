@@ -25,8 +25,8 @@ class EvaluateConfig(_Section):
         latest timestamp: one order or invoice). ``basket`` suits shop logs
         where a basket is a set of complements.
     query_half_life
-        Recency weights over the query items: the item ``p`` places before the
-        latest weighs ``0.5 ** (p / query_half_life)``. 0 weighs them equally.
+        Recency weights over the query items, 0 for equal weights: the item
+        ``p`` places before the latest weighs ``0.5 ** (p / query_half_life)``.
     knn_blend
         Weight of item-kNN in a blend with the model's score, from 0 (the model
         alone) to 1 (item-kNN alone): ``(1 - w) * cosine + w * knn / max(knn)``

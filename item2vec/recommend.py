@@ -15,13 +15,14 @@ import numpy as np
 import pyarrow as pa
 
 from item2vec.baselines import ItemKNNScorer, PopularityScorer
+from item2vec.blend import BLEND_HEAD_BYTES, BlendScorer
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.chunks import single_array
 from item2vec.evaluate import EmbeddingScorer
 from item2vec.ranking import top_k
 from item2vec.schemas import RECOMMENDATION_SCHEMA
 from item2vec.sequences import FlatSequences, flat_arrow
-from item2vec.split import Holdout, select_cases
+from item2vec.split import Holdout, basket_starts, select_cases
 from item2vec.vectors import ItemVectors
 
 #: What ``source`` says, by code: the model, or the fallbacks in their order.
@@ -36,6 +37,10 @@ def recommend_for_users(
     query_items: int,
     exclude_seen: bool = True,
     fallback_query_items: int | None = None,
+    *,
+    half_life: float = 0.0,
+    last_basket: bool = False,
+    knn_blend: float = 0.0,
 ) -> pa.Table:
     """The ``n`` best items for each user, items the user already has excluded.
 
@@ -55,6 +60,10 @@ def recommend_for_users(
     fallback_query_items
         Serve users the model cannot rank by item-kNN on their last this many
         items, then popularity; None leaves them without rows.
+    half_life, last_basket, knn_blend
+        The evaluation's ``query_half_life``, ``query == "basket"`` and
+        ``knn_blend`` (:mod:`item2vec.blend`), so that users are served as the
+        model was measured.
 
     Returns
     -------
@@ -69,9 +78,22 @@ def recommend_for_users(
     # Arrow throughout: 20M history items need no Python string each.
     values, offsets = flat_arrow(sequences)
     user_ids = single_array(sequences.column("user_id"))
-    users = Holdout(user_ids=user_ids, history_items=values, history_offsets=offsets, targets=None)
-    cases = encode_cases(users, catalogue, query_items)
+    users = Holdout(
+        user_ids=user_ids,
+        history_items=values,
+        history_offsets=offsets,
+        targets=None,
+        history_baskets=basket_starts(sequences) if last_basket else None,
+    )
+    cases = encode_cases(
+        users, catalogue, query_items, half_life=half_life, last_basket=last_basket
+    )
     scorer = EmbeddingScorer(vectors, catalogue, scoring)
+    if knn_blend > 0:
+        # Every user's items with a vector: the user-item matrix of the blend.
+        popularity = PopularityScorer(catalogue).popularity
+        knn = ItemKNNScorer(cases.seen, head_bytes=BLEND_HEAD_BYTES, popularity=popularity)
+        scorer = BlendScorer(scorer, knn, knn_blend)
     top, scores = _rank(scorer, cases, len(catalogue), n, exclude_seen, "recommend")
     item_ids = pa.array(catalogue.item_ids, type=pa.string())
     source = np.zeros(top.shape, dtype=np.int8)

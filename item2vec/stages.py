@@ -123,6 +123,9 @@ def recommendations(
         config.evaluate.query_items,
         config.evaluate.exclude_seen,
         fallback_query_items,
+        half_life=config.evaluate.query_half_life,
+        last_basket=config.evaluate.query == "basket",
+        knn_blend=config.evaluate.knn_blend,
     )
 
 

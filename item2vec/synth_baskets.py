@@ -28,10 +28,12 @@ import pandas as pd
 
 from item2vec.atomicfile import replacing
 
-__all__ = ["basket_log", "write_basket_log"]
+__all__ = ["ITEMS_PER_GROUP", "basket_log", "complement_pairs", "write_basket_log"]
 
 EPOCH_START = 1_704_067_200  # 2024-01-01T00:00:00Z
 DAY_S = 86_400
+#: Items per group with the default 3 roles in 3 variants.
+ITEMS_PER_GROUP = 9
 
 
 def basket_log(

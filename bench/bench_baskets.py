@@ -1,0 +1,141 @@
+"""Quality on basket-shaped and other logs: configurations against item-kNN, with the noise.
+
+For each log (the bundled sample, the basket synthetic log, a synthetic
+clickstream) and each named configuration (the default, and the sweep winners
+recorded in :data:`CONFIGS`), trains ``BENCH_SEEDS`` seeds and evaluates on the
+test target beside popularity and item-kNN at its validated query length.
+
+The noise of a comparison is the paired standard error of the per-user hit
+difference, ``std(hit_model - hit_knn) / sqrt(users)``: both methods are
+scored on the same users, so this is what one evaluation's sampling puts on
+the gap. A gap is "beyond noise" when it exceeds twice that.
+
+Environment: ``BENCH_LOGS`` (comma-separated: ``sample,baskets,clicks``),
+``BENCH_SEEDS`` (3), ``BENCH_DIR`` (``/tmp/item2vec-bench``), ``BENCH_CONFIGS``
+(comma-separated names of :data:`CONFIGS`; all by default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import synthetic_log  # noqa: E402
+
+from item2vec.config import build_config  # noqa: E402
+from item2vec.evaluate import evaluate_baselines, evaluate_model  # noqa: E402
+from item2vec.ingest import read_events  # noqa: E402
+from item2vec.presets import bundled_sample  # noqa: E402
+from item2vec.sequences import build_sequences  # noqa: E402
+from item2vec.split import split_sequences, validation_split  # noqa: E402
+from item2vec.synth_baskets import write_basket_log  # noqa: E402
+from item2vec.train import train_word2vec  # noqa: E402
+
+#: Named partial configurations per log: ``default`` is the run's own defaults (the
+#: tuned preset on the sample); the others are sweep winners, with their command.
+ALL_LOGS = ("sample", "baskets", "clicks")
+CONFIGS: dict[str, dict[str, dict]] = {
+    "default": {},
+    "blend": {log: {"evaluate": {"knn_blend": 0.3}} for log in ALL_LOGS},
+    "basket-query": {log: {"evaluate": {"query": "basket", "query_items": 13}} for log in ALL_LOGS},
+    "basket-blend": {
+        log: {"evaluate": {"query": "basket", "query_items": 13, "knn_blend": 0.3}}
+        for log in ALL_LOGS
+    },
+    "basket-context": {
+        log: {
+            "train": {"context": "basket"},
+            "evaluate": {"query": "basket", "query_items": 13, "knn_blend": 0.3},
+        }
+        for log in ALL_LOGS
+    },
+}
+
+
+def _log_config(name: str, cache: Path) -> dict:
+    if name == "sample":
+        return bundled_sample()
+    if name == "baskets":
+        path = cache / "baskets-u3000-s0.csv"
+        if not path.is_file():
+            cache.mkdir(parents=True, exist_ok=True)
+            write_basket_log(path, users=3000, seed=0)
+        return {"ingest": {"paths": [str(path)]}}
+    if name == "clicks":
+        path = synthetic_log(cache, 60_000, 3_000, 1_000, 20)
+        return {"ingest": {"paths": [str(path)]}}
+    raise SystemExit(f"unknown log {name!r}; known: sample, baskets, clicks")
+
+
+def _hits(result: dict, k: int = 10) -> np.ndarray:
+    ranking = result["ranking"]
+    top, targets = ranking["top"][:, :k], ranking["targets"]
+    return ((top == targets[:, None]) & (targets[:, None] >= 0)).any(axis=1)
+
+
+def measure(log: str, names: list[str], seeds: int, cache: Path) -> dict:
+    """Every configuration of ``names`` on ``log``, beside both baselines."""
+    base = _log_config(log, cache)
+    config = build_config(base)
+    events = read_events(config.ingest)
+    sequences = build_sequences(events.table, config.sequences)
+    split = split_sequences(sequences, config.evaluate.split, config.evaluate.test_days)
+    validation = validation_split(sequences, config.evaluate.split, config.evaluate.test_days)
+    baselines = evaluate_baselines(split.train, split.test, config.evaluate, validation)
+    knn_hits = _hits(baselines["item_knn"])
+    out = {
+        "log": log,
+        "users": int(len(knn_hits)),
+        "popularity": round(baselines["popularity"]["hr@10"], 4),
+        "item_knn": round(float(knn_hits.mean()), 4),
+        "item_knn_query_items": baselines["item_knn"]["settings"]["query_items"],
+        "configs": {},
+    }
+    print(json.dumps({k: v for k, v in out.items() if k != "configs"}), flush=True)
+    for name in names:
+        layer = CONFIGS[name].get(log, {}) if name != "default" else {}
+        if name != "default" and not layer:
+            continue
+        run = build_config(base, layer)
+        scores, gaps, noise = [], [], []
+        started = time.perf_counter()
+        for seed in range(1, seeds + 1):
+            train = run.train.model_copy(update={"seed": seed})
+            vectors = train_word2vec(split.train, train, baskets=split.train_baskets)
+            hits = _hits(evaluate_model(vectors, split.train, split.test, run.evaluate))
+            difference = hits.astype(float) - knn_hits
+            scores.append(float(hits.mean()))
+            gaps.append(float(difference.mean()))
+            noise.append(float(difference.std(ddof=1) / np.sqrt(len(difference))))
+        row = {
+            "hr@10": [round(s, 4) for s in scores],
+            "mean": round(float(np.mean(scores)), 4),
+            "seed_sd": round(float(np.std(scores, ddof=1)) if seeds > 1 else 0.0, 4),
+            "gap_vs_knn": round(float(np.mean(gaps)), 4),
+            "paired_se": round(float(np.mean(noise)), 4),
+            "beyond_noise": bool(np.mean(gaps) > 2 * np.mean(noise)),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        out["configs"][name] = row
+        print(json.dumps({"log": log, "config": name, **row}), flush=True)
+    return out
+
+
+def main() -> None:
+    logs = os.environ.get("BENCH_LOGS", "sample,baskets,clicks").split(",")
+    seeds = int(os.environ.get("BENCH_SEEDS", "3"))
+    cache = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
+    names = os.environ.get("BENCH_CONFIGS", ",".join(CONFIGS)).split(",")
+    results = [measure(log, names, seeds, cache) for log in logs]
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
