@@ -17,11 +17,15 @@ from item2vec.catalogue import Cases, Catalogue, encode_cases, user_item_matrix
 from item2vec.config_evaluate import EvaluateConfig
 from item2vec.split import Holdout
 
-__all__ = ["BlendScorer", "knn_scorer", "model_cases"]
+__all__ = ["LAST_BASKET", "BlendScorer", "knn_scorer", "model_cases"]
 
 #: Memory for item-kNN's dense rows of popular items inside a blend (bytes):
 #: less than the baseline's, as a sweep builds one per training set.
 BLEND_HEAD_BYTES = 64 * 2**20
+
+#: ``encode_cases``'s ``last_basket`` for each ``evaluate.query``: ``auto`` decides
+#: from the histories.
+LAST_BASKET: dict[str, bool | None] = {"items": False, "basket": True, "auto": None}
 
 #: The item-kNN scorer of the last training set blended, kept with that set:
 #: trials of a sweep share their training set, so it is built once.
@@ -35,7 +39,7 @@ def model_cases(holdout: Holdout, catalogue: Catalogue, config: EvaluateConfig) 
         catalogue,
         config.query_items,
         half_life=config.query_half_life,
-        last_basket=config.query == "basket",
+        last_basket=LAST_BASKET[config.query],
     )
 
 

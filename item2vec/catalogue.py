@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from item2vec.sequences import FlatSequences
-from item2vec.split import Holdout
+from item2vec.split import Holdout, is_basket_log
 
 
 @dataclass
@@ -130,7 +130,7 @@ def encode_cases(
     query_items: int,
     *,
     half_life: float = 0.0,
-    last_basket: bool = False,
+    last_basket: bool | None = False,
 ) -> Cases:
     """Encode held-out users against ``catalogue``: seen items, query items, targets.
 
@@ -147,6 +147,8 @@ def encode_cases(
     last_basket
         The query is also limited to the user's last basket (the items that
         share the latest history timestamp); needs ``holdout.history_baskets``.
+        None decides from the histories: on when they are basket-shaped
+        (:func:`item2vec.split.is_basket_log`).
 
     Raises
     ------
@@ -169,6 +171,8 @@ def encode_cases(
     before = np.concatenate(([0], np.cumsum(valid)))
     from_end = np.repeat(before[offsets[1:]], lengths) - before[:-1]
     in_query = valid & (from_end <= query_items)
+    if last_basket is None:
+        last_basket = is_basket_log(holdout.history_baskets)
     if last_basket:
         in_query &= _in_last_basket(holdout, lengths)
     weight = np.ones(in_query.sum(), dtype=np.float32)

@@ -64,7 +64,9 @@ class TrainConfig(_Section):
     context
         What an item's context is: ``window`` slides a window over the time-ordered
         sequence, ``set`` takes the whole sequence, ``basket`` each basket (the
-        events that share a timestamp: an order) with the next ``basket_window``.
+        events that share a timestamp: an order) with the next ``basket_window``;
+        ``auto`` is ``basket`` on a basket-shaped log (half the training events
+        or more share their basket) and ``window`` elsewhere.
         ``set`` is item2vec proper:
         every other item of the sequence is context (``shrink_windows=False``,
         window as long as the sequence). Its cost is quadratic in length, so
@@ -114,7 +116,7 @@ class TrainConfig(_Section):
     max_final_vocab: int | None = None
     null_word: Literal[0, 1] = 0
     compute_loss: bool = True
-    context: Literal["window", "set", "basket"] = "window"
+    context: Literal["auto", "window", "set", "basket"] = "auto"
     basket_window: int = Field(0, ge=0, le=10)
     max_set_size: int = Field(200, ge=2, le=10_000)
     corpus_file: bool = False

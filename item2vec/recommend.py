@@ -39,7 +39,7 @@ def recommend_for_users(
     fallback_query_items: int | None = None,
     *,
     half_life: float = 0.0,
-    last_basket: bool = False,
+    last_basket: bool | None = False,
     knn_blend: float = 0.0,
 ) -> pa.Table:
     """The ``n`` best items for each user, items the user already has excluded.
@@ -61,8 +61,8 @@ def recommend_for_users(
         Serve users the model cannot rank by item-kNN on their last this many
         items, then popularity; None leaves them without rows.
     half_life, last_basket, knn_blend
-        The evaluation's ``query_half_life``, ``query == "basket"`` and
-        ``knn_blend`` (:mod:`item2vec.blend`), so that users are served as the
+        The evaluation's ``query_half_life``, its ``query`` (True for
+        ``basket``, None for ``auto``) and ``knn_blend`` (:mod:`item2vec.blend`), so that users are served as the
         model was measured.
 
     Returns
@@ -83,7 +83,7 @@ def recommend_for_users(
         history_items=values,
         history_offsets=offsets,
         targets=None,
-        history_baskets=basket_starts(sequences) if last_basket else None,
+        history_baskets=None if last_basket is False else basket_starts(sequences),
     )
     cases = encode_cases(
         users, catalogue, query_items, half_life=half_life, last_basket=last_basket

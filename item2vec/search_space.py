@@ -133,7 +133,7 @@ def _off_or_drawn(
 #: depend on that order, so a new parameter goes at the end.
 SEARCH_SPACE: tuple[Parameter, ...] = (
     Parameter("sg", "train", "categorical", choices=(0, 1)),
-    Parameter("context", "train", "categorical", choices=("window", "set", "basket")),
+    Parameter("context", "train", "categorical", choices=("auto", "window", "set", "basket")),
     Parameter("window", "train", "int", 1, 20, log=True),
     Parameter("ns_exponent", "train", "float", -1.0, 1.0),
     Parameter("negative", "train", "int", 2, 30, log=True),
@@ -150,7 +150,7 @@ SEARCH_SPACE: tuple[Parameter, ...] = (
     Parameter("query_items", "evaluate", "int", 1, 20, log=True),
     # Basket-shaped logs (docs/baskets.md): each choice stays only if it wins on validation.
     Parameter("basket_window", "train", "int", 0, 2, requires=("context", "basket")),
-    Parameter("query", "evaluate", "categorical", choices=("items", "basket")),
+    Parameter("query", "evaluate", "categorical", choices=("auto", "items", "basket")),
     *_off_or_drawn("recency", "evaluate", "query_half_life", 0.5, 10.0, log=True),
     *_off_or_drawn("blend", "evaluate", "knn_blend", 0.05, 0.95),
 )

@@ -19,6 +19,7 @@ from item2vec.config import (
     PublishConfig,
     TrainConfig,
 )
+from item2vec.blend import LAST_BASKET
 from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
 from item2vec.items import items_table, read_items
 from item2vec.neighbor_eval import category_table
@@ -124,7 +125,7 @@ def recommendations(
         config.evaluate.exclude_seen,
         fallback_query_items,
         half_life=config.evaluate.query_half_life,
-        last_basket=config.evaluate.query == "basket",
+        last_basket=LAST_BASKET[config.evaluate.query],
         knn_blend=config.evaluate.knn_blend,
     )
 

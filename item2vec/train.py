@@ -22,6 +22,7 @@ from item2vec.config import TrainConfig
 from item2vec.cost import estimate_training_cost
 from item2vec.errors import ConfigError
 from item2vec.progress import Progress
+from item2vec.split import basket_share, is_basket_log
 from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,20 @@ def training_corpus(
     return corpus
 
 
+def resolve_context(config: TrainConfig, baskets: np.ndarray | None) -> TrainConfig:
+    """``config`` with an ``auto`` context decided: ``basket`` on a basket-shaped log
+    (:func:`item2vec.split.is_basket_log`), else ``window``."""
+    if config.context != "auto":
+        return config
+    chosen = "basket" if is_basket_log(baskets) else "window"
+    log.info(
+        "context auto: %s (%.0f%% of the training items share their basket)",
+        chosen,
+        100 * basket_share(baskets),
+    )
+    return config.model_copy(update={"context": chosen})
+
+
 def basket_sets(
     sequences: list[list[str]], baskets: np.ndarray, window: int = 0
 ) -> list[list[str]]:
@@ -233,6 +248,7 @@ def train_word2vec(
     ConfigError
         If no item reaches ``min_count``.
     """
+    config = resolve_context(config, baskets)
     corpus = training_corpus(sequences, config, baskets)
     params = gensim_parameters(config, corpus)
     log.info(

@@ -260,7 +260,8 @@ def test_basket_options_beat_the_plain_model_and_popularity(shop):
         evaluate = EvaluateConfig(**options)
         return evaluate_model(vectors, split.train, split.test, evaluate)["hr@10"]
 
-    plain = hr()
+    plain = hr(query="items")
+    assert hr() == hr(query="basket")  # auto: the log is basket-shaped
     basket = hr(query="basket", query_items=20)
     blended = hr(query="basket", query_items=20, knn_blend=0.5)
     popularity = evaluate_baselines(split.train, split.test, EvaluateConfig())["popularity"]
@@ -288,3 +289,38 @@ def test_recommendations_are_served_with_the_measured_query_and_blend(shop):
     # Never an item the user has.
     had = set(zip(events["user_id"], events["item_id"], strict=True))
     assert not any((u, i) in had for u, i in zip(served["user_id"], served["item_id"], strict=True))
+
+
+def test_auto_context_and_query_follow_the_shape_of_the_log(shop):
+    from item2vec.split import BASKET_SHARE, basket_share, is_basket_log
+    from item2vec.train import resolve_context
+
+    _, _, split = shop
+    # Every order holds two or more; a held-out target may leave one item behind.
+    assert basket_share(split.train_baskets) > 0.95
+    assert basket_share(np.ones(5, dtype=bool)) == 0.0 and basket_share(None) == 0.0
+    assert basket_share(np.array([1, 0, 1, 1], dtype=bool)) == 0.5 >= BASKET_SHARE
+    auto = TrainConfig()
+    assert auto.context == "auto"
+    assert resolve_context(auto, split.train_baskets).context == "basket"
+    assert resolve_context(auto, np.ones(9, dtype=bool)).context == "window"
+    assert resolve_context(auto, None).context == "window"
+    assert resolve_context(TrainConfig(context="set"), split.train_baskets).context == "set"
+    # The query: auto limits to the last basket on basket-shaped histories only.
+    catalogue = build_catalogue(split.train)
+    holdout = split.test
+    auto_cases = encode_cases(holdout, catalogue, 20, last_basket=None)
+    basket_cases = encode_cases(holdout, catalogue, 20, last_basket=True)
+    assert is_basket_log(holdout.history_baskets)
+    assert (auto_cases.query != basket_cases.query).nnz == 0
+    singles = Holdout(
+        user_ids=holdout.user_ids,
+        history_items=holdout.history_items,
+        history_offsets=holdout.history_offsets,
+        targets=holdout.targets,
+        history_baskets=np.ones(len(holdout.history_items), dtype=bool),
+    )
+    items_cases = encode_cases(singles, catalogue, 20)
+    assert (
+        encode_cases(singles, catalogue, 20, last_basket=None).query != items_cases.query
+    ).nnz == 0
