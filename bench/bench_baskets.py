@@ -38,24 +38,49 @@ from item2vec.split import split_sequences, validation_split  # noqa: E402
 from item2vec.synth_baskets import write_basket_log  # noqa: E402
 from item2vec.train import train_word2vec  # noqa: E402
 
-#: Named partial configurations per log: ``default`` is the run's own defaults (the
-#: tuned preset on the sample); the others are sweep winners, with their command.
-ALL_LOGS = ("sample", "baskets", "clicks")
+#: The sweep's winner on the basket log: ``item2vec sweep baskets.csv --budget-minutes 6``
+#: (54 trials, seed 0; the log is ``item2vec synth --shape baskets --users 3000``).
+BASKETS_SWEEP = {
+    "train": {
+        "sg": 0,
+        "context": "window",
+        "window": 8,
+        "ns_exponent": 0.415,
+        "negative": 3,
+        "epochs": 51,
+        "vector_size": 128,
+        "min_count": 3,
+        "alpha": 0.0302,
+        "sample": 0.00986,
+    },
+    "evaluate": {"scoring": "in-out", "query_items": 13, "query": "basket", "knn_blend": 0.327},
+}
+#: Named partial configurations, per log they apply to: ``default`` is the run's own
+#: defaults (the tuned preset on the sample), ``sweep`` the sweep winners.
 CONFIGS: dict[str, dict[str, dict]] = {
     "default": {},
-    "blend": {log: {"evaluate": {"knn_blend": 0.3}} for log in ALL_LOGS},
-    "basket-query": {log: {"evaluate": {"query": "basket", "query_items": 13}} for log in ALL_LOGS},
-    "basket-blend": {
-        log: {"evaluate": {"query": "basket", "query_items": 13, "knn_blend": 0.3}}
-        for log in ALL_LOGS
+    # The defaults before the auto context and query: a window over the items, the last items.
+    "window-items": {
+        log: {"train": {"context": "window"}, "evaluate": {"query": "items"}}
+        for log in ("baskets", "clicks")
     },
-    "basket-context": {
-        log: {
-            "train": {"context": "basket"},
-            "evaluate": {"query": "basket", "query_items": 13, "knn_blend": 0.3},
+    # One option at a time on the basket log, from the window-items defaults.
+    "last-basket": {"baskets": {"train": {"context": "window"}, "evaluate": {"query": "basket"}}},
+    "recency": {
+        "baskets": {
+            "train": {"context": "window"},
+            "evaluate": {"query": "items", "query_half_life": 1.0},
         }
-        for log in ALL_LOGS
     },
+    "blend-0.3": {
+        "baskets": {
+            "train": {"context": "window"},
+            "evaluate": {"query": "items", "knn_blend": 0.3},
+        },
+        "sample": {"evaluate": {"knn_blend": 0.3}},
+    },
+    "default+blend-0.3": {"baskets": {"evaluate": {"knn_blend": 0.3}}},
+    "sweep": {"baskets": BASKETS_SWEEP},
 }
 
 

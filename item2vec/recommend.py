@@ -62,8 +62,8 @@ def recommend_for_users(
         items, then popularity; None leaves them without rows.
     half_life, last_basket, knn_blend
         The evaluation's ``query_half_life``, its ``query`` (True for
-        ``basket``, None for ``auto``) and ``knn_blend`` (:mod:`item2vec.blend`), so that users are served as the
-        model was measured.
+        ``basket``, None for ``auto``) and ``knn_blend`` (:mod:`item2vec.blend`),
+        so that users are served as the model was measured.
 
     Returns
     -------

@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from item2vec.blend import LAST_BASKET
 from item2vec.config import (
     EvaluateConfig,
     IngestConfig,
@@ -19,7 +20,6 @@ from item2vec.config import (
     PublishConfig,
     TrainConfig,
 )
-from item2vec.blend import LAST_BASKET
 from item2vec.evaluate import combine_metrics, evaluate_baselines, evaluate_model
 from item2vec.items import items_table, read_items
 from item2vec.neighbor_eval import category_table
