@@ -55,6 +55,27 @@ BASKETS_SWEEP = {
     },
     "evaluate": {"scoring": "in-out", "query_items": 13, "query": "basket", "knn_blend": 0.327},
 }
+#: The sweep's winner on the sample, from the tuned preset: ``item2vec sweep
+#: --budget-minutes 10`` (72 trials, seed 0).
+SAMPLE_SWEEP = {
+    "train": {
+        "sg": 0,
+        "window": 2,
+        "ns_exponent": -0.0774,
+        "negative": 7,
+        "epochs": 59,
+        "vector_size": 64,
+        "min_count": 5,
+        "alpha": 0.0201,
+        "sample": 0.0,
+    },
+    "evaluate": {
+        "scoring": "in-in",
+        "query_items": 6,
+        "query_half_life": 1.72,
+        "knn_blend": 0.498,
+    },
+}
 #: Named partial configurations, per log they apply to: ``default`` is the run's own
 #: defaults (the tuned preset on the sample), ``sweep`` the sweep winners.
 CONFIGS: dict[str, dict[str, dict]] = {
@@ -80,7 +101,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
         "sample": {"evaluate": {"knn_blend": 0.3}},
     },
     "default+blend-0.3": {"baskets": {"evaluate": {"knn_blend": 0.3}}},
-    "sweep": {"baskets": BASKETS_SWEEP},
+    "sweep": {"baskets": BASKETS_SWEEP, "sample": SAMPLE_SWEEP},
 }
 
 

@@ -288,6 +288,7 @@ def train_word2vec(
     vectors.history = {
         "loss": callbacks[0].losses,
         "seconds": round(seconds, 3),
+        "context": config.context,
         "cost": cost.as_dict(),
     }
     return vectors

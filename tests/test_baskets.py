@@ -306,6 +306,9 @@ def test_auto_context_and_query_follow_the_shape_of_the_log(shop):
     assert resolve_context(auto, np.ones(9, dtype=bool)).context == "window"
     assert resolve_context(auto, None).context == "window"
     assert resolve_context(TrainConfig(context="set"), split.train_baskets).context == "set"
+    quick = TrainConfig(epochs=1, workers=1)
+    trained = train_word2vec(split.train, quick, baskets=split.train_baskets)
+    assert trained.history["context"] == "basket"  # what the manifest records
     # The query: auto limits to the last basket on basket-shaped histories only.
     catalogue = build_catalogue(split.train)
     holdout = split.test
