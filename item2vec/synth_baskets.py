@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from item2vec.atomicfile import replacing
 
@@ -217,7 +219,8 @@ def write_basket_log(path: str | Path, users: int, seed: int = 0, **sizes: Any) 
     Parameters
     ----------
     path
-        Output CSV file, written beside the target and renamed into place.
+        Output file: Parquet for a name ending in ``.parquet`` or ``.pq``, CSV
+        otherwise; written beside the target and renamed into place.
     users, seed, sizes
         As for :func:`basket_log` (``groups``, ``roles``, ``variants``, ``orders``...).
 
@@ -232,7 +235,10 @@ def write_basket_log(path: str | Path, users: int, seed: int = 0, **sizes: Any) 
     path = Path(path)
     truth_path = path.with_name(path.name.split(".")[0] + ".truth.csv")
     with replacing(path) as partial:
-        events.to_csv(partial, index=False)
+        if path.name.lower().endswith((".parquet", ".pq")):
+            pq.write_table(pa.Table.from_pandas(events, preserve_index=False), partial)
+        else:
+            events.to_csv(partial, index=False)
     with replacing(truth_path) as partial:
         truth.to_csv(partial, index=False)
     first_time = events.duplicated(["user_id", "item_id"])

@@ -98,6 +98,9 @@ def test_write_basket_log_writes_the_log_and_its_truth(tmp_path: Path):
     assert info["events"] == len(written) and info["items"] == len(truth) == 90
     assert info["orders"] == written["order_id"].nunique()
     assert info["repeat_rows"] == int(written.duplicated(["user_id", "item_id"]).sum())
+    parquet = write_basket_log(tmp_path / "shop.parquet", users=50, seed=1, groups=10)
+    assert pd.read_parquet(parquet["path"])["item_id"].tolist() == written["item_id"].tolist()
+    assert Path(parquet["truth_path"]).name == "shop.truth.csv"
 
 
 def test_synth_command_writes_baskets_and_refuses_mixed_shapes(capsys, tmp_path: Path):
