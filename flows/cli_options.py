@@ -90,6 +90,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "seed",
         "workers",
         "context",
+        "basket_window",
         "max_set_size",
         "corpus_file",
         "deterministic",
@@ -102,6 +103,9 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
     "evaluate": (
         "scoring",
         "query_items",
+        "query",
+        "query_half_life",
+        "knn_blend",
         "k",
         "split",
         "test_days",

@@ -59,9 +59,24 @@ def add_published_parsers(subparsers: argparse._SubParsersAction) -> None:
         "ground-truth <stem>.clusters.csv beside it. Streams in chunks, so 20M events fit "
         "in well under 1 GB.",
     )
-    synth.add_argument("--events", type=int, required=True, help="number of events (rows)")
+    synth.add_argument(
+        "--shape",
+        choices=("clusters", "baskets"),
+        default="clusters",
+        help="clusters: browsing sessions over planted clusters (the default); baskets: "
+        "orders of several items at one timestamp with planted complements, substitutes "
+        "and repeat purchases, and a ground-truth <stem>.truth.csv (docs/baskets.md)",
+    )
+    synth.add_argument(
+        "--events", type=int, help="number of events (rows); required with --shape clusters"
+    )
     synth.add_argument("--users", type=int, required=True, help="number of users")
-    synth.add_argument("--items", type=int, required=True, help="catalogue size")
+    synth.add_argument(
+        "--items",
+        type=int,
+        help="catalogue size; required with --shape clusters, and with baskets rounded down "
+        "to whole groups of 9 (default 540)",
+    )
     synth.add_argument("--clusters", type=int, default=20, help="planted clusters (default: 20)")
     synth.add_argument(
         "--out", required=True, help="output file: .parquet, or CSV (.csv, .csv.gz) otherwise"
@@ -164,6 +179,10 @@ def command_synth(args: argparse.Namespace) -> int:
     from item2vec.synth import write_synthetic_log
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.shape == "baskets":
+        return _synth_baskets(args)
+    if args.events is None or args.items is None:
+        raise ConfigError("--shape clusters needs --events and --items, e.g. --events 100000")
     try:
         if args.days is not None:  # a daily folder (item2vec.synth_daily)
             from item2vec.synth_daily import write_daily_folder
@@ -175,6 +194,21 @@ def command_synth(args: argparse.Namespace) -> int:
             summary = write_synthetic_log(
                 args.out, args.events, args.users, args.items, args.clusters, args.seed
             )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    print(json.dumps(summary, indent=2, default=str))
+    return EXIT_OK
+
+
+def _synth_baskets(args: argparse.Namespace) -> int:
+    from item2vec.errors import ConfigError
+    from item2vec.synth_baskets import ITEMS_PER_GROUP, write_basket_log
+
+    if args.events is not None:
+        raise ConfigError("--events is for --shape clusters; baskets size by --users")
+    groups = {} if args.items is None else {"groups": args.items // ITEMS_PER_GROUP}
+    try:
+        summary = write_basket_log(args.out, args.users, args.seed, **groups)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     print(json.dumps(summary, indent=2, default=str))

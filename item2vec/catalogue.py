@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from item2vec.sequences import FlatSequences
-from item2vec.split import Holdout
+from item2vec.split import Holdout, is_basket_log
 
 
 @dataclass
@@ -109,8 +109,9 @@ class Cases:
     seen
         ``(n, catalogue)`` binary matrix of each user's training history.
     query
-        ``(n, catalogue)`` matrix with weight 1 on each of the last ``query_items``
-        history items.
+        ``(n, catalogue)`` matrix with a weight on each query item: 1 on each
+        of the last ``query_items`` history items, unless a recency half-life
+        or the last-basket query says otherwise (:func:`encode_cases`).
     targets
         Catalogue code of each held-out item, -1 if it never occurs in training.
     """
@@ -123,11 +124,36 @@ class Cases:
         return len(self.targets)
 
 
-def encode_cases(holdout: Holdout, catalogue: Catalogue, query_items: int) -> Cases:
+def encode_cases(
+    holdout: Holdout,
+    catalogue: Catalogue,
+    query_items: int,
+    *,
+    half_life: float = 0.0,
+    last_basket: bool | None = False,
+) -> Cases:
     """Encode held-out users against ``catalogue``: seen items, query items, targets.
 
     History items outside the catalogue are skipped: they are neither excluded
     nor part of the query, which is the last ``query_items`` known items.
+
+    Parameters
+    ----------
+    holdout, catalogue, query_items
+        The cases, the candidates, and how many of the latest known items query.
+    half_life
+        Recency weights: the item ``p`` places before the latest (0 for the
+        latest) weighs ``0.5 ** (p / half_life)``; 0 weighs every query item 1.
+    last_basket
+        The query is also limited to the user's last basket (the items that
+        share the latest history timestamp); needs ``holdout.history_baskets``.
+        None decides from the histories: on when they are basket-shaped
+        (:func:`item2vec.split.is_basket_log`).
+
+    Raises
+    ------
+    ValueError
+        If ``last_basket`` is asked of a holdout without basket boundaries.
     """
     offsets = holdout.history_offsets
     lengths = np.diff(offsets)
@@ -145,12 +171,31 @@ def encode_cases(holdout: Holdout, catalogue: Catalogue, query_items: int) -> Ca
     before = np.concatenate(([0], np.cumsum(valid)))
     from_end = np.repeat(before[offsets[1:]], lengths) - before[:-1]
     in_query = valid & (from_end <= query_items)
-    query = sp.csr_matrix(
-        (np.ones(in_query.sum(), dtype=np.float32), (rows[in_query], codes[in_query])),
-        shape=shape,
-    )
+    if last_basket is None:
+        last_basket = is_basket_log(holdout.history_baskets)
+    if last_basket:
+        in_query &= _in_last_basket(holdout, lengths)
+    weight = np.ones(in_query.sum(), dtype=np.float32)
+    if half_life > 0:
+        weight = np.power(0.5, (from_end[in_query] - 1) / half_life).astype(np.float32)
+    query = sp.csr_matrix((weight, (rows[in_query], codes[in_query])), shape=shape)
     if holdout.targets is None:  # histories to recommend for, with nothing held out
         targets = np.full(len(holdout), -1, dtype=np.int64)
     else:
         targets = catalogue.codes(holdout.targets)
     return Cases(seen=seen, query=query, targets=targets)
+
+
+def _in_last_basket(holdout: Holdout, lengths: np.ndarray) -> np.ndarray:
+    """Boolean per history item: it belongs to its user's last basket."""
+    if holdout.history_baskets is None:
+        raise ValueError(
+            "the last-basket query needs basket boundaries (event times in the sequences); "
+            "use evaluate.query = 'items'"
+        )
+    basket = np.cumsum(holdout.history_baskets) - 1
+    if not len(basket):
+        return np.zeros(0, dtype=bool)
+    ends = holdout.history_offsets[1:] - 1
+    last = np.where(lengths > 0, basket[np.maximum(ends, 0)], -1)
+    return basket == np.repeat(last, lengths)

@@ -63,14 +63,28 @@ class TrainConfig(_Section):
         Track the training loss, logged per epoch. Costs little.
     context
         What an item's context is: ``window`` slides a window over the time-ordered
-        sequence, ``set`` takes the whole sequence. ``set`` is item2vec proper:
+        sequence, ``set`` takes the whole sequence, ``basket`` each basket (the
+        events that share a timestamp: an order) with the next ``basket_window``;
+        ``auto`` is ``basket`` on a basket-shaped log (half the training events
+        or more share their basket) and ``window`` elsewhere.
+        ``set`` is item2vec proper:
         every other item of the sequence is context (``shrink_windows=False``,
         window as long as the sequence). Its cost is quadratic in length, so
         sequences longer than ``max_set_size`` are shuffled (seeded) and cut into
-        chunks of that size, keeping it linear.
+        chunks of that size, keeping it linear. ``basket`` is the same over each
+        basket joined with the ``basket_window`` baskets after it: items bought
+        together are each other's context, whatever their arbitrary order inside
+        the basket; chunked by ``max_set_size`` too, so the cost stays linear.
+        On a log without shared timestamps every basket is one item and
+        ``basket`` context learns nothing.
+    basket_window
+        In ``basket`` context, how many following baskets join each basket's
+        set: 0 keeps baskets apart (complements only), 1 or 2 also relate what
+        a customer buys in consecutive orders. Each item is trained in
+        ``basket_window + 1`` sets, so the cost grows with it.
     max_set_size
-        Longest chunk of a sequence in ``set`` context; longer sequences are
-        shuffled (seeded) and cut into chunks of this size. 200 keeps a 2,700-item
+        Longest chunk of a sequence in ``set`` (or ``basket``) context; longer
+        sequences are shuffled (seeded) and cut into chunks of this size. 200 keeps a 2,700-item
         history at about the cost of a window of 100.
     corpus_file
         Train from a temporary text file with gensim's ``corpus_file`` mode
@@ -126,7 +140,8 @@ class TrainConfig(_Section):
     max_final_vocab: int | None = None
     null_word: Literal[0, 1] = 0
     compute_loss: bool = True
-    context: Literal["window", "set"] = "window"
+    context: Literal["auto", "window", "set", "basket"] = "auto"
+    basket_window: int = Field(0, ge=0, le=10)
     max_set_size: int = Field(200, ge=2, le=10_000)
     corpus_file: bool = False
     deterministic: bool = False

@@ -23,6 +23,7 @@ from item2vec.baselines import (
     PopularityScorer,
     head_bytes_for,
 )
+from item2vec.blend import BlendScorer, knn_scorer, model_cases
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.config import EvaluateConfig
 from item2vec.errors import ConfigError
@@ -187,8 +188,10 @@ def evaluate_model(
     """
     holdout = evaluation_sample(holdout, config.max_users)
     catalogue = build_catalogue(train)
-    cases = encode_cases(holdout, catalogue, config.query_items)
-    scorer = EmbeddingScorer(vectors, catalogue, config.scoring)
+    cases = model_cases(holdout, catalogue, config)
+    scorer: Scorer = EmbeddingScorer(vectors, catalogue, config.scoring)
+    if config.knn_blend > 0:
+        scorer = BlendScorer(scorer, knn_scorer(train, catalogue), config.knn_blend)
     result = _evaluate_named("model", scorer, cases, len(catalogue), config, keep_ranking=True)
     # A case the model cannot query (no history item with a vector) is one a
     # fallback serves.

@@ -29,7 +29,7 @@ def final_run(config: PipelineConfig, data: TuningData, offset: int) -> dict[str
     test target; they run once the winner is chosen.
     """
     train = config.train.model_copy(update={"seed": config.train.seed + offset})
-    vectors = train_word2vec(data.final.train, train)
+    vectors = train_word2vec(data.final.train, train, baskets=data.final.train_baskets)
     result = evaluate_model(
         vectors,
         data.final.train,

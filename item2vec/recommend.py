@@ -16,13 +16,14 @@ import numpy as np
 import pyarrow as pa
 
 from item2vec.baselines import ItemKNNScorer, PopularityScorer, head_bytes_for
+from item2vec.blend import BLEND_HEAD_BYTES, BlendScorer
 from item2vec.catalogue import Cases, Catalogue, build_catalogue, encode_cases, user_item_matrix
 from item2vec.chunks import single_array
 from item2vec.evaluate import EmbeddingScorer
 from item2vec.ranking import top_k
 from item2vec.schemas import RECOMMENDATION_SCHEMA
 from item2vec.sequences import FlatSequences, flat_arrow
-from item2vec.split import Holdout, select_cases, select_rows
+from item2vec.split import Holdout, basket_starts, select_cases, select_rows
 from item2vec.vectors import ItemVectors
 
 #: What ``source`` says, by code: the model, or the fallbacks in their order.
@@ -38,6 +39,10 @@ def recommend_for_users(
     exclude_seen: bool = True,
     fallback_knn: Mapping[str, Any] | None = None,
     rows: slice | None = None,
+    *,
+    half_life: float = 0.0,
+    last_basket: bool | None = False,
+    knn_blend: float = 0.0,
 ) -> pa.Table:
     """The ``n`` best items for each user, items the user already has excluded.
 
@@ -63,6 +68,10 @@ def recommend_for_users(
         Recommend for these rows of ``sequences`` only (a shard); the fallback
         still learns from every history, so the shards' tables, concatenated
         in order, are the table of all users.
+    half_life, last_basket, knn_blend
+        The evaluation's ``query_half_life``, its ``query`` (True for
+        ``basket``, None for ``auto``) and ``knn_blend`` (:mod:`item2vec.blend`),
+        so that users are served as the model was measured.
 
     Returns
     -------
@@ -77,12 +86,28 @@ def recommend_for_users(
     # Arrow throughout: 20M history items need no Python string each.
     values, offsets = flat_arrow(sequences)
     user_ids = single_array(sequences.column("user_id"))
-    users = Holdout(user_ids=user_ids, history_items=values, history_offsets=offsets, targets=None)
+    users = Holdout(
+        user_ids=user_ids,
+        history_items=values,
+        history_offsets=offsets,
+        targets=None,
+        history_baskets=None if last_basket is False else basket_starts(sequences),
+    )
+    everyone = users
     if rows is not None:
         users = select_rows(users, rows)
         user_ids = users.user_ids
-    cases = encode_cases(users, catalogue, query_items)
+    cases = encode_cases(
+        users, catalogue, query_items, half_life=half_life, last_basket=last_basket
+    )
     scorer = EmbeddingScorer(vectors, catalogue, scoring)
+    if knn_blend > 0:
+        # Every user's items with a vector (all users, not only a shard's): the
+        # user-item matrix of the blend, so shards blend with the same item-kNN.
+        seen = cases.seen if rows is None else encode_cases(everyone, catalogue, 1).seen
+        popularity = PopularityScorer(catalogue).popularity
+        knn = ItemKNNScorer(seen, head_bytes=BLEND_HEAD_BYTES, popularity=popularity)
+        scorer = BlendScorer(scorer, knn, knn_blend)
     top, scores = _rank(scorer, cases, len(catalogue), n, exclude_seen, "recommend")
     item_ids = pa.array(catalogue.item_ids, type=pa.string())
     source = np.zeros(top.shape, dtype=np.int8)

@@ -109,11 +109,38 @@ class Parameter:
         return getattr(getattr(config, str(self.section)), self.name)
 
 
+def _off_or_drawn(
+    switch: str,
+    section: Literal["train", "evaluate"],
+    name: str,
+    low: float,
+    high: float,
+    log: bool = False,
+) -> tuple[Parameter, Parameter]:
+    """A setting that is either off (0) or drawn from a range: a switch, then the value.
+
+    One number cannot say both, on a log scale least of all; the switch reads
+    as on in a config whose value is above 0.
+    """
+    return (
+        Parameter(
+            switch,
+            None,
+            "categorical",
+            choices=(False, True),
+            current=lambda config: getattr(getattr(config, section), name) > 0,
+        ),
+        Parameter(
+            name, section, "float", low, high, log=log, requires=(switch, True), otherwise=0.0
+        ),
+    )
+
+
 #: Every tuned setting, in the order a trial draws them: a seeded sampler's draws
 #: depend on that order, so a new parameter goes at the end.
 SEARCH_SPACE: tuple[Parameter, ...] = (
     Parameter("sg", "train", "categorical", choices=(0, 1)),
-    Parameter("context", "train", "categorical", choices=("window", "set")),
+    Parameter("context", "train", "categorical", choices=("auto", "window", "set", "basket")),
     Parameter("window", "train", "int", 1, 20, log=True),
     Parameter("ns_exponent", "train", "float", -1.0, 1.0),
     Parameter("negative", "train", "int", 2, 30, log=True),
@@ -125,25 +152,14 @@ SEARCH_SPACE: tuple[Parameter, ...] = (
     # enough that a trial fits a budget of minutes on two cores.
     Parameter("max_set_size", "train", "int", 10, 60, log=True, requires=("context", "set")),
     # Down-sampling is either off, or on a log scale: one number cannot say both.
-    Parameter(
-        "subsample",
-        None,
-        "categorical",
-        choices=(False, True),
-        current=lambda config: config.train.sample > 0,
-    ),
-    Parameter(
-        "sample",
-        "train",
-        "float",
-        1e-6,
-        1e-2,
-        log=True,
-        requires=("subsample", True),
-        otherwise=0.0,
-    ),
+    *_off_or_drawn("subsample", "train", "sample", 1e-6, 1e-2, log=True),
     Parameter("scoring", "evaluate", "categorical", choices=("in-in", "in-out")),
     Parameter("query_items", "evaluate", "int", 1, 20, log=True),
+    # Basket-shaped logs (docs/baskets.md): each choice stays only if it wins on validation.
+    Parameter("basket_window", "train", "int", 0, 2, requires=("context", "basket")),
+    Parameter("query", "evaluate", "categorical", choices=("auto", "items", "basket")),
+    *_off_or_drawn("recency", "evaluate", "query_half_life", 0.5, 10.0, log=True),
+    *_off_or_drawn("blend", "evaluate", "knn_blend", 0.05, 0.95),
 )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from item2vec.blend import LAST_BASKET
 from item2vec.config import (
     EvaluateConfig,
     IngestConfig,
@@ -41,15 +42,16 @@ def train(split: Split, config: TrainConfig) -> ItemVectors:
     """Word2Vec on the training side of ``split`` (the held-out targets never seen)."""
     from item2vec.train import train_word2vec  # gensim: only where training happens
 
-    return train_word2vec(split.train, config)
+    return train_word2vec(split.train, config, baskets=split.train_baskets)
 
 
 def refit(sequences: pa.Table, config: TrainConfig) -> ItemVectors:
     """Word2Vec on every event, targets included (``publish.refit``)."""
     from item2vec.sequences import sequence_lists
+    from item2vec.split import basket_starts
     from item2vec.train import train_word2vec
 
-    return train_word2vec(sequence_lists(sequences), config)
+    return train_word2vec(sequence_lists(sequences), config, baskets=basket_starts(sequences))
 
 
 def model_metrics(
@@ -129,6 +131,9 @@ def recommendations(
         config.evaluate.exclude_seen,
         fallback_knn,
         rows,
+        half_life=config.evaluate.query_half_life,
+        last_basket=LAST_BASKET[config.evaluate.query],
+        knn_blend=config.evaluate.knn_blend,
     )
 
 

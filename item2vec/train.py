@@ -11,6 +11,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from item2vec.config import TrainConfig
 from item2vec.cost import estimate_training_cost
 from item2vec.errors import ConfigError
 from item2vec.progress import Progress
+from item2vec.split import basket_share, is_basket_log
 from item2vec.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ GENSIM_MAX_SENTENCE = 10_000
 #: TrainConfig fields that are item2vec's own, not gensim keywords.
 OWN_FIELDS = {
     "context",
+    "basket_window",
     "max_set_size",
     "corpus_file",
     "deterministic",
@@ -111,15 +114,32 @@ def stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def training_corpus(sequences: list[list[str]], config: TrainConfig) -> list[list[str]]:
+def training_corpus(
+    sequences: list[list[str]], config: TrainConfig, baskets: np.ndarray | None = None
+) -> list[list[str]]:
     """The sentences gensim sees: chunked for ``set`` mode and for gensim's length limit.
 
     In ``set`` mode a sequence longer than ``max_set_size`` is shuffled with a
     generator seeded by ``config.seed`` and cut into chunks of at most that size.
-    In ``window`` mode a sequence longer than gensim's 10,000-token limit is cut
-    into consecutive chunks, so nothing is silently truncated.
+    In ``basket`` mode the sentences are baskets, each joined with the next
+    ``basket_window`` baskets of its sequence (:func:`basket_sets`), then
+    chunked as in ``set`` mode. In ``window`` mode a sequence longer than
+    gensim's 10,000-token limit is cut into consecutive chunks, so nothing is
+    silently truncated.
+
+    Raises
+    ------
+    ConfigError
+        In ``basket`` mode without ``baskets``.
     """
-    if config.context == "set":
+    if config.context == "basket":
+        if baskets is None:
+            raise ConfigError(
+                "context 'basket' needs the baskets of the training events (event times in "
+                "the sequences); use train.context = 'set' or 'window'"
+            )
+        sequences = basket_sets(sequences, baskets, config.basket_window)
+    if config.context in ("set", "basket"):
         limit = config.max_set_size
         rng = np.random.default_rng(config.seed)
     else:
@@ -135,11 +155,70 @@ def training_corpus(sequences: list[list[str]], config: TrainConfig) -> list[lis
     return corpus
 
 
+def resolve_context(config: TrainConfig, baskets: np.ndarray | None) -> TrainConfig:
+    """``config`` with an ``auto`` context decided: ``basket`` on a basket-shaped log
+    (:func:`item2vec.split.is_basket_log`), else ``window``."""
+    if config.context != "auto":
+        return config
+    chosen = "basket" if is_basket_log(baskets) else "window"
+    log.info(
+        "context auto: %s (%.0f%% of the training items share their basket)",
+        chosen,
+        100 * basket_share(baskets),
+    )
+    return config.model_copy(update={"context": chosen})
+
+
+def basket_sets(
+    sequences: list[list[str]], baskets: np.ndarray, window: int = 0
+) -> list[list[str]]:
+    """Each basket of each sequence, joined with the ``window`` baskets after it.
+
+    Parameters
+    ----------
+    sequences
+        Training sequences in time order.
+    baskets
+        Boolean per item of the flattened sequences: the item opens a basket
+        (:func:`item2vec.split.basket_starts`).
+    window
+        Following baskets joined to each. A sequence with fewer than
+        ``window + 1`` baskets gives one set of all its items; otherwise a set
+        starts at every basket that has ``window`` baskets after it. Two items
+        ``d <= window`` baskets apart share ``window + 1 - d`` sets.
+
+    Raises
+    ------
+    ValueError
+        If ``baskets`` does not have one flag per item.
+    """
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    if len(baskets) != lengths.sum():
+        raise ValueError(
+            f"baskets has {len(baskets):,} flags for {int(lengths.sum()):,} training items"
+        )
+    flat = list(chain.from_iterable(sequences))
+    ends = np.cumsum(lengths)
+    opens = np.asarray(baskets, dtype=bool).copy()
+    opens[ends[lengths > 0] - lengths[lengths > 0]] = True  # every sequence opens one
+    starts = np.flatnonzero(opens)
+    # Per basket: its sequence, and where the set that starts at it ends.
+    owner = np.searchsorted(ends, starts, side="right")
+    last_in_owner = np.searchsorted(owner, owner, side="right") - 1
+    first_in_owner = np.searchsorted(owner, owner, side="left")
+    index = np.arange(len(starts))
+    reach = np.minimum(index + window, last_in_owner)
+    keep = (index + window <= last_in_owner) | (index == first_in_owner)
+    stop = np.where(reach + 1 < len(starts), starts[np.minimum(reach + 1, len(starts) - 1)], 0)
+    stop = np.where(reach == last_in_owner, ends[owner], stop)
+    return [flat[a:b] for a, b in zip(starts[keep].tolist(), stop[keep].tolist(), strict=True)]
+
+
 def gensim_parameters(config: TrainConfig, corpus: list[list[str]]) -> dict:
     """Word2Vec keywords for ``config``, with the ``set`` mode and determinism applied."""
     params = config.model_dump(exclude=OWN_FIELDS)
     params["hashfxn"] = stable_hash
-    if config.context == "set":
+    if config.context in ("set", "basket"):
         longest = max((len(s) for s in corpus), default=1)
         params["window"] = max(longest, 1)
         params["shrink_windows"] = False
@@ -149,7 +228,10 @@ def gensim_parameters(config: TrainConfig, corpus: list[list[str]]) -> dict:
 
 
 def train_word2vec(
-    sequences: list[list[str]], config: TrainConfig, on_epoch: EpochHook | None = None
+    sequences: list[list[str]],
+    config: TrainConfig,
+    on_epoch: EpochHook | None = None,
+    baskets: np.ndarray | None = None,
 ) -> ItemVectors:
     """Train Word2Vec on item sequences.
 
@@ -164,6 +246,9 @@ def train_word2vec(
         Called after every epoch with its number (from 1) and a function that
         returns the vectors as they are at that point; an exception it raises
         stops training and propagates (a tuner prunes trials this way).
+    baskets
+        Boolean per item of the flattened ``sequences``: it opens a basket
+        (``Split.train_baskets``); needed by ``basket`` context only.
 
     Returns
     -------
@@ -175,7 +260,8 @@ def train_word2vec(
     ConfigError
         If no item reaches ``min_count``.
     """
-    corpus = training_corpus(sequences, config)
+    config = resolve_context(config, baskets)
+    corpus = training_corpus(sequences, config, baskets)
     params = gensim_parameters(config, corpus)
     log.info(
         "training Word2Vec (sg=%d, dim=%d, %s context, window=%d, epochs=%d, workers=%d) "
@@ -214,6 +300,7 @@ def train_word2vec(
     vectors.history = {
         "loss": callbacks[0].losses,
         "seconds": round(seconds, 3),
+        "context": config.context,
         "cost": cost.as_dict(),
     }
     return vectors

@@ -135,7 +135,9 @@ def run_trial(
                 )
 
     try:
-        vectors = train_word2vec(data.tuning.train, config.train, on_epoch=on_epoch)
+        vectors = train_word2vec(
+            data.tuning.train, config.train, on_epoch=on_epoch, baskets=data.tuning.train_baskets
+        )
         result.metrics = _score(vectors, data, config, objective)
         result.value = result.metrics[objective]
     except TrialPruned as stop:

@@ -472,14 +472,22 @@ def test_the_search_space_table_is_the_one_source_of_draws_starts_and_columns():
     # Starts: every parameter that applies to the config, read from it; anything past
     # a declared bound keeps the start out of the study.
     start = _with(_base(), "train", context="set", max_set_size=17, sample=1e-4)
-    assert starting_params(start) == {p.name: p.value_in(start) for p in SEARCH_SPACE}
-    assert set(starting_params(_base())) == set(space) - {"max_set_size", "sample"}
-    # (The config itself refuses sg, context and scoring outside their choices.)
-    numeric = [p for p in SEARCH_SPACE if p.kind != "categorical"]
+    start = _with(start, "evaluate", query_half_life=2.0, knn_blend=0.3)
+    everything = {p.name: p.value_in(start) for p in SEARCH_SPACE}
+    assert starting_params(start) == {k: v for k, v in everything.items() if k != "basket_window"}
+    baskets = _with(start, "train", context="basket", basket_window=1)
+    assert starting_params(baskets)["basket_window"] == 1
+    assert "max_set_size" not in starting_params(baskets)
+    conditional = {"max_set_size", "sample", "basket_window", "query_half_life", "knn_blend"}
+    assert set(starting_params(_base())) == set(space) - conditional
+    # (The config itself refuses sg, context and scoring outside their choices, and
+    # a knn_blend above 1.)
+    numeric = [p for p in SEARCH_SPACE if p.kind != "categorical" and p.name != "knn_blend"]
     beyond = [(p, p.high + (1 if p.kind == "int" else p.high / 2)) for p in numeric]
-    for parameter, value in [*beyond, (space["vector_size"], 48)]:
+    for parameter, value in [*beyond, (space["vector_size"], 48), (space["knn_blend"], 0.97)]:
         assert not parameter.contains(value)
-        config = _with(start, parameter.section, **{parameter.name: value})
+        where = baskets if parameter.name == "basket_window" else start
+        config = _with(where, parameter.section, **{parameter.name: value})
         assert starting_params(config) is None, parameter.name
 
 
