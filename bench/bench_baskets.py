@@ -173,6 +173,7 @@ def measure(log: str, names: list[str], seeds: int, cache: Path) -> dict:
         "popularity": round(baselines["popularity"]["hr@10"], 4),
         "item_knn": round(float(knn_hits.mean()), 4),
         "item_knn_query_items": baselines["item_knn"]["settings"]["query_items"],
+        "item_knn_similarity": baselines["item_knn"]["settings"]["similarity"],
         "configs": {},
     }
     print(json.dumps({k: v for k, v in out.items() if k != "configs"}), flush=True)
