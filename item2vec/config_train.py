@@ -8,6 +8,17 @@ from pydantic import Field, model_validator
 
 from item2vec.config_section import _Section
 
+#: The nightly-chain settings of :class:`TrainConfig`: how a run starts from the
+#: previous version, never gensim keywords and never what shapes the model.
+NIGHTLY_FIELDS = (
+    "warm_start",
+    "warm_epochs",
+    "warm_data",
+    "warm_alpha",
+    "full_retrain_every",
+    "cold_start",
+)
+
 
 class TrainConfig(_Section):
     """gensim ``Word2Vec`` keywords, under gensim's own names.

@@ -19,6 +19,7 @@ from gensim.models import Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 
 from item2vec.config import TrainConfig
+from item2vec.config_train import NIGHTLY_FIELDS
 from item2vec.cost import estimate_training_cost
 from item2vec.errors import ConfigError
 from item2vec.progress import Progress
@@ -95,12 +96,7 @@ OWN_FIELDS = {
     "max_set_size",
     "corpus_file",
     "deterministic",
-    "warm_start",
-    "warm_epochs",
-    "warm_data",
-    "warm_alpha",
-    "full_retrain_every",
-    "cold_start",
+    *NIGHTLY_FIELDS,
 }
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from item2vec.config import PipelineConfig, TrainConfig
+from item2vec.config_train import NIGHTLY_FIELDS
 from item2vec.errors import ConfigError, InputError, UnsafePathError
 from item2vec.sequences import as_lists, flat_items
 from item2vec.split import Split, temporal_cutoff
@@ -54,12 +55,7 @@ RUN_ONLY_FIELDS = frozenset(
         "compute_loss",
         "batch_words",
         "epochs",
-        "warm_start",
-        "warm_epochs",
-        "warm_data",
-        "warm_alpha",
-        "full_retrain_every",
-        "cold_start",
+        *NIGHTLY_FIELDS,
     }
 )
 

@@ -134,6 +134,52 @@ def publish_small_model(output: Path, model: str) -> Path:
     )
 
 
+def kill_at_line(
+    command: list[str], cwd: Path, env: dict[str, str], marker: str, settle: float = 0.0
+) -> list[str]:
+    """Run ``command`` in a session of its own and SIGKILL it (its Prefect server too)
+    ``settle`` seconds after a line containing ``marker``; the lines it printed."""
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if marker in line:
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not seen.wait(0.05):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no {marker!r} line (exit {proc.poll()}):\n{''.join(lines)}")
+        time.sleep(settle)
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    reader.join(timeout=30)
+    return lines
+
+
 def interrupt(process) -> None:
     """Stop a command started in a session of its own: SIGINT, then SIGKILL after 30 s."""
     import signal

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import kill_at_line
 
 from item2vec.config import build_config
 from item2vec.synth_daily import write_daily_folder
@@ -52,11 +53,8 @@ def test_sigkill_during_a_warm_run_leaves_the_previous_version_and_latest(tmp_pa
     """``item2vec run --warm-start`` killed while it trains warm: LATEST and the version it
     started from are untouched, and no other version appears."""
     import os
-    import signal
     import subprocess
     import sys
-    import threading
-    import time
 
     from item2vec.publish import list_version_dirs, read_latest
 
@@ -77,39 +75,10 @@ def test_sigkill_during_a_warm_run_leaves_the_previous_version_and_latest(tmp_pa
     before = {p.name: p.read_bytes() for p in (model_dir / latest).iterdir()}
 
     shutil.copy(info["files"][2], live)  # tonight's file
-    proc = subprocess.Popen(
-        [*command, "--warm-epochs", "1000"],  # far more than could finish before the kill
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # the kill takes Prefect's temporary server too
+    # Far more epochs than could finish before the kill; 0.5 s puts it inside the training.
+    lines = kill_at_line(
+        [*command, "--warm-epochs", "1000"], tmp_path, env, "warm start from", settle=0.5
     )
-    lines: list[str] = []
-    warm = threading.Event()
-
-    def read() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-            if "warm start from" in line:
-                warm.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 240
-        while not warm.wait(0.05):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"no 'warm start from' line (exit {proc.poll()}):\n{''.join(lines)}")
-        time.sleep(0.5)  # inside the warm training
-        os.killpg(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    reader.join(timeout=30)
     assert not any("published" in line for line in lines), lines[-5:]
     assert read_latest(model_dir) == latest
     assert [p.name for p in list_version_dirs(model_dir)] == [latest]

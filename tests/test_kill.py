@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import kill_at_line
 
 from item2vec.neighbors import NEIGHBOR_SCHEMA
 from item2vec.publish import (
@@ -490,41 +491,10 @@ def test_sigkill_during_training_then_rerun(tmp_path):
     command = [sys.executable, "-m", "item2vec_flows.cli", "run", str(log_path)]
     command += ["--output", str(output), "--model-name", MODEL]
 
-    # A session of its own, so that the kill also takes Prefect's temporary API server,
-    # which runs as a child process and would otherwise be orphaned. Far more epochs than
-    # could finish before the kill lands (minutes of training even on a fast machine).
-    proc = subprocess.Popen(
-        [*command, "--epochs", "1000"],  # the most the config allows
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    training = threading.Event()
-
-    def read() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-            if "training Word2Vec" in line:
-                training.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 240
-        while not training.wait(0.05):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"no 'training Word2Vec' line (exit {proc.poll()}):\n{''.join(lines)}")
-        os.killpg(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    reader.join(timeout=30)
+    # kill_at_line runs it in a session of its own, so that the kill also takes Prefect's
+    # temporary API server, which runs as a child process and would otherwise be orphaned.
+    # Far more epochs than could finish before the kill lands (minutes of training).
+    lines = kill_at_line([*command, "--epochs", "1000"], tmp_path, env, "training Word2Vec")
     assert not any("trained " in line or "published" in line for line in lines), lines[-5:]
 
     assert list_version_dirs(model_dir) == []
