@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from item2vec.layout import ITEMS_FILE
 from item2vec.metric_table import metrics_markdown, metrics_rows, neighbors_record
-from item2vec.storage import as_path, read_parquet
+from item2vec.storage import as_path, read_parquet, scheme
 from item2vec.vectors import ItemVectors
 
 
@@ -190,7 +190,6 @@ def artifact_key(text: str) -> str:
 REPORT_FILE = "report.md"
 #: Significant digits of the numbers in a run page's tables.
 TABLE_DIGITS = 4
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def significant(value: float, digits: int = TABLE_DIGITS) -> float:
@@ -214,16 +213,17 @@ def version_location(version_dir: str | Path) -> str:
     and it means nothing on another machine.
     """
     text = str(version_dir)
-    if text.startswith("file://"):
+    found = scheme(text)
+    if found == "file":
         text = unquote(urlparse(text).path)
-    elif _URL.match(text):
+    elif found is not None:
         return text.rstrip("/")
     return str(Path(text).resolve())
 
 
 def join_location(location: str, name: str) -> str:
     """``name`` inside the folder at ``location`` (a path or a URL)."""
-    return f"{location.rstrip('/')}/{name}" if _URL.match(location) else str(Path(location) / name)
+    return f"{location.rstrip('/')}/{name}" if scheme(location) else str(Path(location) / name)
 
 
 @dataclass
