@@ -38,17 +38,29 @@ def cluster():
         yield local
 
 
-def _run_logs(flow_run_id: str, wanted: str, timeout: float = 30.0) -> list[str]:
-    """The run's log messages, once one contains ``wanted`` (workers send theirs in batches)."""
+def _run_logs(flow_run_id: str, *wanted: str, timeout: float = 30.0) -> list[str]:
+    """The run's log messages, once each of ``wanted`` starts one of them (workers send
+    theirs in batches, so one line may arrive before another). Every page is read: the
+    server returns at most a page of logs per call."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     deadline = time.monotonic() + timeout
+    page = 200
     while True:
+        messages: list[str] = []
         with get_client(sync_client=True) as client:
-            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-        messages = [log.message for log in logs]
-        if any(wanted in m for m in messages) or time.monotonic() > deadline:
+            while True:
+                logs = client.read_logs(
+                    LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                    limit=page,
+                    offset=len(messages),
+                )
+                messages += [log.message for log in logs]
+                if len(logs) < page:
+                    break
+        found = all(any(w in m for m in messages) for w in wanted)
+        if found or time.monotonic() > deadline:
             return messages
         time.sleep(0.5)
 
@@ -88,7 +100,9 @@ def test_heavy_stages_run_on_the_workers_and_the_manifest_says_where(
     assert on_dask["counts"] == on_threads["counts"]
 
     # The library's lines and warnings from the workers are in the run's logs.
-    messages = _run_logs(on_dask["flow_run_id"], "mixes epoch units")
+    messages = _run_logs(
+        on_dask["flow_run_id"], "mixes epoch units", "evaluated model on", "trained "
+    )
     assert any("mixes epoch units" in m for m in messages), messages[:20]
     assert any(m.startswith("evaluated model on") for m in messages)
     assert any(m.startswith("trained ") and "item vectors" in m for m in messages)
