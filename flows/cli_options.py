@@ -64,6 +64,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "min_length",
         "max_length",
         "write_sequences",
+        "shuffle_partitions",
     ),
     "publish": (
         "output",

@@ -261,7 +261,8 @@ def sequences_key(
 ) -> str:
     """Cache key of the sequences: every partition, the filters and the sequence settings."""
     filters = {name: getattr(ingest, name) for name in COMBINE_FIELDS}
-    shape = sequences.model_dump(exclude={"write_sequences"})
+    # Both ways of building the sequences give the same table: one entry serves both.
+    shape = sequences.model_dump(exclude={"write_sequences", "shuffle_partitions"})
     return _digest(
         {"format": CACHE_FORMAT, "partitions": partition_keys, "filters": filters, "seq": shape}
     )

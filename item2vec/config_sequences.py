@@ -25,6 +25,16 @@ class SequenceConfig(_Section):
         keeps them all.
     write_sequences
         Also publish the sequences as ``sequences.parquet``.
+    shuffle_partitions
+        On a Dask task runner, build the sequences in this many partitions of
+        users instead of on one worker: the events are shuffled by a hash of the
+        user id (Dask DataFrame's shuffle), each partition is filtered and turned
+        into sequences on a worker, and the parts are combined into exactly the
+        sequences of one worker. 0 (the default) builds them on one worker, which
+        needs about 90 bytes per event (1.6-1.8 GB at 20M events). Use it when the
+        log does not fit one worker; start with two to four per worker, so that
+        each part fits a worker's memory a few times over. Needs ``--task-runner
+        dask``: on threads the partitions would all sit in one process.
     """
 
     session_gap: str | None = None
@@ -32,6 +42,7 @@ class SequenceConfig(_Section):
     min_length: int = Field(1, ge=1)
     max_length: int | None = Field(None, ge=1)
     write_sequences: bool = False
+    shuffle_partitions: int = Field(0, ge=0)
 
     @field_validator("session_gap")
     @classmethod

@@ -12,6 +12,9 @@ from item2vec.config import IngestConfig
 from item2vec.grouping import tied_rows
 from item2vec.rows import EventRows
 
+#: Every reason a run-wide filter drops a row, in the order the filters run.
+FILTER_REASONS = ("event_type", "low_weight", "duplicate", "rare_item", "rare_user")
+
 
 def apply_filters(rows: EventRows, config: IngestConfig) -> tuple[EventRows, dict[str, int]]:
     """Event-type, weight, duplicate and minimum-support filters, each drop counted.
@@ -22,38 +25,83 @@ def apply_filters(rows: EventRows, config: IngestConfig) -> tuple[EventRows, dic
         The kept rows in the same order, and rows dropped per reason:
         ``event_type``, ``low_weight``, ``duplicate``, ``rare_item``, ``rare_user``.
     """
-    dropped = dict.fromkeys(("event_type", "low_weight", "duplicate", "rare_item", "rare_user"), 0)
+    rows, dropped = local_filters(rows, config)
+    # Dropping rare users can make items rare and back: repeat until both hold.
+    while needs_support(config):
+        rows, rare_items, rare_users = support_round(rows, np.bincount(rows.items), config)
+        dropped["rare_item"] += rare_items
+        dropped["rare_user"] += rare_users
+        if not rare_items and not rare_users:
+            break
+    return rows, dropped
 
-    def drop(mask: np.ndarray, reason: str) -> None:
-        nonlocal rows
-        count = int(mask.sum())
-        dropped[reason] += count
-        if count:  # copying 20M rows to drop none costs half a second
-            rows = rows.keep(~mask)
 
+def needs_support(config: IngestConfig) -> bool:
+    """Whether the minimum-support filters drop anything ever (a count above 1 is set)."""
+    return config.min_item_count > 1 or config.min_user_count > 1
+
+
+def local_filters(rows: EventRows, config: IngestConfig) -> tuple[EventRows, dict[str, int]]:
+    """The filters that look at one user's rows only: event type, weight and duplicates.
+
+    Returns
+    -------
+    rows, dropped
+        The kept rows in order, and the drops of every reason of
+        :data:`FILTER_REASONS` (the support reasons at 0).
+    """
+    dropped = dict.fromkeys(FILTER_REASONS, 0)
     if config.keep_events:
         wanted = np.flatnonzero(
             np.isin(rows.event_ids.to_numpy(zero_copy_only=False), config.keep_events)
         )
-        drop(~np.isin(rows.events, wanted), "event_type")
+        rows = _drop(rows, ~np.isin(rows.events, wanted), dropped, "event_type")
     if config.min_weight is not None:
         with np.errstate(invalid="ignore"):
-            drop(~(rows.weights >= config.min_weight), "low_weight")
+            rows = _drop(rows, ~(rows.weights >= config.min_weight), dropped, "low_weight")
     if config.drop_duplicates:
-        drop(_duplicates(rows), "duplicate")
-    # Dropping rare users can make items rare and back: repeat until both hold.
-    while config.min_item_count > 1 or config.min_user_count > 1:
-        rare_items = np.bincount(rows.items)[rows.items] < config.min_item_count
-        drop(rare_items, "rare_item")
-        rare_users = (
-            np.bincount(rows.users)[rows.users] < config.min_user_count
-            if rows.size
-            else np.zeros(0, dtype=bool)
-        )
-        drop(rare_users, "rare_user")
-        if not rare_items.any() and not rare_users.any():
-            break
+        rows = _drop(rows, _duplicates(rows), dropped, "duplicate")
     return rows, dropped
+
+
+def support_round(
+    rows: EventRows, item_counts: np.ndarray, config: IngestConfig
+) -> tuple[EventRows, int, int]:
+    """One round of the minimum-support filters: rare items, then rare users.
+
+    Parameters
+    ----------
+    rows
+        The rows to filter.
+    item_counts
+        The run-wide count of each item code of ``rows`` (indexed by code): over
+        these rows alone (``np.bincount(rows.items)``), or over every partition
+        of the run when ``rows`` hold only some users.
+    config
+        ``min_item_count`` and ``min_user_count``.
+
+    Returns
+    -------
+    rows, rare_items, rare_users
+        The kept rows in order, and the rows dropped for each reason.
+    """
+    dropped = {"rare_item": 0, "rare_user": 0}
+    rare_items = item_counts[rows.items] < config.min_item_count
+    rows = _drop(rows, rare_items, dropped, "rare_item")
+    rare_users = (
+        np.bincount(rows.users)[rows.users] < config.min_user_count
+        if rows.size
+        else np.zeros(0, dtype=bool)
+    )
+    rows = _drop(rows, rare_users, dropped, "rare_user")
+    return rows, dropped["rare_item"], dropped["rare_user"]
+
+
+def _drop(rows: EventRows, mask: np.ndarray, dropped: dict[str, int], reason: str) -> EventRows:
+    count = int(mask.sum())
+    dropped[reason] += count
+    # Copying 20M rows to drop none costs half a second.
+    return rows.keep(~mask) if count else rows
 
 
 def _duplicates(rows: EventRows) -> np.ndarray:

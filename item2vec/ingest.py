@@ -201,29 +201,75 @@ def _finish(
     examples: dict[str, list[str]],
     per_file: list[tuple[int, dict[str, int]]],
 ) -> Events:
-    read = table.num_rows
+    read, dropped = check_partitions(config, paths, examples, per_file)
+    rows = EventRows.of(table)
+    rows, filtered = apply_filters(rows, config)
+    dropped.update(filtered)
+    counts = kept_counts(
+        read, rows.size, dropped, rows.distinct(rows.users), rows.distinct(rows.items), paths
+    )
+    return Events(table=rows.table(), counts=counts)
+
+
+def check_partitions(
+    config: IngestConfig,
+    paths: list[Path],
+    examples: dict[str, list[str]],
+    per_file: list[tuple[int, dict[str, int]]],
+) -> tuple[int, dict[str, int]]:
+    """The checks of the validated files before the run-wide filters.
+
+    Parameters
+    ----------
+    config
+        ``max_bad_fraction``.
+    paths, examples, per_file
+        Each file, a few unparseable time values per file name, and each file's
+        rows and invalid rows per reason.
+
+    Returns
+    -------
+    read, dropped
+        Rows read, and invalid rows per reason of every file together.
+
+    Raises
+    ------
+    InputError
+        When the files hold no rows, or invalid rows exceed ``max_bad_fraction``.
+    """
+    read = sum(rows for rows, _ in per_file)
     dropped = {reason: sum(counts[reason] for _, counts in per_file) for reason in DROP_REASONS}
     names = first_few([path.name for path in paths])
     if read == 0:
         raise InputError(f"{names} holds no events (header only?); nothing to train on")
     check_bad_share(dropped, read, config, names, examples)
     warn_bad_files(paths, per_file, config, examples)
-    rows = EventRows.of(table)
-    rows, filtered = apply_filters(rows, config)
-    dropped.update(filtered)
-    if rows.size == 0:
+    return read, dropped
+
+
+def kept_counts(
+    read: int, kept: int, dropped: dict[str, int], users: int, items: int, paths: list[Path]
+) -> dict[str, Any]:
+    """The run's ``counts`` once every filter ran.
+
+    Raises
+    ------
+    InputError
+        When no event is left, naming the filters to relax.
+    """
+    if kept == 0:
         reasons = ", ".join(f"{k} {v:,}" for k, v in dropped.items() if v)
         raise InputError(
-            f"no usable events left in {names} after dropping rows ({reasons}); "
-            "relax the filters keep_events, min_weight, min_item_count, min_user_count "
+            f"no usable events left in {first_few([path.name for path in paths])} after "
+            f"dropping rows ({reasons}); relax the filters keep_events, min_weight, "
+            "min_item_count, min_user_count "
             "(--keep-events, --min-weight, --min-item-count, --min-user-count)"
         )
-    counts = {
+    log.info("kept %s of %s events; dropped %s", f"{kept:,}", f"{read:,}", dropped)
+    return {
         "events_read": read,
-        "events_kept": rows.size,
+        "events_kept": kept,
         "dropped": dropped,
-        "users": rows.distinct(rows.users),
-        "items": rows.distinct(rows.items),
+        "users": users,
+        "items": items,
     }
-    log.info("kept %s of %s events; dropped %s", f"{rows.size:,}", f"{read:,}", dropped)
-    return Events(table=rows.table(), counts=counts)
