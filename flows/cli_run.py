@@ -162,9 +162,11 @@ def command_run(args: argparse.Namespace) -> int:
     validate_inputs(config)
     started = time.perf_counter()
     set_verbosity(args.quiet, args.verbose)
+    from item2vec_flows.partitioned import refuse_without_cluster
     from item2vec_flows.pipeline import run_pipeline
     from item2vec_flows.runners import build_task_runner
 
+    refuse_without_cluster(config, args.task_runner)
     runner = build_task_runner(args.task_runner, args.dask_address)
     if not args.debug:
         quiet_expected_tracebacks()
@@ -186,9 +188,11 @@ def command_serve(args: argparse.Namespace) -> int:
     validate_inputs(config)
     set_verbosity(args.quiet, args.verbose)
     from item2vec_flows.deployment import build_deployment, serve
+    from item2vec_flows.partitioned import refuse_without_cluster
     from item2vec_flows.runners import runner_environment
 
     runner_environment(args.task_runner, args.dask_address)  # refused before serving
+    refuse_without_cluster(config, args.task_runner)
     deployment = build_deployment(
         config, args.cron, args.name, args.concurrency_limit, args.collision_strategy
     )

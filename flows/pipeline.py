@@ -53,6 +53,7 @@ from item2vec.stageclock import StageClock
 from item2vec.vectors import ItemVectors
 from item2vec.warm_start import latest_on_holdout, train_nightly
 from item2vec_flows.artifacts import create_run_artifacts
+from item2vec_flows.partitioned import partitioned_sequences, refuse_without_cluster
 from item2vec_flows.placement import Placement, here, holds_none
 from item2vec_flows.runners import task_runner_from_environment
 
@@ -295,6 +296,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     config = with_bundled_sample(config)
     clock = StageClock()
     place = Placement(FlowRunContext.get().task_runner)
+    refuse_without_cluster(config, "dask" if place.client is not None else "threads")
     shards = place.workers  # one shard of users (or items) per worker
     prepared, input_cached = _prepare(config, clock, place)
     ev = config.evaluate
@@ -419,7 +421,10 @@ def _prepare(config: PipelineConfig, clock: StageClock, place: Placement) -> tup
         place.track("ingest", *files)
         place.settle(*files)
     with clock.stage("sequences"):
-        prepared = sequences_task.submit(list(files), plan, config)
+        if config.sequences.shuffle_partitions:  # in partitions of users (docs/operations.md)
+            prepared = partitioned_sequences(list(files), plan, config, place)
+        else:
+            prepared = sequences_task.submit(list(files), plan, config)
         place.track("sequences", prepared)
         place.settle(prepared)  # a bad file raises its own error here
     return prepared, False

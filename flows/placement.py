@@ -69,6 +69,10 @@ class Placement:
             if key is not None:  # a Dask future (thread futures have no key)
                 keys.append(key)
 
+    def track_keys(self, stage: str, keys: list[Any]) -> None:
+        """Record plain Dask tasks (by key) as tasks of ``stage``, e.g. a shuffle's outputs."""
+        self._keys.setdefault(stage, []).extend(keys)
+
     def settle(self, *futures: Any) -> None:
         """Wait for ``futures`` to finish without fetching their results.
 

@@ -211,3 +211,53 @@ def test_a_remote_cluster_without_a_server_is_warned_about_and_left_alone(caplog
         assert url is None
         assert PREFECT_API_URL.value() is None
     assert "PREFECT_API_URL" in caplog.text
+
+
+@pytest.mark.slow  # a whole run on the cluster: 40-90 s here
+def test_sequences_in_partitions_of_users_equal_one_workers_and_run_on_the_workers(
+    prefect_harness, cluster, tmp_path
+):
+    import json
+
+    import pyarrow.parquet as pq
+    from prefect_dask import DaskTaskRunner
+    from test_user_partitions import config_for, synthetic_log
+
+    from item2vec.cache import events_and_sequences
+    from item2vec_flows.pipeline import run_pipeline
+
+    synthetic_log(tmp_path / "logs", files=3)
+    config = config_for(tmp_path, shuffle_partitions=3, write_sequences=True)
+    config.train.epochs, config.train.min_count = 1, 1
+    config.publish.report, config.publish.gate_margin = False, 0
+    events, expected = events_and_sequences(config)  # the one-worker path, in this process
+    try:
+        result = run_pipeline(config, task_runner=DaskTaskRunner(address=cluster.scheduler_address))
+    except Exception as exc:  # a refused gate still publishes; only the tables matter here
+        result = getattr(exc, "result", None)
+        assert result is not None, exc
+    version = Path(result["version_dir"])
+    published = pq.read_table(version / "sequences.parquet")
+    assert published.select(expected.column_names).equals(expected)
+    ingest_drops = {
+        reason: result["counts"]["dropped"][reason] for reason in events.counts["dropped"]
+    }
+    assert ingest_drops == events.counts["dropped"]
+    assert result["counts"]["events_kept"] == events.counts["events_kept"]
+    placement = json.loads((version / "manifest.json").read_text())["placement"]
+    workers = set(cluster.scheduler_info["workers"])
+    assert placement["stages"]["sequences"]
+    assert set(placement["stages"]["sequences"]) <= workers
+
+
+def test_shuffle_partitions_on_threads_is_refused_naming_the_flag(tmp_path):
+    from test_user_partitions import config_for
+
+    from item2vec.errors import ConfigError
+    from item2vec_flows.partitioned import refuse_without_cluster
+
+    config = config_for(tmp_path, shuffle_partitions=4)
+    with pytest.raises(ConfigError, match="--shuffle-partitions.*--task-runner dask"):
+        refuse_without_cluster(config, "threads")
+    refuse_without_cluster(config, "dask")
+    refuse_without_cluster(config_for(tmp_path), "threads")
