@@ -1,0 +1,164 @@
+"""The ``sequences`` stage on a 2-worker LocalCluster: one worker against partitions of users.
+
+A log from ``item2vec synth`` is cut into ``BENCH_PARTS`` Parquet files
+(:func:`bench_cluster.partitioned_log`). Each mode runs in a fresh
+LocalCluster of 2 single-threaded worker processes, through a plain
+``distributed.Client`` (the library steps the flow's tasks call, without
+Prefect's per-task cost):
+
+* ``one-worker``: every file read on the workers, then combined, filtered and
+  turned into sequences by one task (``sequences.shuffle_partitions = 0``);
+* ``partitioned``: the same files shuffled by user id into ``BENCH_SHUFFLE``
+  partitions (Dask DataFrame's p2p shuffle), filtered and built per partition,
+  combined on one worker (:mod:`item2vec.user_partitions`).
+
+Printed: the wall time of each (the cluster's start excluded), each worker's
+peak RSS, and whether the two tables are equal. Environment: ``BENCH_EVENTS``
+(3M), ``BENCH_USERS`` (100k), ``BENCH_ITEMS`` (20k), ``BENCH_PARTS`` (8),
+``BENCH_SHUFFLE`` (4), ``BENCH_DIR``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_cluster import partitioned_log  # noqa: E402
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", 3_000_000))
+USERS = int(os.environ.get("BENCH_USERS", 100_000))
+ITEMS = int(os.environ.get("BENCH_ITEMS", 20_000))
+PARTS = int(os.environ.get("BENCH_PARTS", 8))
+SHUFFLE = int(os.environ.get("BENCH_SHUFFLE", 4))
+CACHE = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
+
+
+def _config(folder: Path, shuffle: int):
+    from item2vec.config import build_config
+
+    return build_config(
+        {
+            "ingest": {
+                "paths": [str(folder)],
+                "user_col": "user_id",
+                "item_col": "item_id",
+                "time_col": "timestamp",
+                "min_item_count": 5,
+                "min_user_count": 3,
+                "cache": False,
+            },
+            "sequences": {"session_gap": "30m", "shuffle_partitions": shuffle},
+        }
+    )
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _one_worker(partitions, config):
+    from item2vec.ingest import combine_partitions
+    from item2vec.sequences import build_sequences
+
+    events = combine_partitions(partitions, config.ingest, [])
+    return build_sequences(events.table, config.sequences)
+
+
+def _digest(table) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(None), sink)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
+
+
+def run(mode: str, folder: Path) -> dict:
+    from distributed import Client, LocalCluster
+
+    from item2vec import user_partitions as up
+    from item2vec.filters import needs_support
+    from item2vec.ingest import read_partition
+
+    config = _config(folder, SHUFFLE if mode == "partitioned" else 0)
+    ingest = config.ingest
+    files = sorted(folder.glob("part-*.parquet"))
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = Client(cluster)
+    try:
+        started = time.perf_counter()
+        partitions = client.map(read_partition, files, config=ingest)
+        if mode == "one-worker":
+            result = client.submit(_one_worker, partitions, config)
+        else:
+            summaries = client.map(up.file_summary, partitions)
+            checked = client.submit(up.check_files, summaries, ingest)
+            frames = client.compute(up.user_frames(partitions, ingest, SHUFFLE).to_delayed())
+            parts = client.map(up.user_rows, frames, config=ingest)
+            while needs_support(ingest):
+                support = client.submit(
+                    up.combine_support, client.map(lambda p: p.summary(), parts)
+                )
+                if client.submit(lambda s: s.done, support).result():
+                    break
+                parts = client.map(up.support_part, parts, support=support, config=ingest)
+            built = client.map(up.part_sequences, parts, config=config.sequences)
+            result = client.submit(
+                lambda b, c: up.combine_sequences(b, c, [], files)[1], built, checked
+            )
+        digest = client.submit(_digest, result).result()
+        rows = client.submit(lambda t: t.num_rows, result).result()
+        wall = time.perf_counter() - started
+        peaks = client.run(_peak_rss_mb)
+    finally:
+        client.close()
+        cluster.close()
+    return {
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": sorted(peaks.values()),
+        "sequences": rows,
+        "digest": digest,
+    }
+
+
+def main() -> None:
+    print(
+        f"shuffle_sequences: {EVENTS:,} events, {USERS:,} users, {ITEMS:,} items, "
+        f"{PARTS} files, {SHUFFLE} partitions of users",
+        flush=True,
+    )
+    folder = partitioned_log(CACHE, EVENTS, USERS, ITEMS, PARTS)
+    results = {}
+    for mode in ("one-worker", "partitioned"):
+        results[mode] = run(mode, folder)
+        print(f"  {mode}: {results[mode]}", flush=True)
+    equal = results["one-worker"]["digest"] == results["partitioned"]["digest"]
+    print(
+        json.dumps(
+            {
+                "bench": "shuffle_sequences",
+                "events": EVENTS,
+                "users": USERS,
+                "items": ITEMS,
+                "files": PARTS,
+                "partitions": SHUFFLE,
+                "equal": equal,
+                **results,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
