@@ -100,6 +100,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
         "warm_data",
         "full_retrain_every",
         "cold_start",
+        "resource",
     ),
     "evaluate": (
         "scoring",
@@ -120,6 +121,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
 RENAMED_FLAGS: dict[tuple[str, str], str] = {
     ("ingest", "items_path"): "--items",
     ("evaluate", "max_users"): "--eval-users",
+    ("train", "resource"): "--train-resource",
 }
 
 

@@ -54,7 +54,7 @@ from item2vec.vectors import ItemVectors
 from item2vec.warm_start import latest_on_holdout, train_nightly
 from item2vec_flows.artifacts import create_run_artifacts
 from item2vec_flows.partitioned import partitioned_sequences, refuse_without_cluster
-from item2vec_flows.placement import Placement, here, holds_none
+from item2vec_flows.placement import Placement, here, holds_none, on_resource
 from item2vec_flows.runners import task_runner_from_environment
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -316,10 +316,11 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     ]
     place.track("baselines", validation, *tried, settings, *baselines)
     with clock.stage("train"):
-        if config.train.warm_start:  # from LATEST when it may (docs/incremental.md)
-            vectors = train_nightly_task.submit(split, prepared, config)
-        else:
-            vectors = train_task.submit(split, config.train)
+        with on_resource(place, config.train.resource):  # the worker sized for gensim
+            if config.train.warm_start:  # from LATEST when it may (docs/incremental.md)
+                vectors = train_nightly_task.submit(split, prepared, config)
+            else:
+                vectors = train_task.submit(split, config.train)
         place.track("train", vectors)
         if config.train.cold_start:  # items with too few events (docs/incremental.md)
             vectors = cold_start_task.submit(vectors, split, items)
@@ -343,7 +344,8 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     published = vectors
     if config.publish.refit:
         with clock.stage("refit"):
-            published = refit_task.submit(prepared, config.train)
+            with on_resource(place, config.train.resource):
+                published = refit_task.submit(prepared, config.train)
             place.track("refit", published)
             place.settle(published)
     with clock.stage("neighbors"):

@@ -14,6 +14,7 @@ process.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Any
 
 #: How a stage that ran outside any Dask worker is recorded.
@@ -146,6 +147,19 @@ class Placement:
         for stage, where in (extra or {}).items():
             stages[stage] = [where]
         return {"task_runner": self.runner, "cluster": self.address, "stages": stages}
+
+
+def on_resource(place: Placement, name: str | None) -> Any:
+    """Tasks submitted inside this run only on workers holding resource ``name``.
+
+    prefect-dask submits through ``Client.submit``, which takes the annotations
+    of ``dask.annotate``; without a cluster or a name nothing changes.
+    """
+    if place.client is None or not name:
+        return nullcontext()
+    import dask
+
+    return dask.annotate(resources={name: 1})
 
 
 def failed_by_itself(state: Any) -> bool:

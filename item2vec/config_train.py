@@ -128,6 +128,11 @@ class TrainConfig(_Section):
     full_retrain_every
         Train from scratch every this many runs of a warm chain (the first
         counts), bounding drift; 1 means always from scratch.
+    resource
+        On a Dask cluster, train (and refit) only on a worker started with this
+        resource (``dask worker ... --resources "NAME=1"``), the one sized for
+        gensim: ``workers`` cores and the memory of a training. None lets any
+        worker train. Ignored on threads.
     """
 
     sg: Literal[0, 1] = 1
@@ -162,6 +167,7 @@ class TrainConfig(_Section):
     warm_alpha: float | None = Field(0.02, gt=0.0)
     full_retrain_every: int = Field(7, ge=1)
     cold_start: bool = False
+    resource: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
 
     @model_validator(mode="after")
     def _negative_or_hs(self) -> TrainConfig:

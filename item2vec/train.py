@@ -96,6 +96,7 @@ OWN_FIELDS = {
     "max_set_size",
     "corpus_file",
     "deterministic",
+    "resource",
     *NIGHTLY_FIELDS,
 }
 

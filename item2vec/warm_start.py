@@ -55,6 +55,7 @@ RUN_ONLY_FIELDS = frozenset(
         "compute_loss",
         "batch_words",
         "epochs",
+        "resource",
         *NIGHTLY_FIELDS,
     }
 )

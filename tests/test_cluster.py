@@ -261,3 +261,41 @@ def test_shuffle_partitions_on_threads_is_refused_naming_the_flag(tmp_path):
         refuse_without_cluster(config, "threads")
     refuse_without_cluster(config, "dask")
     refuse_without_cluster(config_for(tmp_path), "threads")
+
+
+@pytest.mark.slow  # a cluster of its own and a whole run: 30-60 s here
+def test_train_runs_only_on_the_worker_with_the_training_resource(prefect_harness, tmp_path):
+    import json
+
+    from distributed import Nanny, Scheduler, SpecCluster
+    from prefect_dask import DaskTaskRunner
+
+    from item2vec_flows.pipeline import run_pipeline
+
+    workers = {
+        "trainer": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"gensim": 1}}},
+        "other": {"cls": Nanny, "options": {"nthreads": 1}},
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    with SpecCluster(workers=workers, scheduler=scheduler) as spec:
+        spec.wait_for_workers(2)
+        info = spec.scheduler_info["workers"]
+        trainer = {address for address, w in info.items() if w.get("resources")}
+        config = two_file_config(tmp_path, "out")
+        config.train.resource = "gensim"
+        config.publish.refit = True
+        result = run_pipeline(config, task_runner=DaskTaskRunner(address=spec.scheduler_address))
+    stages = json.loads((Path(result["version_dir"]) / "manifest.json").read_text())
+    stages = stages["placement"]["stages"]
+    assert len(trainer) == 1
+    assert set(stages["train"]) == trainer
+    assert set(stages["refit"]) == trainer
+
+
+def test_a_training_resource_name_is_checked():
+    from pydantic import ValidationError
+
+    from item2vec.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="resource"):
+        TrainConfig(resource="two words")
