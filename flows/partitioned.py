@@ -21,6 +21,7 @@ from item2vec.cache import InputPlan, stage_cache
 from item2vec.config import IngestConfig, PipelineConfig, SequenceConfig
 from item2vec.errors import ConfigError
 from item2vec.filters import needs_support
+from item2vec_flows.placement import Opaque
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -54,8 +55,6 @@ def sequences_part_task(part: parts.UserPart, config: SequenceConfig, n: int):
 
 @task(name="combine-sequences", **STAGE)
 def combine_task(built: list, checked: tuple, plan: InputPlan, config: PipelineConfig) -> Any:
-    from item2vec_flows.pipeline import Opaque
-
     events, sequences = parts.combine_sequences(built, checked, plan.files, plan.paths)
     stage_cache(config).store_sequences(plan, events, sequences)
     return Opaque((events, sequences))

@@ -54,7 +54,7 @@ from item2vec.vectors import ItemVectors
 from item2vec.warm_start import latest_on_holdout, train_nightly
 from item2vec_flows.artifacts import create_run_artifacts
 from item2vec_flows.partitioned import partitioned_sequences, refuse_without_cluster
-from item2vec_flows.placement import Placement, here, holds_none, on_resource
+from item2vec_flows.placement import Opaque, Placement, here, holds_none, on_resource
 from item2vec_flows.runners import task_runner_from_environment
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -80,18 +80,6 @@ IO_RETRIES = {
     "retry_delay_seconds": [1, 5, 20],
     "retry_condition_fn": _retry_transient_io,
 }
-
-
-class Opaque:
-    """A large value handed between tasks without Prefect looking inside.
-
-    Prefect walks dataclasses, lists and tuples in a task's inputs for futures;
-    a split holds millions of lists. ``quote`` would stop it too, but it is a
-    tuple, and Dask rebuilds tuples as plain ones on the way to a worker.
-    """
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
 
 @task(name="plan-inputs", **IO_RETRIES, **STAGE)

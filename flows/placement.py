@@ -162,6 +162,18 @@ def on_resource(place: Placement, name: str | None) -> Any:
     return dask.annotate(resources={name: 1})
 
 
+class Opaque:
+    """A large value handed between tasks without Prefect looking inside.
+
+    Prefect walks dataclasses, lists and tuples in a task's inputs for futures;
+    a split holds millions of lists. ``quote`` would stop it too, but it is a
+    tuple, and Dask rebuilds tuples as plain ones on the way to a worker.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 def failed_by_itself(state: Any) -> bool:
     """The state is a failure of the task's own (not of an input's)."""
     if not state.is_failed():
