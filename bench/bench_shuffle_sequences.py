@@ -30,13 +30,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cluster import partitioned_log  # noqa: E402
+from bench_cluster import _env_int, partitioned_log  # noqa: E402
 
-EVENTS = int(os.environ.get("BENCH_EVENTS", 3_000_000))
-USERS = int(os.environ.get("BENCH_USERS", 100_000))
-ITEMS = int(os.environ.get("BENCH_ITEMS", 20_000))
-PARTS = int(os.environ.get("BENCH_PARTS", 8))
-SHUFFLE = int(os.environ.get("BENCH_SHUFFLE", 4))
+EVENTS, USERS = _env_int("BENCH_EVENTS", 3_000_000), _env_int("BENCH_USERS", 100_000)
+ITEMS, PARTS = _env_int("BENCH_ITEMS", 20_000), _env_int("BENCH_PARTS", 8)
+SHUFFLE = _env_int("BENCH_SHUFFLE", 4)
 CACHE = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
 
 
