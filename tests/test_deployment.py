@@ -268,8 +268,9 @@ def dask_cluster(prefect_harness, monkeypatch):
 # Dask worker each import Prefect): over the default suite's budget, so marked slow.
 @pytest.mark.slow
 def test_served_runs_use_the_dask_cluster_given_to_serve(dask_cluster, tmp_path, cli_env):
-    """`item2vec serve --task-runner dask --dask-address` runs its tasks on that cluster,
-    in its worker processes: the runner used to be lost when a run loaded the flow."""
+    """`item2vec serve --task-runner dask --dask-address`, triggered by `prefect deployment
+    run`, runs its tasks on that cluster, in its worker processes: the runner used to be
+    lost when a run loaded the flow."""
     import os
     import subprocess
     import sys
@@ -278,7 +279,8 @@ def test_served_runs_use_the_dask_cluster_given_to_serve(dask_cluster, tmp_path,
 
     from conftest import interrupt
     from distributed import Client
-    from prefect.deployments import run_deployment
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     from item2vec.synth import planted_clusters
 
@@ -303,8 +305,17 @@ def test_served_runs_use_the_dask_cluster_given_to_serve(dask_cluster, tmp_path,
             assert served.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
-        run = run_deployment("item2vec-run/on-dask", timeout=180)
-        assert run.state.is_completed(), f"{run.state}\n{log.read_text()[-3000:]}"
+        # Triggered as the issue's user does, through Prefect's own CLI.
+        prefect = Path(sys.executable).parent / "prefect"
+        trigger = [str(prefect), "deployment", "run", "item2vec-run/on-dask"]
+        trigger += ["--watch", "--watch-timeout", "180"]
+        done = subprocess.run(trigger, env=cli_env, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stdout[-3000:] + log.read_text()[-3000:]
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["on-dask"]))
+            )
+        assert len(runs) == 1 and runs[0].state.is_completed(), runs
     finally:
         interrupt(served)
     with Client(cluster) as client:
