@@ -15,7 +15,9 @@ every night and the medians over warm nights.
 Environment: ``BENCH_DAYS`` (30), ``BENCH_EVENTS`` (90k), ``BENCH_USERS``
 (3,000), ``BENCH_ITEMS`` (1,500), ``BENCH_CLUSTERS`` (15), ``BENCH_WARM_EPOCHS``,
 ``BENCH_WARM_DATA``, ``BENCH_WARM_ALPHA``, ``BENCH_FULL_EVERY`` (the config's
-defaults), ``BENCH_SCRATCH`` (1; 0 runs the warm chain alone), ``BENCH_DIR``.
+defaults), ``BENCH_SCRATCH`` (1; 0 runs the warm chain alone), ``BENCH_START`` (1: the
+days already in the folder before the first night), ``BENCH_NIGHTS`` (all the
+rest), ``BENCH_DIR``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ USERS = int(os.environ.get("BENCH_USERS", 3_000))
 ITEMS = int(os.environ.get("BENCH_ITEMS", 1_500))
 CLUSTERS = int(os.environ.get("BENCH_CLUSTERS", 15))
 SCRATCH = os.environ.get("BENCH_SCRATCH", "1") == "1"
+START = int(os.environ.get("BENCH_START", 1))
+NIGHTS = int(os.environ.get("BENCH_NIGHTS", DAYS))
 ROOT = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
 
 
@@ -98,6 +102,7 @@ def night(config) -> dict:
     return {
         "seconds": round(seconds, 2),
         "train_seconds": round(result["stage_seconds"]["train"], 2),
+        "stage_seconds": {k: round(v, 2) for k, v in result["stage_seconds"].items()},
         "hr@10": round(hr, 4),
         "two_se": round(2 * math.sqrt(hr * (1 - hr) / max(n, 1)), 4),
         "test_users": n,
@@ -110,6 +115,16 @@ def night(config) -> dict:
     }
 
 
+def stage_medians(runs: list[dict]) -> dict[str, float]:
+    """Each stage's median seconds over ``runs``, and the rest of the run's wall time."""
+    names = sorted({name for run in runs for name in run["stage_seconds"]})
+    medians = {
+        name: round(statistics.median(r["stage_seconds"].get(name, 0.0) for r in runs), 2)
+        for name in names
+    }
+    return medians | {"whole": round(statistics.median(r["seconds"] for r in runs), 2)}
+
+
 def main() -> None:
     files = daily_files()
     work = ROOT / f"warm-run-{os.getpid()}"
@@ -120,8 +135,9 @@ def main() -> None:
     if not SCRATCH:
         chains.pop("scratch")
     nights = []
-    shutil.copy(files[0], live / files[0].name)
-    for day, path in enumerate(files[1:], start=2):
+    for path in files[:START]:  # the folder as it stands on the first benchmarked night
+        shutil.copy(path, live / path.name)
+    for day, path in enumerate(files[START : START + NIGHTS], start=START + 1):
         shutil.copy(path, live / path.name)  # tonight's file lands in the folder
         row = {"night": day}
         for name, output in chains.items():
@@ -167,6 +183,9 @@ def main() -> None:
                 statistics.mean(r["scratch"]["hr@10"] for r in warm_nights), 4
             ),
             "nights_within_two_se": sum(within),
+            "median_stage_seconds": {
+                name: stage_medians([r[name] for r in warm_nights]) for name in chains
+            },
         }
     print(json.dumps(summary))
 

@@ -326,9 +326,10 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         metrics = place.result(metrics_future)
     clock.stop("baselines")
     if config.train.warm_start:  # LATEST on tonight's holdout, for the gate
-        latest = latest_on_holdout_task.submit(prepared, split, config)
-        place.track("latest_on_holdout", latest)
-        metrics["latest_on_holdout"] = place.result(latest)
+        with clock.stage("latest_on_holdout"):
+            latest = latest_on_holdout_task.submit(prepared, split, config)
+            place.track("latest_on_holdout", latest)
+            metrics["latest_on_holdout"] = place.result(latest)
     published = vectors
     if config.publish.refit:
         with clock.stage("refit"):

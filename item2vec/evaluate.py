@@ -306,6 +306,7 @@ def knn_validation(
     """
     if validation is None or not len(validation.test):
         return None
+    started = time.perf_counter()
     train = validation.training_sequences()
     held_out = evaluation_sample(validation.test, config.max_users)
     if shard is not None:
@@ -332,6 +333,12 @@ def knn_validation(
                 name=f"item-kNN ({similarity}, {query_items} query items) on validation",
             )
             tried[_grid_key(similarity, query_items)] = metrics["tally"]
+    log.info(
+        "item-kNN validation: %d settings on %s cases in %.2fs",
+        len(tried),
+        f"{len(held_out):,}",
+        time.perf_counter() - started,
+    )
     return tried
 
 

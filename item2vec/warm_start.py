@@ -15,7 +15,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,8 @@ from item2vec.config import PipelineConfig, TrainConfig
 from item2vec.config_train import NIGHTLY_FIELDS
 from item2vec.errors import ConfigError, InputError, UnsafePathError
 from item2vec.sequences import as_lists, flat_items
-from item2vec.split import Split, temporal_cutoff
+from item2vec.split import Split, basket_starts, temporal_cutoff
+from item2vec.storage import as_path
 from item2vec.vectors import ItemVectors
 
 __all__ = [
@@ -161,7 +161,7 @@ def plan_warm_start(config: PipelineConfig, sequences: pa.Table) -> WarmPlan:
     cutoff = temporal_cutoff(_event_times(sequences)[2], config.evaluate.test_days)
     if not train.warm_start:
         return WarmPlan(False, "warm start is off", cutoff)
-    model_dir = Path(config.publish.output) / config.publish.model_name
+    model_dir = as_path(config.publish.output) / config.publish.model_name
     try:
         latest = read_latest(model_dir)
     except (InputError, UnsafePathError) as exc:
@@ -253,6 +253,13 @@ def warm_corpus(
     list of list of str
         Sequences in time order, none empty; no event after ``cutoff``.
     """
+    return _warm_selection(sequences, since, cutoff, mode, window)[0]
+
+
+def _warm_selection(
+    sequences: pa.Table, since: int, cutoff: int, mode: str, window: int
+) -> tuple[list[list[str]], np.ndarray]:
+    """:func:`warm_corpus` and, per item of it flattened, whether it opens a basket."""
     if mode not in ("users", "new"):
         raise ValueError(f"unknown warm_data {mode!r}; use 'users' or 'new'")
     values, offsets, times = _event_times(sequences)
@@ -267,7 +274,10 @@ def warm_corpus(
         keep &= np.arange(len(values)) >= (first_new - window)[owner]
     kept = np.bincount(owner[keep], minlength=len(lengths))
     new_offsets = np.concatenate(([0], np.cumsum(kept))).astype(np.int64)
-    return as_lists(values[keep], new_offsets)
+    # A kept sequence may start inside a basket (``new`` mode): its first item opens one.
+    opens = basket_starts(sequences)[keep]
+    opens[new_offsets[:-1][kept > 0]] = True
+    return as_lists(values[keep], new_offsets), opens
 
 
 def training_counts(split: Split) -> pd.Series:
@@ -282,7 +292,11 @@ def training_counts(split: Split) -> pd.Series:
 
 
 def train_warm(
-    base: ItemVectors, corpus: list[list[str]], counts: pd.Series, config: TrainConfig
+    base: ItemVectors,
+    corpus: list[list[str]],
+    counts: pd.Series,
+    config: TrainConfig,
+    baskets: np.ndarray | None = None,
 ) -> ItemVectors:
     """Continue ``base`` on ``corpus`` for ``config.warm_epochs`` epochs.
 
@@ -298,7 +312,11 @@ def train_warm(
         keep a vector (``min_count``).
     config
         The gensim keywords; ``warm_epochs`` replaces ``epochs`` and
-        ``warm_alpha`` (when set) ``alpha``.
+        ``warm_alpha`` (when set) ``alpha``. An ``auto`` context is decided
+        on ``baskets`` as a full training decides it on its training side.
+    baskets
+        Per item of ``corpus`` flattened, whether it opens a basket; needed by
+        ``basket`` context only.
 
     Returns
     -------
@@ -314,9 +332,16 @@ def train_warm(
     """
     from gensim.models import Word2Vec
 
-    from item2vec.train import EpochLogger, gensim_parameters, snapshot, training_corpus
+    from item2vec.train import (
+        EpochLogger,
+        gensim_parameters,
+        resolve_context,
+        snapshot,
+        training_corpus,
+    )
 
-    corpus = training_corpus(corpus, config)
+    config = resolve_context(config, baskets)
+    corpus = training_corpus(corpus, config, baskets)
     if not corpus:
         raise ConfigError("warm start has no new sequences to train on; run a full training")
     started = time.perf_counter()
@@ -378,21 +403,23 @@ def train_nightly(split: Split, sequences: pa.Table, config: PipelineConfig) -> 
     next night checks), ``new_since`` and the ``sequences``, ``events`` and
     ``epochs`` trained.
     """
-    from item2vec.train import train_word2vec
+    from item2vec.train import resolve_context, train_word2vec
 
     plan = plan_warm_start(config, sequences)
     if plan.warm:
-        corpus = warm_corpus(
+        corpus, baskets = _warm_selection(
             sequences, plan.since, plan.cutoff, config.train.warm_data, config.train.window
         )
         if not corpus:
             plan = _full(plan.cutoff, f"no new events since {plan.previous}")
     if plan.warm:
-        vectors = train_warm(plan.base, corpus, training_counts(split), config.train)
+        # ``auto`` is decided on the whole training side, as a full night decides it.
+        train = resolve_context(config.train, split.train_baskets)
+        vectors = train_warm(plan.base, corpus, training_counts(split), train, baskets)
         epochs, data = config.train.warm_epochs, config.train.warm_data
     else:
         corpus = split.train
-        vectors = train_word2vec(corpus, config.train)
+        vectors = train_word2vec(corpus, config.train, baskets=split.train_baskets)
         epochs, data = config.train.epochs, "all"
     vectors.history["warm_start"] = {
         "mode": "warm" if plan.warm else "full",
@@ -435,7 +462,7 @@ def latest_on_holdout(
         return None
     output, name = config.publish.output, config.publish.model_name
     try:
-        latest = read_latest(Path(output) / name)
+        latest = read_latest(as_path(output) / name)
         if latest is None:
             return None
         published = load(output, name, latest)

@@ -570,3 +570,47 @@ def test_a_missing_store_package_names_the_extra(monkeypatch):
 def test_file_urls_are_local_paths(tmp_path):
     assert as_path(f"file://{tmp_path}/x.csv") == tmp_path / "x.csv"
     assert as_path("relative/x.csv") == Path("relative/x.csv")
+
+
+def test_a_warm_chain_continues_a_version_published_in_s3(s3, bucket, tmp_path):
+    import pandas as pd
+
+    from item2vec import stages
+    from item2vec.config import build_config
+    from item2vec.publish import publish_version
+    from item2vec.sequences import build_sequences
+    from item2vec.synth_daily import daily_log
+    from item2vec.warm_start import train_nightly
+
+    events, _ = daily_log(days=3, events=3_000, users=150, items=60, clusters=3, seed=2)
+    day = (events["timestamp"] - events["timestamp"].min()) // 86_400
+    output = f"s3://{bucket}/out"
+    config = build_config(
+        {
+            "train": {"warm_start": True, "epochs": 4, "vector_size": 8, "workers": 1},
+            "evaluate": {"split": "temporal", "test_days": 1.0, "max_users": 0},
+            "publish": {"output": output, "model_name": MODEL},
+        }
+    )
+    records = []
+    for last in (1, 2):
+        frame = events[day <= last].rename(columns={"timestamp": "ts"})
+        frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
+        sequences = build_sequences(frame[["user_id", "item_id", "ts"]])
+        split = stages.split(sequences, config.evaluate)
+        vectors = train_nightly(split, sequences, config)
+        records.append(vectors.history["warm_start"])
+        manifest = {
+            "config": config.model_dump(mode="json"),
+            "warm_start": vectors.history["warm_start"],
+            "gate": {"passed": True, "reason": "test"},
+        }
+        neighbors = stages.neighbors(vectors, config.publish)
+        publish_version(output, MODEL, vectors, neighbors, manifest, move_latest=True)
+    assert records[0]["mode"] == "full"
+    assert records[1]["mode"] == "warm", records[1]["reason"]
+    assert records[1]["previous_version"] == _versions_in(bucket)[0]
+
+
+def _versions_in(bucket: str) -> list[str]:
+    return sorted(p.name for p in as_path(f"s3://{bucket}/out/{MODEL}").iterdir() if p.is_dir())

@@ -342,3 +342,16 @@ def test_latest_is_scored_on_tonights_holdout_for_the_gate(tmp_path, log):
     assert not other["passed"]
     assert latest_on_holdout(config, _sequences(events[day <= 1]), split) is None
     assert latest_on_holdout(_config(tmp_path, warm_start=False), today, split) is None
+
+
+@pytest.mark.parametrize("context", ["basket", "auto"])
+def test_a_warm_night_on_a_basket_log_trains_on_baskets(tmp_path, log, context, caplog):
+    events, items, day = log
+    baskets = events.assign(timestamp=events["timestamp"] // 3_600 * 3_600)  # hourly orders
+    config = _config(tmp_path, context=context, basket_window=0)
+    _night(_sequences(baskets[day <= 2]), config)
+    with caplog.at_level("INFO", logger="item2vec.train"):
+        _, vectors, _ = _night(_sequences(baskets[day <= 3]), config)
+    assert vectors.history["warm_start"]["mode"] == "warm"
+    if context == "auto":  # decided on the training side, as the full night decided it
+        assert any("context auto: basket" in r.getMessage() for r in caplog.records)
