@@ -592,7 +592,7 @@ def test_a_warm_chain_continues_a_version_published_in_s3(s3, bucket, tmp_path):
             "publish": {"output": output, "model_name": MODEL},
         }
     )
-    records = []
+    records, published = [], []
     for last in (1, 2):
         frame = events[day <= last].rename(columns={"timestamp": "ts"})
         frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
@@ -606,11 +606,8 @@ def test_a_warm_chain_continues_a_version_published_in_s3(s3, bucket, tmp_path):
             "gate": {"passed": True, "reason": "test"},
         }
         neighbors = stages.neighbors(vectors, config.publish)
-        publish_version(output, MODEL, vectors, neighbors, manifest, move_latest=True)
+        version = publish_version(output, MODEL, vectors, neighbors, manifest, move_latest=True)
+        published.append(version.name)
     assert records[0]["mode"] == "full"
     assert records[1]["mode"] == "warm", records[1]["reason"]
-    assert records[1]["previous_version"] == _versions_in(bucket)[0]
-
-
-def _versions_in(bucket: str) -> list[str]:
-    return sorted(p.name for p in as_path(f"s3://{bucket}/out/{MODEL}").iterdir() if p.is_dir())
+    assert records[1]["previous_version"] == published[0]
