@@ -116,7 +116,7 @@ def night(config) -> dict:
 
 
 def stage_medians(runs: list[dict]) -> dict[str, float]:
-    """Each stage's median seconds over ``runs``, and the rest of the run's wall time."""
+    """Each stage's median seconds over ``runs``, and the median whole-run wall time (``whole``)."""
     names = sorted({name for run in runs for name in run["stage_seconds"]})
     medians = {
         name: round(statistics.median(r["stage_seconds"].get(name, 0.0) for r in runs), 2)
