@@ -43,7 +43,6 @@ from item2vec.config import (
     TrainConfig,
 )
 from item2vec.errors import QualityGateError
-from item2vec.evaluate import knn_choice
 from item2vec.gate import decide_gate
 from item2vec.ingest import Events, Partition
 from item2vec.manifest import build_manifest
@@ -51,7 +50,13 @@ from item2vec.presets import with_bundled_sample
 from item2vec.readers import is_transient
 from item2vec.stageclock import StageClock
 from item2vec.vectors import ItemVectors
-from item2vec.warm_start import latest_on_holdout, train_nightly
+from item2vec.warm_start import (
+    latest_on_holdout,
+    nightly_knn_choice,
+    nightly_validation,
+    plan_warm_start,
+    train_nightly,
+)
 from item2vec_flows.artifacts import create_run_artifacts
 from item2vec_flows.partitioned import partitioned_sequences, refuse_without_cluster
 from item2vec_flows.placement import Opaque, Placement, here, holds_none, on_resource
@@ -110,9 +115,18 @@ def split_task(prepared: Opaque, config: EvaluateConfig) -> Opaque:
     return Opaque(stages.split(prepared.value[1], config))
 
 
+@task(name="warm-plan", **STAGE)
+def warm_plan_task(prepared: Opaque, config: PipelineConfig) -> Opaque:
+    return Opaque(plan_warm_start(config, prepared.value[1]))
+
+
+def _plan(plan: Opaque | None) -> Any:
+    return None if plan is None else plan.value
+
+
 @task(name="validation-split", **STAGE)
-def validation_task(prepared: Opaque, config: EvaluateConfig) -> Opaque:
-    return Opaque(stages.baseline_validation(prepared.value[1], config))
+def validation_task(prepared: Opaque, config: EvaluateConfig, plan: Opaque | None) -> Opaque:
+    return Opaque(nightly_validation(prepared.value[1], config, _plan(plan)))
 
 
 @task(name="train", **STAGE)
@@ -121,8 +135,10 @@ def train_task(split: Opaque, config: TrainConfig) -> ItemVectors:
 
 
 @task(name="train-nightly", **STAGE)
-def train_nightly_task(split: Opaque, prepared: Opaque, config: PipelineConfig) -> ItemVectors:
-    return train_nightly(split.value, prepared.value[1], config)
+def train_nightly_task(
+    split: Opaque, prepared: Opaque, config: PipelineConfig, plan: Opaque
+) -> ItemVectors:
+    return train_nightly(split.value, prepared.value[1], config, plan.value)
 
 
 @task(name="cold-start", **STAGE)
@@ -132,9 +148,9 @@ def cold_start_task(vectors: ItemVectors, split: Opaque, items: Opaque) -> ItemV
 
 @task(name="latest-on-holdout", **STAGE)
 def latest_on_holdout_task(
-    prepared: Opaque, split: Opaque, config: PipelineConfig
+    prepared: Opaque, split: Opaque, config: PipelineConfig, plan: Opaque
 ) -> dict[str, Any] | None:
-    return latest_on_holdout(config, prepared.value[1], split.value)
+    return latest_on_holdout(config, prepared.value[1], split.value, plan.value)
 
 
 @task(name="refit", **STAGE)
@@ -154,8 +170,8 @@ def knn_validation_task(validation: Opaque, config: EvaluateConfig, shard: int, 
 
 
 @task(name="knn-choice", **STAGE)
-def knn_choice_task(parts: list, config: EvaluateConfig) -> dict[str, Any]:
-    return knn_choice(parts, config)
+def knn_choice_task(parts: list, config: EvaluateConfig, plan: Opaque | None) -> dict[str, Any]:
+    return nightly_knn_choice(parts, config, _plan(plan))
 
 
 @task(name="evaluate-baselines", task_run_name="evaluate-baselines-{shard}", **STAGE)
@@ -294,11 +310,20 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         place.settle(split)
     items = items_task.submit(config.ingest)
     place.track("items", items)
+    plan = None
+    if config.train.warm_start:  # one plan for training, item-kNN and the gate
+        with clock.stage("warm_plan"):
+            plan = warm_plan_task.submit(prepared, config)
+            place.track("warm_plan", plan)
+            place.settle(plan)
+        # LATEST on tonight's holdout, for the gate: it needs no model either.
+        latest = latest_on_holdout_task.submit(prepared, split, config, plan)
+        place.track("latest_on_holdout", latest)
     # The baselines need no model: they are evaluated while it trains.
     clock.start("baselines")
-    validation = validation_task.submit(prepared, ev)
+    validation = validation_task.submit(prepared, ev, plan)
     tried = [knn_validation_task.submit(validation, ev, s, shards) for s in range(shards)]
-    settings = knn_choice_task.submit(tried, ev)
+    settings = knn_choice_task.submit(tried, ev, plan)
     baselines = [
         baselines_task.submit(split, ev, settings, items, s, shards) for s in range(shards)
     ]
@@ -306,7 +331,7 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
     with clock.stage("train"):
         with on_resource(place, config.train.resource):  # the worker sized for gensim
             if config.train.warm_start:  # from LATEST when it may (docs/incremental.md)
-                vectors = train_nightly_task.submit(split, prepared, config)
+                vectors = train_nightly_task.submit(split, prepared, config, plan)
             else:
                 vectors = train_task.submit(split, config.train)
         place.track("train", vectors)
@@ -325,10 +350,8 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         place.track("metrics", metrics_future)
         metrics = place.result(metrics_future)
     clock.stop("baselines")
-    if config.train.warm_start:  # LATEST on tonight's holdout, for the gate
-        with clock.stage("latest_on_holdout"):
-            latest = latest_on_holdout_task.submit(prepared, split, config)
-            place.track("latest_on_holdout", latest)
+    if config.train.warm_start:
+        with clock.stage("latest_on_holdout"):  # the wait only: it ran beside training
             metrics["latest_on_holdout"] = place.result(latest)
     published = vectors
     if config.publish.refit:

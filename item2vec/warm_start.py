@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from item2vec.config import PipelineConfig, TrainConfig
+from item2vec.config import EvaluateConfig, PipelineConfig, TrainConfig
 from item2vec.config_train import NIGHTLY_FIELDS
 from item2vec.errors import ConfigError, InputError, UnsafePathError
 from item2vec.sequences import as_lists, flat_items
@@ -34,7 +34,10 @@ __all__ = [
     "MEANING_FIELDS",
     "RUN_ONLY_FIELDS",
     "WarmPlan",
+    "kept_knn_settings",
     "latest_on_holdout",
+    "nightly_knn_choice",
+    "nightly_validation",
     "plan_warm_start",
     "train_nightly",
     "train_warm",
@@ -93,6 +96,13 @@ class WarmPlan:
         Warm runs since the last full training, this one included (0 for a full one).
     base
         The previous version's vectors.
+    knn_settings
+        Item-kNN's settings LATEST chose on its validation target, kept on a
+        warm night (:func:`kept_knn_settings`); None when they are chosen again.
+    latest
+        LATEST's name, what it trained until (epoch ns, None when unrecorded)
+        and its vectors, whenever they could be read, warm or not: the gate
+        scores them on tonight's holdout (:func:`latest_on_holdout`).
     """
 
     warm: bool
@@ -102,6 +112,8 @@ class WarmPlan:
     since: int | None = None
     chain: int = 0
     base: ItemVectors | None = None
+    knn_settings: dict[str, Any] | None = None
+    latest: tuple[str, int | None, ItemVectors] | None = None
 
 
 def _iso(ns: int) -> str:
@@ -130,9 +142,11 @@ def _config_changes(previous: dict[str, Any], config: PipelineConfig) -> list[st
     return changes
 
 
-def _full(cutoff: int, reason: str) -> WarmPlan:
+def _full(
+    cutoff: int, reason: str, latest: tuple[str, int | None, ItemVectors] | None = None
+) -> WarmPlan:
     log.info("warm start: training from scratch, %s", reason)
-    return WarmPlan(False, reason, cutoff)
+    return WarmPlan(False, reason, cutoff, latest=latest)
 
 
 def plan_warm_start(config: PipelineConfig, sequences: pa.Table) -> WarmPlan:
@@ -168,6 +182,25 @@ def plan_warm_start(config: PipelineConfig, sequences: pa.Table) -> WarmPlan:
         return _full(cutoff, f"LATEST is unreadable ({exc})")
     if latest is None:
         return _full(cutoff, "no previous version (no LATEST)")
+    try:
+        published = load(config.publish.output, config.publish.model_name, latest)
+        recorded = (published.manifest.get("files") or {}).get(VECTORS_FILE, {}).get("sha256")
+        if recorded != file_sha256(published.path / VECTORS_FILE):
+            raise InputError(f"{VECTORS_FILE} does not match the SHA-256 its manifest records")
+    except (InputError, OSError) as exc:
+        return _full(cutoff, f"previous version {latest} is damaged: {exc}")
+    record = published.manifest.get("warm_start") or {}
+    until = record.get("trained_until_ns")
+    base = ItemVectors(
+        item_ids=published.item_ids,
+        vectors=np.array(published.vectors, dtype=np.float32),
+        context_vectors=None
+        if published.context_vectors is None
+        else np.array(published.context_vectors, dtype=np.float32),
+        counts=published.counts,
+    )
+    # Read once: scored on tonight's holdout for the gate even when the night is full.
+    previous = (latest, until if isinstance(until, int) else None, base)
     versions = list_version_dirs(model_dir)
     if versions and versions[-1].name != latest:
         try:
@@ -179,20 +212,15 @@ def plan_warm_start(config: PipelineConfig, sequences: pa.Table) -> WarmPlan:
                 cutoff,
                 f"the newest version {versions[-1].name} was refused by the gate "
                 f"({gate.get('reason', 'no reason recorded')})",
+                previous,
             )
-    try:
-        published = load(config.publish.output, config.publish.model_name, latest)
-        recorded = (published.manifest.get("files") or {}).get(VECTORS_FILE, {}).get("sha256")
-        if recorded != file_sha256(published.path / VECTORS_FILE):
-            raise InputError(f"{VECTORS_FILE} does not match the SHA-256 its manifest records")
-    except (InputError, OSError) as exc:
-        return _full(cutoff, f"previous version {latest} is damaged: {exc}")
-    record = published.manifest.get("warm_start") or {}
-    if not isinstance(record.get("trained_until_ns"), int):
-        return _full(cutoff, f"previous version {latest} does not record what it trained on")
+    if not isinstance(until, int):
+        return _full(
+            cutoff, f"previous version {latest} does not record what it trained on", previous
+        )
     changes = _config_changes(published.manifest.get("config") or {}, config)
     if changes:
-        return _full(cutoff, f"config changed since {latest}: {'; '.join(changes)}")
+        return _full(cutoff, f"config changed since {latest}: {'; '.join(changes)}", previous)
     if published.vectors.shape[1] != train.vector_size or (
         train.negative and published.context_vectors is None
     ):
@@ -201,33 +229,91 @@ def plan_warm_start(config: PipelineConfig, sequences: pa.Table) -> WarmPlan:
             f"previous version {latest} has vectors of dimension {published.vectors.shape[1]} "
             f"{'without' if published.context_vectors is None else 'with'} output vectors; "
             f"this run needs dimension {train.vector_size}",
+            previous,
         )
     if train.hs:
-        return _full(cutoff, "hs = 1: a published version holds no hierarchical-softmax weights")
+        return _full(
+            cutoff, "hs = 1: a published version holds no hierarchical-softmax weights", previous
+        )
     chain = int(record.get("chain", 0)) + 1
     if chain >= train.full_retrain_every:
         return _full(
             cutoff,
             f"periodic full retrain: {chain - 1} warm runs since the last full training "
             f"(train.full_retrain_every = {train.full_retrain_every})",
+            previous,
         )
-    since = record["trained_until_ns"]
+    since = until
     if since > cutoff:
         return _full(
             cutoff,
             f"previous version {latest} trained on events up to {_iso(since)}, after this "
             f"run's test cut-off {_iso(cutoff)}: starting from it would evaluate on events it saw",
+            previous,
         )
-    base = ItemVectors(
-        item_ids=published.item_ids,
-        vectors=np.array(published.vectors, dtype=np.float32),
-        context_vectors=None
-        if published.context_vectors is None
-        else np.array(published.context_vectors, dtype=np.float32),
-        counts=published.counts,
-    )
+    knn = kept_knn_settings(published.manifest, config, latest)
     log.info("warm start from %s: training on events after %s", latest, _iso(since))
-    return WarmPlan(True, f"warm start from {latest}", cutoff, latest, since, chain, base)
+    return WarmPlan(
+        True, f"warm start from {latest}", cutoff, latest, since, chain, base, knn, previous
+    )
+
+
+def kept_knn_settings(
+    manifest: dict[str, Any], config: PipelineConfig, version: str
+) -> dict[str, Any] | None:
+    """Item-kNN's settings from a previous version's manifest, for a warm night to keep.
+
+    The grid that chooses them scores every similarity and query length on a
+    validation target (:func:`item2vec.evaluate.knn_settings`); at millions of
+    events it outlasts a warm training. The previous version chose them on
+    events before its own cut-off, which is at or before tonight's, so keeping
+    them shows item-kNN nothing of tonight's test target. A full night chooses
+    again, which bounds how old they get (``train.full_retrain_every``).
+
+    Returns
+    -------
+    dict or None
+        The settings with ``chosen_in`` (the version that chose them) added;
+        None when the manifest holds none or its ``[evaluate]`` settings differ
+        from this run's (another grid, sample or cut-off would have chosen).
+    """
+    settings = ((manifest.get("metrics") or {}).get("baseline_settings") or {}).get("item_knn")
+    if not isinstance(settings, dict) or not {"query_items", "similarity"} <= settings.keys():
+        log.info("item-kNN: %s records no settings; choosing them again", version)
+        return None
+    previous = (manifest.get("config") or {}).get("evaluate")
+    if previous != config.evaluate.model_dump(mode="json"):
+        log.info("item-kNN: [evaluate] changed since %s; choosing its settings again", version)
+        return None
+    log.info(
+        "item-kNN: keeping the settings chosen in %s (%d query items, %s)",
+        settings.get("chosen_in", version),
+        settings["query_items"],
+        settings["similarity"],
+    )
+    return {**settings, "chosen_in": settings.get("chosen_in", version)}
+
+
+def nightly_validation(
+    sequences: pa.Table, config: EvaluateConfig, plan: WarmPlan | None
+) -> Split | None:
+    """The split item-kNN's settings are chosen on, or None when the night keeps LATEST's."""
+    from item2vec.stages import baseline_validation
+
+    if plan is not None and plan.knn_settings is not None:
+        return None
+    return baseline_validation(sequences, config)
+
+
+def nightly_knn_choice(
+    parts: list[Any], config: EvaluateConfig, plan: WarmPlan | None
+) -> dict[str, Any]:
+    """Item-kNN's settings: those the plan keeps, else the best of the validation tallies."""
+    from item2vec.evaluate import knn_choice
+
+    if plan is not None and plan.knn_settings is not None:
+        return plan.knn_settings
+    return knn_choice(parts, config)
 
 
 def warm_corpus(
@@ -394,18 +480,24 @@ def train_warm(
     )
 
 
-def train_nightly(split: Split, sequences: pa.Table, config: PipelineConfig) -> ItemVectors:
+def train_nightly(
+    split: Split, sequences: pa.Table, config: PipelineConfig, plan: WarmPlan | None = None
+) -> ItemVectors:
     """Train warm from LATEST when :func:`plan_warm_start` allows it, else from scratch.
 
-    The result's ``history["warm_start"]`` is the manifest's ``warm_start`` record:
-    ``mode`` (``warm``/``full``), ``reason``, ``previous_version``, ``chain``,
-    ``trained_until`` (what every event the vectors saw is at or before, which the
-    next night checks), ``new_since`` and the ``sequences``, ``events`` and
-    ``epochs`` trained.
+    ``plan`` is :func:`plan_warm_start`'s answer when the caller already has it
+    (the flow plans once, for training, item-kNN and the gate).
+
+    The result's ``history["warm_start"]`` is the manifest's ``warm_start``
+    record: ``mode`` (``warm``/``full``), ``reason``, ``previous_version``,
+    ``chain``, ``trained_until`` (what every event the vectors saw is at or
+    before, which the next night checks), ``new_since``, the ``sequences``,
+    ``events`` and ``epochs`` trained, and ``knn_settings``: ``kept`` from
+    LATEST or ``chosen`` on tonight's validation target.
     """
     from item2vec.train import resolve_context, train_word2vec
 
-    plan = plan_warm_start(config, sequences)
+    plan = plan or plan_warm_start(config, sequences)
     if plan.warm:
         corpus, baskets = _warm_selection(
             sequences, plan.since, plan.cutoff, config.train.warm_data, config.train.window
@@ -433,48 +525,40 @@ def train_nightly(split: Split, sequences: pa.Table, config: PipelineConfig) -> 
         "sequences": len(corpus),
         "events": int(sum(map(len, corpus))),
         "epochs": epochs,
+        "knn_settings": "chosen" if plan.knn_settings is None else "kept",
     }
     return vectors
 
 
 def latest_on_holdout(
-    config: PipelineConfig, sequences: pa.Table, split: Split
+    config: PipelineConfig, sequences: pa.Table, split: Split, plan: WarmPlan | None = None
 ) -> dict[str, Any] | None:
     """LATEST's metrics on this run's own test cases, for the gate's regression check.
 
     Under the temporal split LATEST's manifest holds its figures on another day's
     events; this scores LATEST's published vectors on tonight's holdout instead,
     which compares like with like. Only when LATEST records ``trained_until`` at
-    or before tonight's cut-off, so that it never saw these events.
+    or before tonight's cut-off, so that it never saw these events. ``plan`` is
+    :func:`plan_warm_start`'s answer when the caller has it: LATEST is then not
+    read again.
 
     Returns
     -------
     dict or None
         ``version`` and LATEST's metrics at every ``evaluate.k`` (plain floats);
-        None with warm start off, without a usable LATEST, or when LATEST trained
-        past the cut-off.
+        None with warm start off, without a readable LATEST, or when LATEST
+        trained past the cut-off (or does not say until when).
     """
-    from item2vec.publish import read_latest
-    from item2vec.reader import load
     from item2vec.stages import model_metrics
 
     if not config.train.warm_start:
         return None
-    output, name = config.publish.output, config.publish.model_name
-    try:
-        latest = read_latest(as_path(output) / name)
-        if latest is None:
-            return None
-        published = load(output, name, latest)
-    except (InputError, UnsafePathError, OSError):
+    plan = plan or plan_warm_start(config, sequences)
+    if plan.latest is None:
         return None
-    until = (published.manifest.get("warm_start") or {}).get("trained_until_ns")
-    cutoff = temporal_cutoff(_event_times(sequences)[2], config.evaluate.test_days)
-    if not isinstance(until, int) or until > cutoff:
+    version, until, vectors = plan.latest
+    if until is None or until > plan.cutoff:
         return None
-    vectors = ItemVectors(
-        published.item_ids, published.vectors, published.context_vectors, published.counts
-    )
     scored = model_metrics(vectors, split, config.evaluate)
     names = [f"{m}@{k}" for m in ("hr", "ndcg", "mrr", "coverage") for k in config.evaluate.k]
-    return {"version": latest, **{n: float(scored[n]) for n in names if n in scored}}
+    return {"version": version, **{n: float(scored[n]) for n in names if n in scored}}

@@ -34,14 +34,20 @@ def test_two_nights_warm_start_and_flag_cold_start_items(prefect_harness, tmp_pa
         "evaluate": {"split": "temporal", "test_days": 1.0},
         "publish": {"output": str(tmp_path / "out"), "model_name": "nightly", "report": False},
     }
-    versions, records = [], []
+    versions, manifests = [], []
     for path in info["files"][1:]:  # tonight's file lands in the folder
         shutil.copy(path, live)
         version = Path(run_pipeline(build_config(settings))["version_dir"])
         versions.append(version.name)
-        records.append(json.loads((version / "manifest.json").read_text())["warm_start"])
+        manifests.append(json.loads((version / "manifest.json").read_text()))
+    records = [manifest["warm_start"] for manifest in manifests]
     assert [r["mode"] for r in records] == ["full", "warm"]
     assert records[1]["previous_version"] == versions[0]
+    # The warm night keeps the item-kNN settings the full night chose.
+    assert [r["knn_settings"] for r in records] == ["chosen", "kept"]
+    full, warm = (m["metrics"]["baseline_settings"]["item_knn"] for m in manifests)
+    assert warm == {**full, "chosen_in": versions[0]}
+    assert "warm_plan" in manifests[1]["placement"]["stages"]
     table = pq.read_table(version / "item_vectors.parquet").to_pandas()
     assert set(table["source"]) == {"trained", "cold_start"}
     cold = table[table["source"] == "cold_start"]

@@ -18,6 +18,8 @@ from item2vec.synth_daily import daily_log
 from item2vec.vectors import ItemVectors
 from item2vec.warm_start import (
     latest_on_holdout,
+    nightly_knn_choice,
+    nightly_validation,
     plan_warm_start,
     train_nightly,
     train_warm,
@@ -50,8 +52,10 @@ def _sequences(events: pd.DataFrame):
     return build_sequences(frame[["user_id", "item_id", "ts"]])
 
 
-def _night(sequences, config, passed: bool = True):
-    """One nightly run through the pipeline's stages: split, train, evaluate, publish."""
+def _night(sequences, config, passed: bool = True, knn: dict | None = None):
+    """One nightly run through the pipeline's stages: split, train, evaluate, publish.
+
+    ``knn`` is recorded as item-kNN's settings, as the pipeline records them."""
     split = stages.split(sequences, config.evaluate)
     vectors = train_nightly(split, sequences, config)
     metrics = stages.model_metrics(vectors, split, config.evaluate)
@@ -61,6 +65,8 @@ def _night(sequences, config, passed: bool = True):
         "metrics": {"model": {"hr@10": float(metrics["hr@10"])}},
         "gate": {"passed": passed, "reason": "test gate"},
     }
+    if knn is not None:
+        manifest["metrics"]["baseline_settings"] = {"item_knn": knn}
     version = publish_version(
         config.publish.output,
         config.publish.model_name,
@@ -355,3 +361,56 @@ def test_a_warm_night_on_a_basket_log_trains_on_baskets(tmp_path, log, context, 
     assert vectors.history["warm_start"]["mode"] == "warm"
     if context == "auto":  # decided on the training side, as the full night decided it
         assert any("context auto: basket" in r.getMessage() for r in caplog.records)
+
+
+def test_a_warm_night_keeps_latests_knn_settings_and_a_full_night_chooses_again(tmp_path, log):
+    events, _, day = log
+    config = _config(tmp_path, full_retrain_every=3)
+    # Settings no grid of this log would choose, so that keeping them is visible.
+    chosen = {"query_items": 7, "similarity": "bm25", "chosen_on": "validation hr@10, 9 cases"}
+    first, _, _ = _night(_sequences(events[day <= 2]), config, knn=chosen)
+    today = _sequences(events[day <= 3])
+    plan = plan_warm_start(config, today)
+    assert plan.warm and plan.knn_settings == {**chosen, "chosen_in": first.name}
+    # Kept: no validation split, no grid, the kept settings as the choice.
+    assert nightly_validation(today, config.evaluate, plan) is None
+    assert nightly_knn_choice([None], config.evaluate, plan) == plan.knn_settings
+    split = stages.split(today, config.evaluate)
+    assert train_nightly(split, today, config, plan).history["warm_start"]["knn_settings"] == (
+        "kept"
+    )
+    # A warm chain keeps naming the version that chose them.
+    _night(today, config, knn=plan.knn_settings)
+    third = plan_warm_start(config, _sequences(events[day <= 4]))
+    assert third.warm and third.knn_settings["chosen_in"] == first.name
+
+    # Another [evaluate] (here the validation sample) would have chosen on other cases.
+    sampled = build_config(config.model_dump(), {"evaluate": {"max_users": 50}})
+    plan = plan_warm_start(sampled, today)
+    assert plan.warm and plan.knn_settings is None
+    assert nightly_validation(today, sampled.evaluate, plan) is not None
+    assert nightly_knn_choice([None], sampled.evaluate, plan)["chosen_on"] != chosen["chosen_on"]
+
+
+def test_a_full_night_chooses_knn_settings_again_and_still_scores_latest(tmp_path, log):
+    events, _, day = log
+    config = _config(tmp_path, full_retrain_every=1)  # every night full
+    chosen = {"query_items": 7, "similarity": "bm25", "chosen_on": "validation hr@10, 9 cases"}
+    first, _, _ = _night(_sequences(events[day <= 2]), config, knn=chosen)
+    today = _sequences(events[day <= 3])
+    plan = plan_warm_start(config, today)
+    assert not plan.warm and "periodic full retrain" in plan.reason
+    assert plan.knn_settings is None
+    assert nightly_validation(today, config.evaluate, plan) is not None
+    # LATEST was read once, for the plan; the gate's score on tonight's holdout reuses it.
+    split = stages.split(today, config.evaluate)
+    assert latest_on_holdout(config, today, split, plan) == latest_on_holdout(config, today, split)
+    assert latest_on_holdout(config, today, split, plan)["version"] == first.name
+
+
+def test_a_version_without_knn_settings_has_them_chosen_again(tmp_path, log):
+    events, _, day = log
+    config = _config(tmp_path)
+    _night(_sequences(events[day <= 2]), config)  # records no item-kNN settings
+    plan = plan_warm_start(config, _sequences(events[day <= 3]))
+    assert plan.warm and plan.knn_settings is None
