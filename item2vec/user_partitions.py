@@ -4,9 +4,14 @@ The one-worker path (:func:`item2vec.cache.sequences_from_partitions`) combines
 every validated file, applies the run-wide filters and builds the sequences in
 one process. Here the same happens in ``n`` partitions, each holding whole users:
 
-1. :func:`user_frames`: the kept rows of every file, each with its input
-   position (file, row), shuffled by a hash of the user id with Dask
-   DataFrame's own shuffle (``shuffle(on="user_id")``; p2p on a cluster).
+1. :func:`file_ids` per file and :func:`run_ids`: the run's dictionaries of
+   user and item ids (sorted; built from each file's distinct ids, not its
+   rows) and cuts of the user codes into ``n`` ranges of about equal events.
+   :func:`user_frames`: the kept rows of every file as int32 codes, each with
+   its input position (file, row), moved into those ranges with Dask
+   DataFrame's own shuffle (``set_index`` with known divisions; p2p on a
+   cluster). Codes are ranks, so partition ``j`` holds lower user ids than
+   ``j + 1``.
 2. :func:`user_rows`: per partition, the rows back in input order, sorted by
    user and time as one worker sorts them (:class:`item2vec.rows.EventRows`),
    and the filters that look at one user only (event type, weight, duplicates).
@@ -16,7 +21,8 @@ one process. Here the same happens in ``n`` partitions, each holding whole users
    items) before every partition drops rare items, then rare users
    (:func:`support_part`); the rounds stop when one drops nothing anywhere.
 4. :func:`part_sequences` per partition, and :func:`combine_sequences`, which
-   puts them in the one-worker order (user id, then time) and numbers them.
+   concatenates them in partition order (the one-worker order: user id, then
+   time, with no global sort) and numbers them.
 
 The result equals the one-worker path's, row for row and id for id, counts and
 drops included (``tests/test_user_partitions.py``). The functions are plain:
