@@ -8,12 +8,14 @@ Prefect's per-task cost):
 
 * ``one-worker``: every file read on the workers, then combined, filtered and
   turned into sequences by one task (``sequences.shuffle_partitions = 0``);
-* ``partitioned``: the same files shuffled by user id into ``BENCH_SHUFFLE``
-  partitions (Dask DataFrame's p2p shuffle), filtered and built per partition,
-  combined on one worker (:mod:`item2vec.user_partitions`).
+* ``partitioned``: the same files' rows, as int32 codes of a run-wide
+  dictionary, shuffled into ``BENCH_SHUFFLE`` ranges of user ids (Dask
+  DataFrame's ``set_index`` with known divisions, p2p), filtered and built per
+  partition, concatenated in order on one worker (:mod:`item2vec.user_partitions`).
 
 Printed: the wall time of each (the cluster's start excluded), each worker's
-peak RSS, and whether the two tables are equal. Environment: ``BENCH_EVENTS``
+peak RSS, their medians, the ratio of the medians, and whether the SHA-256 of
+every run's table is the same. Environment: ``BENCH_EVENTS``
 (3M), ``BENCH_USERS`` (100k), ``BENCH_ITEMS`` (20k), ``BENCH_PARTS`` (8),
 ``BENCH_SHUFFLE`` (4), ``BENCH_REPEATS`` (3: each mode that many times, in
 turns; medians printed), ``BENCH_DIR``.
