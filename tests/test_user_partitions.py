@@ -25,6 +25,7 @@ def synthetic_log(folder, files: int = 3, seed: int = 0) -> None:
             "item": [f"i{i}" for i in items],
             "ts": ts,
             "event": rng.choice(["view", "buy", "skip"], rows, p=[0.7, 0.2, 0.1]),
+            "rating": rng.choice([1.0, 2.5, 4.0, np.nan], rows),
         }
     )
     frame = pd.concat([frame, frame.sample(200, random_state=seed)])  # duplicates
@@ -79,6 +80,17 @@ def test_partitions_of_users_give_the_one_worker_sequences(tmp_path, n):
     assert got.schema == expected.schema
     assert got.equals(expected)
     assert got.schema.metadata == expected.schema.metadata
+
+
+def test_weights_travel_through_the_shuffle_and_filter_as_on_one_worker(tmp_path):
+    synthetic_log(tmp_path / "logs")
+    config = config_for(tmp_path, shuffle_partitions=3)
+    config.ingest.weight_col, config.ingest.min_weight = "rating", 2.0
+    events, expected = events_and_sequences(config)
+    got_events, got = partitioned(config)
+    assert events.counts["dropped"]["low_weight"] > 0
+    assert got_events.counts == events.counts
+    assert got.equals(expected)
 
 
 def test_partitions_that_hold_no_user_are_harmless(tmp_path):
