@@ -4,10 +4,10 @@ Used when ``sequences.shuffle_partitions`` > 0 on a Dask task runner (see
 :mod:`item2vec.user_partitions` for the steps and why they equal the one-worker
 path). Every large table stays on the workers: the ingested files reach the
 shuffle as the Dask futures of their tasks, and so does the run's dictionary
-of ids (``user-ranges``; the flow process fetches only its few cut points),
-the shuffle's partitions reach
-their ``sequences-part-<n>`` tasks as Dask futures, and only the flags of the
-support rounds come back to the flow process. The combined sequences are
+of ids (``user-ranges``; the flow process fetches only its n + 1 cut points);
+the shuffle's partitions reach their ``sequences-part-<n>`` tasks as Dask
+futures, and only the flags of the support rounds come back to the flow
+process. The combined sequences are
 cached as the one-worker path caches them, under the same key.
 """
 
@@ -134,6 +134,7 @@ def partitioned_sequences(files: list, plan: InputPlan, config: PipelineConfig, 
     place.track("sequences", ranges)
     divisions = place.peek(ranges, _divisions)  # n + 1 integers
     ids = client.submit(_state_value, ranges.wrapped_future, pure=False)
+    place.track_keys("sequences", [ids.key])
     values = client.map(_state_value, wrapped, pure=False)
     frames = client.compute(parts.user_frames(values, ids, divisions, ingest).to_delayed())
     place.track_keys("sequences", [frame.key for frame in frames])
