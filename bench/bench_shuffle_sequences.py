@@ -8,14 +8,17 @@ Prefect's per-task cost):
 
 * ``one-worker``: every file read on the workers, then combined, filtered and
   turned into sequences by one task (``sequences.shuffle_partitions = 0``);
-* ``partitioned``: the same files shuffled by user id into ``BENCH_SHUFFLE``
-  partitions (Dask DataFrame's p2p shuffle), filtered and built per partition,
-  combined on one worker (:mod:`item2vec.user_partitions`).
+* ``partitioned``: the same files' rows, as int32 codes of a run-wide
+  dictionary, shuffled into ``BENCH_SHUFFLE`` ranges of user ids (Dask
+  DataFrame's ``set_index`` with known divisions, p2p), filtered and built per
+  partition, concatenated in order on one worker (:mod:`item2vec.user_partitions`).
 
 Printed: the wall time of each (the cluster's start excluded), each worker's
-peak RSS, and whether the two tables are equal. Environment: ``BENCH_EVENTS``
+peak RSS, their medians, the ratio of the medians, and whether the SHA-256 of
+every run's table is the same. Environment: ``BENCH_EVENTS``
 (3M), ``BENCH_USERS`` (100k), ``BENCH_ITEMS`` (20k), ``BENCH_PARTS`` (8),
-``BENCH_SHUFFLE`` (4), ``BENCH_DIR``.
+``BENCH_SHUFFLE`` (4), ``BENCH_REPEATS`` (3: each mode that many times, in
+turns; medians printed), ``BENCH_DIR``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from bench_cluster import _env_int, partitioned_log  # noqa: E402
 
 EVENTS, USERS = _env_int("BENCH_EVENTS", 3_000_000), _env_int("BENCH_USERS", 100_000)
 ITEMS, PARTS = _env_int("BENCH_ITEMS", 20_000), _env_int("BENCH_PARTS", 8)
-SHUFFLE = _env_int("BENCH_SHUFFLE", 4)
+SHUFFLE, REPEATS = _env_int("BENCH_SHUFFLE", 4), _env_int("BENCH_REPEATS", 3)
 CACHE = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
 
 
@@ -102,8 +105,14 @@ def run(mode: str, folder: Path) -> dict:
         else:
             summaries = client.map(up.file_summary, partitions)
             checked = client.submit(up.check_files, summaries, ingest)
-            frames = client.compute(up.user_frames(partitions, ingest, SHUFFLE).to_delayed())
-            parts = client.map(up.user_rows, frames, config=ingest)
+            ids = client.submit(up.run_ids, client.map(up.file_ids, partitions), SHUFFLE)
+            divisions = client.submit(lambda i: i.divisions, ids).result()
+            frames = up.user_frames(partitions, ids, divisions, ingest).to_delayed()
+            frames = client.compute(frames)
+            parts = [
+                client.submit(up.user_rows, frame, ids, j, config=ingest)
+                for j, frame in enumerate(frames)
+            ]
             while needs_support(ingest):
                 support = client.submit(
                     up.combine_support, client.map(lambda p: p.summary(), parts)
@@ -130,6 +139,20 @@ def run(mode: str, folder: Path) -> dict:
     }
 
 
+def _medians(done: list[dict]) -> dict:
+    """Median wall time and median peak of each worker (lower, higher) over the runs."""
+    import statistics
+
+    peaks = [statistics.median(d["peak_rss_mb"][k] for d in done) for k in range(2)]
+    return {
+        "wall_s": round(statistics.median(d["wall_s"] for d in done), 2),
+        "peak_rss_mb": peaks,
+        "sequences": done[0]["sequences"],
+        "digest": done[0]["digest"],
+        "walls_s": [d["wall_s"] for d in done],
+    }
+
+
 def main() -> None:
     print(
         f"shuffle_sequences: {EVENTS:,} events, {USERS:,} users, {ITEMS:,} items, "
@@ -137,11 +160,22 @@ def main() -> None:
         flush=True,
     )
     folder = partitioned_log(CACHE, EVENTS, USERS, ITEMS, PARTS)
-    results = {}
-    for mode in ("one-worker", "partitioned"):
-        results[mode] = run(mode, folder)
-        print(f"  {mode}: {results[mode]}", flush=True)
-    equal = results["one-worker"]["digest"] == results["partitioned"]["digest"]
+    runs: dict[str, list[dict]] = {"one-worker": [], "partitioned": []}
+    for _ in range(REPEATS):
+        for mode in runs:
+            runs[mode].append(run(mode, folder))
+            print(f"  {mode}: {runs[mode][-1]}", flush=True)
+    results = {mode: _medians(done) for mode, done in runs.items()}
+    digests = {done["digest"] for mode in runs for done in runs[mode]}
+    equal = len(digests) == 1
+    ratio = results["partitioned"]["wall_s"] / results["one-worker"]["wall_s"]
+    print(
+        f"  medians of {REPEATS}: one worker {results['one-worker']['wall_s']} s, peak "
+        f"{results['one-worker']['peak_rss_mb']} MB; partitioned "
+        f"{results['partitioned']['wall_s']} s, peak {results['partitioned']['peak_rss_mb']} MB; "
+        f"{ratio:.2f}x the time; sha256 equal: {equal}",
+        flush=True,
+    )
     print(
         json.dumps(
             {
@@ -151,6 +185,8 @@ def main() -> None:
                 "items": ITEMS,
                 "files": PARTS,
                 "partitions": SHUFFLE,
+                "repeats": REPEATS,
+                "ratio": round(ratio, 2),
                 "equal": equal,
                 **results,
             }

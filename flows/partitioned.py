@@ -3,9 +3,11 @@
 Used when ``sequences.shuffle_partitions`` > 0 on a Dask task runner (see
 :mod:`item2vec.user_partitions` for the steps and why they equal the one-worker
 path). Every large table stays on the workers: the ingested files reach the
-shuffle as the Dask futures of their tasks, the shuffle's partitions reach
-their ``sequences-part-<n>`` tasks as Dask futures, and only the flags of the
-support rounds come back to the flow process. The combined sequences are
+shuffle as the Dask futures of their tasks, and so does the run's dictionary
+of ids (``user-ranges``; the flow process fetches only its n + 1 cut points);
+the shuffle's partitions reach their ``sequences-part-<n>`` tasks as Dask
+futures, and only the flags of the support rounds come back to the flow
+process. The combined sequences are
 cached as the one-worker path caches them, under the same key.
 """
 
@@ -31,9 +33,14 @@ def check_task(summaries: list, config: IngestConfig) -> tuple[int, dict[str, in
     return parts.check_files(summaries, config)
 
 
+@task(name="user-ranges", **STAGE)
+def ranges_task(summaries: list, n: int) -> parts.RunIds:
+    return parts.run_ids(summaries, n)
+
+
 @task(name="user-rows", task_run_name="user-rows-{n}", **STAGE)
-def rows_task(frame: Any, config: IngestConfig, n: int) -> parts.UserPart:
-    return parts.user_rows(frame, config)
+def rows_task(frame: Any, ids: parts.RunIds, config: IngestConfig, n: int) -> parts.UserPart:
+    return parts.user_rows(frame, ids, n, config)
 
 
 @task(name="item-support", **STAGE)
@@ -89,6 +96,14 @@ def _summary(state: Any) -> Any:
     return parts.file_summary(state.result())
 
 
+def _ids(state: Any) -> Any:
+    return parts.file_ids(state.result())
+
+
+def _divisions(state: Any) -> list[int]:
+    return state.result().divisions
+
+
 def _part_summary(state: Any) -> Any:
     return state.result().summary()
 
@@ -115,10 +130,15 @@ def partitioned_sequences(files: list, plan: InputPlan, config: PipelineConfig, 
     checked = check_task.submit(client.map(_summary, wrapped, pure=False), ingest)
     place.track("sequences", checked)
     place.settle(checked)  # too many bad rows fail here, before the shuffle
+    ranges = ranges_task.submit(client.map(_ids, wrapped, pure=False), n)
+    place.track("sequences", ranges)
+    divisions = place.peek(ranges, _divisions)  # n + 1 integers
+    ids = client.submit(_state_value, ranges.wrapped_future, pure=False)
+    place.track_keys("sequences", [ids.key])
     values = client.map(_state_value, wrapped, pure=False)
-    frames = client.compute(parts.user_frames(values, ingest, n).to_delayed())
+    frames = client.compute(parts.user_frames(values, ids, divisions, ingest).to_delayed())
     place.track_keys("sequences", [frame.key for frame in frames])
-    rows = [rows_task.submit(frame, ingest, j) for j, frame in enumerate(frames)]
+    rows = [rows_task.submit(frame, ids, ingest, j) for j, frame in enumerate(frames)]
     place.track("sequences", *rows)
     while needs_support(ingest):
         summaries = client.map(_part_summary, [part.wrapped_future for part in rows], pure=False)

@@ -4,9 +4,14 @@ The one-worker path (:func:`item2vec.cache.sequences_from_partitions`) combines
 every validated file, applies the run-wide filters and builds the sequences in
 one process. Here the same happens in ``n`` partitions, each holding whole users:
 
-1. :func:`user_frames`: the kept rows of every file, each with its input
-   position (file, row), shuffled by a hash of the user id with Dask
-   DataFrame's own shuffle (``shuffle(on="user_id")``; p2p on a cluster).
+1. :func:`file_ids` per file and :func:`run_ids`: the run's dictionaries of
+   user and item ids (sorted; built from each file's distinct ids, not its
+   rows) and cuts of the user codes into ``n`` ranges of about equal events.
+   :func:`user_frames`: the kept rows of every file as int32 codes, each with
+   its input position (file, row), moved into those ranges with Dask
+   DataFrame's own shuffle (``set_index`` with known divisions; p2p on a
+   cluster). Codes are ranks, so partition ``j`` holds lower user ids than
+   ``j + 1``.
 2. :func:`user_rows`: per partition, the rows back in input order, sorted by
    user and time as one worker sorts them (:class:`item2vec.rows.EventRows`),
    and the filters that look at one user only (event type, weight, duplicates).
@@ -16,7 +21,8 @@ one process. Here the same happens in ``n`` partitions, each holding whole users
    items) before every partition drops rare items, then rare users
    (:func:`support_part`); the rounds stop when one drops nothing anywhere.
 4. :func:`part_sequences` per partition, and :func:`combine_sequences`, which
-   puts them in the one-worker order (user id, then time) and numbers them.
+   concatenates them in partition order (the one-worker order: user id, then
+   time, with no global sort) and numbers them.
 
 The result equals the one-worker path's, row for row and id for id, counts and
 drops included (``tests/test_user_partitions.py``). The functions are plain:
@@ -46,15 +52,19 @@ from item2vec.timestamps import TIMESTAMP
 from item2vec.validation import drop_counts
 
 __all__ = [
+    "FileIds",
     "FileSummary",
     "PartSequences",
+    "RunIds",
     "SupportRound",
     "UserPart",
     "check_files",
     "combine_sequences",
     "combine_support",
+    "file_ids",
     "file_summary",
     "part_sequences",
+    "run_ids",
     "sequences_in_partitions",
     "support_part",
     "user_frames",
@@ -109,13 +119,111 @@ def check_files(summaries: list[FileSummary], config: IngestConfig) -> tuple[int
     return check_partitions(config, paths, examples, per_file)
 
 
-def _frame(table: pa.Table) -> pd.DataFrame:
-    # Arrow-backed columns: the shuffle moves Arrow tables, so nothing is converted.
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
+@dataclass
+class FileIds:
+    """The distinct kept ids of one validated file: what the run's dictionaries need of it.
+
+    Attributes
+    ----------
+    users, events
+        Each distinct user id (string) and its kept rows in the file.
+    items
+        Each distinct item id (string).
+    """
+
+    users: pa.Array
+    events: np.ndarray
+    items: pa.Array
+
+
+def _kept_ids(partition: Partition, column: str) -> pa.ChunkedArray:
+    table = partition.table
+    return table.column(column).filter(pc.equal(table.column("_drop"), 0))
+
+
+def _as_text(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.dictionary_decode()
+    return ids.cast(pa.string())
+
+
+def file_ids(partition: Partition) -> FileIds:
+    """The :class:`FileIds` of one validated file (kept rows only)."""
+    counts = pc.value_counts(_kept_ids(partition, "user_id"))
+    users = _as_text(counts.field("values"))
+    items = _as_text(pc.unique(_kept_ids(partition, "item_id")))
+    return FileIds(users, counts.field("counts").to_numpy().astype(np.int64), items)
+
+
+@dataclass
+class RunIds:
+    """The run's user and item dictionaries, and the ranges of users the shuffle cuts.
+
+    Attributes
+    ----------
+    users
+        Every kept user id, sorted as Arrow sorts strings (the one-worker order),
+        so that a user's code is its rank.
+    items
+        Every kept item id, sorted.
+    divisions
+        Boundaries of the partitions in user codes: partition ``j`` holds codes
+        ``divisions[j]`` up to ``divisions[j + 1]`` (the last one included), so
+        that partitions in order hold users in order.
+    """
+
+    users: pa.Array
+    items: pa.Array
+    divisions: list[int]
+
+    def user_range(self, j: int) -> tuple[int, int]:
+        """The codes ``[start, stop)`` of partition ``j``."""
+        last = j == len(self.divisions) - 2
+        return self.divisions[j], self.divisions[j + 1] + (1 if last else 0)
+
+
+def run_ids(summaries: list[FileIds], n: int) -> RunIds:
+    """The :class:`RunIds` of every file's :func:`file_ids`, for ``n`` partitions of users.
+
+    Parameters
+    ----------
+    summaries
+        Each file's distinct ids (one table per file, not per row).
+    n
+        Partitions wanted. The cuts fall at equal shares of the kept rows, not
+        of the users, so that partitions hold about as many events; with fewer
+        users than ``n``, there are as many partitions as users.
+
+    Raises
+    ------
+    ValueError
+        When ``n`` < 1.
+    """
+    if n < 1:
+        raise ValueError(f"shuffle_partitions {n}: need at least 1 partition of users")
+    text = pa.array([], type=pa.string())
+    # A hash of the ids and a bincount: no per-row Python, no Acero plan.
+    encoded = pc.dictionary_encode(pa.concat_arrays([text, *(s.users for s in summaries)]))
+    events = np.concatenate([np.zeros(0, np.int64), *(s.events for s in summaries)])
+    per_user = np.bincount(encoded.indices.to_numpy(), weights=events).astype(np.int64)
+    ranked = pc.sort_indices(encoded.dictionary)
+    users, per_user = encoded.dictionary.take(ranked), per_user[ranked.to_numpy()]
+    items = pc.unique(pa.concat_arrays([text, *(s.items for s in summaries)]))
+    items = items.take(pc.sort_indices(items))
+    # Partition j starts at the first user after a j/n share of the kept rows.
+    ends = np.cumsum(per_user)
+    last = max(len(ends) - 1, 0)
+    shares = np.arange(1, n) * (int(ends[-1]) if len(ends) else 0) / n
+    starts = np.clip(np.searchsorted(ends, shares, side="left") + 1, 1, max(last, 1))
+    divisions = sorted({0, last, *(int(c) for c in starts if c < last)})
+    divisions = divisions if len(divisions) > 1 else [0, 0]
+    return RunIds(users, items, divisions)
 
 
 def _frame_schema(config: IngestConfig) -> pa.Schema:
-    fields = [("user_id", pa.string()), ("item_id", pa.string()), ("ts", pa.int64())]
+    fields = [("user", pa.int32()), ("item", pa.int32()), ("ts", pa.int64())]
     if config.event_col:
         fields.append(("event", pa.string()))
     if config.weight_col:
@@ -123,63 +231,85 @@ def _frame_schema(config: IngestConfig) -> pa.Schema:
     return pa.schema([*fields, (POSITION, pa.int64())])
 
 
-def partition_frame(partition: Partition, index: int, config: IngestConfig) -> pd.DataFrame:
+def _frame(table: pa.Table) -> pd.DataFrame:
+    # Integer columns become numpy (the shuffle moves them as plain buffers);
+    # event types stay Arrow strings.
+    return table.to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string())}.get)
+
+
+def _codes(ids: pa.ChunkedArray, dictionary: pa.Array) -> pa.Array:
+    # Each chunk's own dictionary is looked up once, then its indices taken.
+    chunks = []
+    for chunk in ids.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            where = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=dictionary)
+            chunks.append(where.take(chunk.indices))
+        else:
+            chunks.append(pc.index_in(chunk.cast(pa.string()), value_set=dictionary))
+    joined = (
+        pa.chunked_array(chunks, type=pa.int32()) if chunks else pa.chunked_array([], pa.int32())
+    )
+    return joined.combine_chunks()
+
+
+def partition_frame(
+    partition: Partition, index: int, ids: RunIds, config: IngestConfig
+) -> pd.DataFrame:
     """The valid rows of file number ``index`` as a DataFrame for the shuffle.
 
-    Ids are plain strings (a hash of the text picks a user's partition), times
-    int64 nanoseconds, and :data:`POSITION` keeps each row's place in the input.
+    Ids travel as int32 codes into ``ids`` (user codes are ranks, so ranges of
+    codes are ranges of user ids), times as int64 nanoseconds, and
+    :data:`POSITION` keeps each row's place in the input.
     """
     table = partition.table
     position = (np.int64(index) << FILE_BITS) + np.arange(table.num_rows, dtype=np.int64)
+    keep = pc.equal(table.column("_drop"), 0)
+    kept = table.filter(keep)
     columns = {
-        "user_id": table.column("user_id").cast(pa.string()),
-        "item_id": table.column("item_id").cast(pa.string()),
-        "ts": table.column("ts").cast(TIMESTAMP).cast(pa.int64()),
+        "user": _codes(kept.column("user_id"), ids.users),
+        "item": _codes(kept.column("item_id"), ids.items),
+        "ts": kept.column("ts").cast(TIMESTAMP).cast(pa.int64()),
     }
     if config.event_col:
-        columns["event"] = table.column("event").cast(pa.string())
+        columns["event"] = kept.column("event").cast(pa.string())
     if config.weight_col:
-        columns["weight"] = table.column("weight")
-    columns[POSITION] = pa.array(position)
-    keep = pc.equal(table.column("_drop"), 0)
-    return _frame(pa.table(columns, schema=_frame_schema(config)).filter(keep))
+        columns["weight"] = kept.column("weight")
+    columns[POSITION] = pa.array(position).filter(keep)
+    return _frame(pa.table(columns, schema=_frame_schema(config)))
 
 
-def user_frames(partitions: list[Any], config: IngestConfig, n: int) -> Any:
-    """The valid rows of every file as a Dask DataFrame of ``n`` partitions of users.
+def user_frames(partitions: list[Any], ids: Any, divisions: list[int], config: IngestConfig) -> Any:
+    """The valid rows of every file as a Dask DataFrame of partitions of users, in user order.
 
     Parameters
     ----------
     partitions
         Each file's :class:`item2vec.ingest.Partition`, in input order, or a
         Dask future or delayed value of one (the rows stay where they are).
+    ids
+        The :class:`RunIds`, or a Dask future of it.
+    divisions
+        Its ``divisions`` (a few integers; the flow process holds them, not ``ids``).
     config
         The ingest settings (which optional columns there are).
-    n
-        Partitions of the result; a user's rows all land in partition
-        ``hash(user_id) % n``.
 
     Returns
     -------
     dask.dataframe.DataFrame
-        Shuffled with Dask's own shuffle; nothing is computed yet.
-
-    Raises
-    ------
-    ValueError
-        When ``n`` < 1.
+        Indexed by user code and shuffled by range of it with Dask's own
+        shuffle (``set_index`` with known divisions: no quantiles computed), so
+        partition ``j`` holds the users of ``ids.user_range(j)``; nothing is
+        computed yet.
     """
     import dask.dataframe as dd
     from dask import delayed
 
-    if n < 1:
-        raise ValueError(f"shuffle_partitions {n}: need at least 1 partition of users")
     frames = [
-        delayed(partition_frame)(part, index, config) for index, part in enumerate(partitions)
+        delayed(partition_frame)(part, index, ids, config) for index, part in enumerate(partitions)
     ]
     meta = _frame(_frame_schema(config).empty_table())
-    return dd.from_delayed(frames, meta=meta, verify_meta=False).shuffle(
-        on="user_id", npartitions=n
+    return dd.from_delayed(frames, meta=meta, verify_meta=False).set_index(
+        "user", divisions=divisions, sorted=False
     )
 
 
@@ -221,31 +351,42 @@ def _empty_rows(config: IngestConfig) -> EventRows:
     )
 
 
-def user_rows(frame: pd.DataFrame, config: IngestConfig) -> UserPart:
-    """One partition of the shuffle, sorted as one worker sorts, through the per-user filters.
+def user_rows(frame: pd.DataFrame, ids: RunIds, j: int, config: IngestConfig) -> UserPart:
+    """Partition ``j`` of the shuffle, sorted as one worker sorts, through the per-user filters.
 
     Parameters
     ----------
     frame
-        A partition of :func:`user_frames`: whole users, rows in any order.
+        Partition ``j`` of :func:`user_frames`: the users of ``ids.user_range(j)``,
+        indexed by user code, rows in any order.
+    ids
+        The run's dictionaries; this partition's users are one slice of ``ids.users``.
+    j
+        The partition's number.
     config
         The filters (event types, weight, duplicates).
     """
     if len(frame) == 0:
         rows = _empty_rows(config)
     else:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.take(pc.sort_indices(table.column(POSITION)))  # input order again
+        order = np.argsort(frame[POSITION].to_numpy(), kind="stable")  # input order again
+        start, stop = ids.user_range(j)
+        users = frame.index.to_numpy()[order].astype(np.int32) - np.int32(start)
         columns = {
-            "user_id": pc.dictionary_encode(table.column("user_id")),
-            "item_id": pc.dictionary_encode(table.column("item_id")),
-            "ts": table.column("ts").cast(TIMESTAMP),
+            "user_id": pa.DictionaryArray.from_arrays(
+                pa.array(users), ids.users.slice(start, stop - start)
+            ),
+            "item_id": pa.DictionaryArray.from_arrays(
+                pa.array(frame["item"].to_numpy()[order]), ids.items
+            ),
+            "ts": pa.array(frame["ts"].to_numpy()[order]).cast(TIMESTAMP),
         }
         if config.event_col:
-            columns["event"] = pc.dictionary_encode(table.column("event"))
+            event = pa.array(frame["event"].array).take(pa.array(order))
+            columns["event"] = pc.dictionary_encode(event)
         if config.weight_col:
-            columns["weight"] = table.column("weight")
-        rows = EventRows.of(pa.table(columns).combine_chunks())
+            columns["weight"] = pa.array(frame["weight"].to_numpy()[order])
+        rows = EventRows.of(pa.table(columns))
     rows, dropped = local_filters(rows, config)
     return UserPart(rows, dropped)
 
@@ -353,7 +494,8 @@ def combine_sequences(
     Parameters
     ----------
     parts
-        :func:`part_sequences` of every partition, in any order.
+        :func:`part_sequences` of every partition, in partition order (users
+        ascending, as :func:`user_frames` cuts them).
     checked
         :func:`check_files`: rows read and invalid rows per reason.
     files, paths
@@ -388,12 +530,10 @@ def combine_sequences(
     for part in parts:
         for reason, rows in dropped_in_sequences(part.sequences).items():
             in_sequences[reason] += rows
+    # Partition j holds users of lower ids than partition j + 1, and each part is
+    # in (user id, time) order: the concatenation is the one-worker order, no sort.
     merged = pa.concat_tables([part.sequences.replace_schema_metadata(None) for part in parts])
-    # A user's sequences are all in one partition, numbered there in time order.
-    order = pc.sort_indices(
-        merged, sort_keys=[("user_id", "ascending"), ("sequence_id", "ascending")]
-    )
-    merged = merged.take(order).combine_chunks()
+    merged = merged.combine_chunks()
     numbered = pa.array(np.arange(merged.num_rows, dtype=np.int64))
     merged = merged.set_column(0, "sequence_id", numbered)
     sequences = merged.replace_schema_metadata({"item2vec.dropped": json.dumps(in_sequences)})
@@ -423,8 +563,10 @@ def sequences_in_partitions(
     ingest = config.ingest
     checked = check_files([file_summary(part) for part in partitions], ingest)
     n = max(1, config.sequences.shuffle_partitions)
-    frames = user_frames(partitions, ingest, n).to_delayed()
-    parts = [user_rows(frame, ingest) for frame in dask.compute(*frames, scheduler="sync")]
+    ids = run_ids([file_ids(part) for part in partitions], n)
+    frames = user_frames(partitions, ids, ids.divisions, ingest).to_delayed()
+    computed = dask.compute(*frames, scheduler="sync")
+    parts = [user_rows(frame, ids, j, ingest) for j, frame in enumerate(computed)]
     while needs_support(ingest):
         support = combine_support([part.summary() for part in parts])
         if support.done:

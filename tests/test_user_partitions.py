@@ -9,7 +9,7 @@ import pytest
 from item2vec.cache import events_and_sequences, partition_events, plan_inputs
 from item2vec.config import build_config
 from item2vec.errors import InputError
-from item2vec.user_partitions import sequences_in_partitions, user_frames
+from item2vec.user_partitions import run_ids, sequences_in_partitions
 
 
 def synthetic_log(folder, files: int = 3, seed: int = 0) -> None:
@@ -25,6 +25,7 @@ def synthetic_log(folder, files: int = 3, seed: int = 0) -> None:
             "item": [f"i{i}" for i in items],
             "ts": ts,
             "event": rng.choice(["view", "buy", "skip"], rows, p=[0.7, 0.2, 0.1]),
+            "rating": rng.choice([1.0, 2.5, 4.0, np.nan], rows),
         }
     )
     frame = pd.concat([frame, frame.sample(200, random_state=seed)])  # duplicates
@@ -81,6 +82,17 @@ def test_partitions_of_users_give_the_one_worker_sequences(tmp_path, n):
     assert got.schema.metadata == expected.schema.metadata
 
 
+def test_weights_travel_through_the_shuffle_and_filter_as_on_one_worker(tmp_path):
+    synthetic_log(tmp_path / "logs")
+    config = config_for(tmp_path, shuffle_partitions=3)
+    config.ingest.weight_col, config.ingest.min_weight = "rating", 2.0
+    events, expected = events_and_sequences(config)
+    got_events, got = partitioned(config)
+    assert events.counts["dropped"]["low_weight"] > 0
+    assert got_events.counts == events.counts
+    assert got.equals(expected)
+
+
 def test_partitions_that_hold_no_user_are_harmless(tmp_path):
     synthetic_log(tmp_path / "logs", files=2)
     config = config_for(tmp_path, shuffle_partitions=400)  # more partitions than users
@@ -97,8 +109,22 @@ def test_filters_that_leave_nothing_fail_as_on_one_worker(tmp_path):
 
 
 def test_a_partition_count_below_one_is_refused(tmp_path):
-    config = config_for(tmp_path)
     with pytest.raises(ValueError, match="at least 1 partition"):
-        user_frames([], config.ingest, 0)
+        run_ids([], 0)
     with pytest.raises(ValueError, match="shuffle_partitions"):
         config_for(tmp_path, shuffle_partitions=-1)
+
+
+def test_users_are_cut_into_ranges_of_equal_events_in_id_order():
+    import pyarrow as pa
+
+    from item2vec.user_partitions import FileIds
+
+    # Users "a".."e" with 1, 1, 6, 4, 1 events over two files: half the log is in a-c.
+    first = FileIds(pa.array(["c", "a", "e"]), np.array([4, 1, 1]), pa.array(["x"]))
+    second = FileIds(pa.array(["d", "b", "c"]), np.array([4, 1, 2]), pa.array(["y", "x"]))
+    ids = run_ids([first, second], 2)
+    assert ids.users.to_pylist() == ["a", "b", "c", "d", "e"]
+    assert ids.items.to_pylist() == ["x", "y"]
+    assert [ids.user_range(j) for j in range(len(ids.divisions) - 1)] == [(0, 3), (3, 5)]
+    assert run_ids([first], 400).divisions == [0, 1, 2]  # 3 users: 2 partitions at most
