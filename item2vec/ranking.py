@@ -174,14 +174,20 @@ class RankTally:
     def metrics(self, ks: list[int], catalogue_size: int) -> dict[str, float]:
         """``hr@k``, ``ndcg@k``, ``mrr@k``, ``coverage@k`` for each k, and ``unrankable``."""
         n = self.cases
-        ranks = np.arange(len(self.hits), dtype=np.float64)
+        hits = self.hits[1:]
+        ranks = np.arange(1, len(hits) + 1, dtype=np.float64)
+        # One running sum per metric, read at each k: a sum over each prefix on its
+        # own rounds differently by length, so @k could exceed @(k+1) in the last bit.
+        running = {
+            "hr": np.cumsum(hits),
+            "ndcg": np.cumsum(hits / np.log2(ranks + 1)),
+            "mrr": np.cumsum(hits / ranks),
+        }
         result: dict[str, float] = {}
         for k in ks:
-            within = self.hits[1 : k + 1]
-            r = ranks[1 : k + 1]
-            result[f"hr@{k}"] = float(within.sum() / n) if n else 0.0
-            result[f"ndcg@{k}"] = float((within / np.log2(r + 1)).sum() / n) if n else 0.0
-            result[f"mrr@{k}"] = float((within / r).sum() / n) if n else 0.0
+            depth = min(k, len(hits))
+            for name, total in running.items():
+                result[f"{name}@{k}"] = float(total[depth - 1] / n) if n and depth else 0.0
             covered = self.shown[k].size if k in self.shown else 0
             result[f"coverage@{k}"] = float(covered / catalogue_size) if catalogue_size else 0.0
         result["unrankable"] = float(self.unrankable / n) if n else 0.0
