@@ -45,15 +45,14 @@ from item2vec.config import (
 from item2vec.errors import QualityGateError
 from item2vec.gate import decide_gate
 from item2vec.ingest import Events, Partition
+from item2vec.latest_holdout import latest_on_holdout
 from item2vec.manifest import build_manifest
+from item2vec.nightly_knn import nightly_knn_choice, nightly_validation
 from item2vec.presets import with_bundled_sample
 from item2vec.readers import is_transient
 from item2vec.stageclock import StageClock
 from item2vec.vectors import ItemVectors
 from item2vec.warm_start import (
-    latest_on_holdout,
-    nightly_knn_choice,
-    nightly_validation,
     plan_warm_start,
     train_nightly,
 )
@@ -120,13 +119,13 @@ def warm_plan_task(prepared: Opaque, config: PipelineConfig) -> Opaque:
     return Opaque(plan_warm_start(config, prepared.value[1]))
 
 
-def _plan(plan: Opaque | None) -> Any:
-    return None if plan is None else plan.value
+def _kept_knn(plan: Opaque | None) -> dict[str, Any] | None:
+    return None if plan is None else plan.value.knn_settings
 
 
 @task(name="validation-split", **STAGE)
 def validation_task(prepared: Opaque, config: EvaluateConfig, plan: Opaque | None) -> Opaque:
-    return Opaque(nightly_validation(prepared.value[1], config, _plan(plan)))
+    return Opaque(nightly_validation(prepared.value[1], config, _kept_knn(plan)))
 
 
 @task(name="train", **STAGE)
@@ -171,7 +170,7 @@ def knn_validation_task(validation: Opaque, config: EvaluateConfig, shard: int, 
 
 @task(name="knn-choice", **STAGE)
 def knn_choice_task(parts: list, config: EvaluateConfig, plan: Opaque | None) -> dict[str, Any]:
-    return nightly_knn_choice(parts, config, _plan(plan))
+    return nightly_knn_choice(parts, config, _kept_knn(plan))
 
 
 @task(name="evaluate-baselines", task_run_name="evaluate-baselines-{shard}", **STAGE)

@@ -22,9 +22,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from item2vec.config import EvaluateConfig, PipelineConfig, TrainConfig
+from item2vec.config import PipelineConfig, TrainConfig
 from item2vec.config_train import NIGHTLY_FIELDS
 from item2vec.errors import ConfigError, InputError, UnsafePathError
+from item2vec.nightly_knn import kept_knn_settings
 from item2vec.sequences import as_lists, flat_items
 from item2vec.split import Split, basket_starts, temporal_cutoff
 from item2vec.storage import as_path
@@ -34,10 +35,6 @@ __all__ = [
     "MEANING_FIELDS",
     "RUN_ONLY_FIELDS",
     "WarmPlan",
-    "kept_knn_settings",
-    "latest_on_holdout",
-    "nightly_knn_choice",
-    "nightly_validation",
     "plan_warm_start",
     "train_nightly",
     "train_warm",
@@ -98,11 +95,11 @@ class WarmPlan:
         The previous version's vectors.
     knn_settings
         Item-kNN's settings LATEST chose on its validation target, kept on a
-        warm night (:func:`kept_knn_settings`); None when they are chosen again.
+        warm night (:func:`item2vec.nightly_knn.kept_knn_settings`); None when chosen again.
     latest
         LATEST's name, what it trained until (epoch ns, None when unrecorded)
         and its vectors, whenever they could be read, warm or not: the gate
-        scores them on tonight's holdout (:func:`latest_on_holdout`).
+        scores them on tonight's holdout (:func:`item2vec.latest_holdout.latest_on_holdout`).
     """
 
     warm: bool
@@ -256,64 +253,6 @@ def plan_warm_start(config: PipelineConfig, sequences: pa.Table) -> WarmPlan:
     return WarmPlan(
         True, f"warm start from {latest}", cutoff, latest, since, chain, base, knn, previous
     )
-
-
-def kept_knn_settings(
-    manifest: dict[str, Any], config: PipelineConfig, version: str
-) -> dict[str, Any] | None:
-    """Item-kNN's settings from a previous version's manifest, for a warm night to keep.
-
-    The grid that chooses them scores every similarity and query length on a
-    validation target (:func:`item2vec.evaluate.knn_settings`); at millions of
-    events it outlasts a warm training. The previous version chose them on
-    events before its own cut-off, which is at or before tonight's, so keeping
-    them shows item-kNN nothing of tonight's test target. A full night chooses
-    again, which bounds how old they get (``train.full_retrain_every``).
-
-    Returns
-    -------
-    dict or None
-        The settings with ``chosen_in`` (the version that chose them) added;
-        None when the manifest holds none or its ``[evaluate]`` settings differ
-        from this run's (another grid, sample or cut-off would have chosen).
-    """
-    settings = ((manifest.get("metrics") or {}).get("baseline_settings") or {}).get("item_knn")
-    if not isinstance(settings, dict) or not {"query_items", "similarity"} <= settings.keys():
-        log.info("item-kNN: %s records no settings; choosing them again", version)
-        return None
-    previous = (manifest.get("config") or {}).get("evaluate")
-    if previous != config.evaluate.model_dump(mode="json"):
-        log.info("item-kNN: [evaluate] changed since %s; choosing its settings again", version)
-        return None
-    log.info(
-        "item-kNN: keeping the settings chosen in %s (%d query items, %s)",
-        settings.get("chosen_in", version),
-        settings["query_items"],
-        settings["similarity"],
-    )
-    return {**settings, "chosen_in": settings.get("chosen_in", version)}
-
-
-def nightly_validation(
-    sequences: pa.Table, config: EvaluateConfig, plan: WarmPlan | None
-) -> Split | None:
-    """The split item-kNN's settings are chosen on, or None when the night keeps LATEST's."""
-    from item2vec.stages import baseline_validation
-
-    if plan is not None and plan.knn_settings is not None:
-        return None
-    return baseline_validation(sequences, config)
-
-
-def nightly_knn_choice(
-    parts: list[Any], config: EvaluateConfig, plan: WarmPlan | None
-) -> dict[str, Any]:
-    """Item-kNN's settings: those the plan keeps, else the best of the validation tallies."""
-    from item2vec.evaluate import knn_choice
-
-    if plan is not None and plan.knn_settings is not None:
-        return plan.knn_settings
-    return knn_choice(parts, config)
 
 
 def warm_corpus(
@@ -528,37 +467,3 @@ def train_nightly(
         "knn_settings": "chosen" if plan.knn_settings is None else "kept",
     }
     return vectors
-
-
-def latest_on_holdout(
-    config: PipelineConfig, sequences: pa.Table, split: Split, plan: WarmPlan | None = None
-) -> dict[str, Any] | None:
-    """LATEST's metrics on this run's own test cases, for the gate's regression check.
-
-    Under the temporal split LATEST's manifest holds its figures on another day's
-    events; this scores LATEST's published vectors on tonight's holdout instead,
-    which compares like with like. Only when LATEST records ``trained_until`` at
-    or before tonight's cut-off, so that it never saw these events. ``plan`` is
-    :func:`plan_warm_start`'s answer when the caller has it: LATEST is then not
-    read again.
-
-    Returns
-    -------
-    dict or None
-        ``version`` and LATEST's metrics at every ``evaluate.k`` (plain floats);
-        None with warm start off, without a readable LATEST, or when LATEST
-        trained past the cut-off (or does not say until when).
-    """
-    from item2vec.stages import model_metrics
-
-    if not config.train.warm_start:
-        return None
-    plan = plan or plan_warm_start(config, sequences)
-    if plan.latest is None:
-        return None
-    version, until, vectors = plan.latest
-    if until is None or until > plan.cutoff:
-        return None
-    scored = model_metrics(vectors, split, config.evaluate)
-    names = [f"{m}@{k}" for m in ("hr", "ndcg", "mrr", "coverage") for k in config.evaluate.k]
-    return {"version": version, **{n: float(scored[n]) for n in names if n in scored}}

@@ -11,15 +11,14 @@ import pytest
 from item2vec import stages
 from item2vec.config import build_config
 from item2vec.errors import ConfigError
+from item2vec.latest_holdout import latest_on_holdout
+from item2vec.nightly_knn import nightly_knn_choice, nightly_validation
 from item2vec.publish import VECTORS_FILE, list_version_dirs, publish_version, read_latest
 from item2vec.reader import load
 from item2vec.sequences import build_sequences
 from item2vec.synth_daily import daily_log
 from item2vec.vectors import ItemVectors
 from item2vec.warm_start import (
-    latest_on_holdout,
-    nightly_knn_choice,
-    nightly_validation,
     plan_warm_start,
     train_nightly,
     train_warm,
@@ -373,8 +372,8 @@ def test_a_warm_night_keeps_latests_knn_settings_and_a_full_night_chooses_again(
     plan = plan_warm_start(config, today)
     assert plan.warm and plan.knn_settings == {**chosen, "chosen_in": first.name}
     # Kept: no validation split, no grid, the kept settings as the choice.
-    assert nightly_validation(today, config.evaluate, plan) is None
-    assert nightly_knn_choice([None], config.evaluate, plan) == plan.knn_settings
+    assert nightly_validation(today, config.evaluate, plan.knn_settings) is None
+    assert nightly_knn_choice([None], config.evaluate, plan.knn_settings) == plan.knn_settings
     split = stages.split(today, config.evaluate)
     assert train_nightly(split, today, config, plan).history["warm_start"]["knn_settings"] == (
         "kept"
@@ -388,8 +387,11 @@ def test_a_warm_night_keeps_latests_knn_settings_and_a_full_night_chooses_again(
     sampled = build_config(config.model_dump(), {"evaluate": {"max_users": 50}})
     plan = plan_warm_start(sampled, today)
     assert plan.warm and plan.knn_settings is None
-    assert nightly_validation(today, sampled.evaluate, plan) is not None
-    assert nightly_knn_choice([None], sampled.evaluate, plan)["chosen_on"] != chosen["chosen_on"]
+    assert nightly_validation(today, sampled.evaluate, plan.knn_settings) is not None
+    assert (
+        nightly_knn_choice([None], sampled.evaluate, plan.knn_settings)["chosen_on"]
+        != chosen["chosen_on"]
+    )
 
 
 def test_a_full_night_chooses_knn_settings_again_and_still_scores_latest(tmp_path, log):
@@ -401,7 +403,7 @@ def test_a_full_night_chooses_knn_settings_again_and_still_scores_latest(tmp_pat
     plan = plan_warm_start(config, today)
     assert not plan.warm and "periodic full retrain" in plan.reason
     assert plan.knn_settings is None
-    assert nightly_validation(today, config.evaluate, plan) is not None
+    assert nightly_validation(today, config.evaluate, plan.knn_settings) is not None
     # LATEST was read once, for the plan; the gate's score on tonight's holdout reuses it.
     split = stages.split(today, config.evaluate)
     assert latest_on_holdout(config, today, split, plan) == latest_on_holdout(config, today, split)
