@@ -53,9 +53,11 @@ def baselines_phrase(metrics: dict[str, Any]) -> str | None:
         if isinstance(by_similarity, dict)
         else ""
     )
+    # A warm night keeps the settings an earlier version chose (item2vec.nightly_knn).
+    kept = f", kept from {settings['chosen_in']}" if settings.get("chosen_in") else ""
     return (
-        f"item-kNN at its best on the validation target ({settings.get('chosen_on', '')}): "
-        f"{chosen} (by query length: {scores}{similarities})"
+        f"item-kNN at its best on the validation target ({settings.get('chosen_on', '')}"
+        f"{kept}): {chosen} (by query length: {scores}{similarities})"
     )
 
 

@@ -33,6 +33,11 @@ def test_phrases_say_how_baselines_fallback_and_neighbours_were_measured():
 
     assert "query = last 2 items, cosine" in baselines_phrase(RECORD)
     assert "1 0.080, 2 0.100" in baselines_phrase(RECORD)
+    assert "kept from" not in baselines_phrase(RECORD)
+    # A warm night's kept settings say which version chose them.
+    settings = RECORD["baseline_settings"]["item_knn"]
+    kept = {**RECORD, "baseline_settings": {"item_knn": {**settings, "chosen_in": "v1"}}}
+    assert "kept from v1)" in baselines_phrase(kept)
     assert "25.0% of test users" in fallback_phrase(RECORD)
     assert "scored in-out" in neighbors_phrase(RECORD) and "genres" in neighbors_phrase(RECORD)
     # Older manifests without these parts give no phrase, never an error.
