@@ -52,10 +52,7 @@ from item2vec.presets import with_bundled_sample
 from item2vec.readers import is_transient
 from item2vec.stageclock import StageClock
 from item2vec.vectors import ItemVectors
-from item2vec.warm_start import (
-    plan_warm_start,
-    train_nightly,
-)
+from item2vec.warm_start import plan_warm_start, train_nightly
 from item2vec_flows.artifacts import create_run_artifacts
 from item2vec_flows.partitioned import partitioned_sequences, refuse_without_cluster
 from item2vec_flows.placement import Opaque, Placement, here, holds_none, on_resource

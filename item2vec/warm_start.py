@@ -91,8 +91,6 @@ class WarmPlan:
         ``since``; this run trains on events up to ``cutoff``.
     chain
         Warm runs since the last full training, this one included (0 for a full one).
-    base
-        The previous version's vectors.
     knn_settings
         Item-kNN's settings LATEST chose on its validation target, kept on a
         warm night (:func:`item2vec.nightly_knn.kept_knn_settings`); None when chosen again.
@@ -108,9 +106,13 @@ class WarmPlan:
     previous: str | None = None
     since: int | None = None
     chain: int = 0
-    base: ItemVectors | None = None
     knn_settings: dict[str, Any] | None = None
     latest: tuple[str, int | None, ItemVectors] | None = None
+
+    @property
+    def base(self) -> ItemVectors | None:
+        """The vectors a warm run continues: LATEST's; None for a full training."""
+        return self.latest[2] if self.warm and self.latest is not None else None
 
 
 def _iso(ns: int) -> str:
@@ -250,9 +252,7 @@ def plan_warm_start(config: PipelineConfig, sequences: pa.Table) -> WarmPlan:
         )
     knn = kept_knn_settings(published.manifest, config, latest)
     log.info("warm start from %s: training on events after %s", latest, _iso(since))
-    return WarmPlan(
-        True, f"warm start from {latest}", cutoff, latest, since, chain, base, knn, previous
-    )
+    return WarmPlan(True, f"warm start from {latest}", cutoff, latest, since, chain, knn, previous)
 
 
 def warm_corpus(
