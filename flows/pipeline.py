@@ -437,6 +437,9 @@ def _prepare(config: PipelineConfig, clock: StageClock, place: Placement) -> tup
             prepared = sequences_task.submit(list(files), plan, config)
         place.track("sequences", prepared)
         place.settle(prepared)  # a bad file raises its own error here
+    # Only ``prepared`` is needed from here on: the files' rows and the
+    # partitions of users leave the workers' memory before training.
+    place.release("ingest", "sequences")
     return prepared, False
 
 

@@ -47,7 +47,9 @@ class Placement:
         self.address = self.client.scheduler.address if self.client is not None else None
         self._keys: dict[str, list[str]] = {}
         self._started = time.time()
-        self._futures: list[Any] = []
+        # Futures by stage, kept only for :meth:`result`'s search for a failed
+        # task; :meth:`release` drops a finished stage's (keys stay for the record).
+        self._futures: dict[str, list[Any]] = {}
         if self.client is not None:
             self.client.get_task_stream(count=0)  # starts the scheduler's recording
             from item2vec_flows.workers import forward_warnings
@@ -64,7 +66,7 @@ class Placement:
     def track(self, stage: str, *futures: Any) -> None:
         """Record ``futures`` as tasks of ``stage``."""
         keys = self._keys.setdefault(stage, [])
-        self._futures.extend(futures)
+        self._futures.setdefault(stage, []).extend(futures)
         for future in futures:
             key = getattr(getattr(future, "wrapped_future", None), "key", None)
             if key is not None:  # a Dask future (thread futures have no key)
@@ -73,6 +75,17 @@ class Placement:
     def track_keys(self, stage: str, keys: list[Any]) -> None:
         """Record plain Dask tasks (by key) as tasks of ``stage``, e.g. a shuffle's outputs."""
         self._keys.setdefault(stage, []).extend(keys)
+
+    def release(self, *stages: str) -> None:
+        """Stop holding the futures of ``stages``, which have finished without failing.
+
+        On a cluster a task's result stays in a worker's memory while any
+        future of it lives; holding every tracked future for the whole run
+        kept each ingested file and every partition of the sequences stage on
+        the workers beside training. Where the stages ran is still recorded.
+        """
+        for stage in stages:
+            self._futures.pop(stage, None)
 
     def settle(self, *futures: Any) -> None:
         """Wait for ``futures`` to finish without fetching their results.
@@ -121,7 +134,8 @@ class Placement:
         try:
             return future.result()
         except Exception:
-            others = [tracked for tracked in self._futures if tracked is not future]
+            tracked_now = [tracked for held in self._futures.values() for tracked in held]
+            others = [tracked for tracked in tracked_now if tracked is not future]
             failures = self.peek_all(others, failed_by_itself)
             for tracked, failed in zip(others, failures, strict=True):
                 if failed:

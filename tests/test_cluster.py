@@ -7,10 +7,12 @@ module; the flow connects to it by address, as to any cluster.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import two_file_config
+from distributed.diagnostics.plugin import SchedulerPlugin
 
 pytestmark = pytest.mark.flows
 
@@ -36,6 +38,44 @@ def cluster():
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as local:
         yield local
+
+
+class HeldWhenStarting(SchedulerPlugin):
+    """A scheduler plugin: the keys in worker memory when a task named ``prefix``-... starts.
+
+    Dask names a submitted function's task ``<function name>-<token>``.
+    """
+
+    def __init__(self, scheduler, prefix: str) -> None:
+        super().__init__()
+        self.scheduler = scheduler
+        self.prefix = f"{prefix}-"
+        self.keys: list[str] | None = None
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        if finish == "processing" and str(key).startswith(self.prefix) and self.keys is None:
+            tasks = self.scheduler.tasks.values()
+            self.keys = [str(task.key) for task in tasks if task.state == "memory"]
+
+
+@contextmanager
+def held_when_training(cluster):
+    """The keys in worker memory when the run's training task starts (``.keys``)."""
+    from item2vec_flows.pipeline import train_task
+
+    held = HeldWhenStarting(cluster.scheduler, train_task.fn.__name__)
+    cluster.scheduler.add_plugin(held, name="held-when-training")
+    try:
+        yield held
+    finally:
+        cluster.scheduler.remove_plugin("held-when-training")
+
+
+def held_of(held: HeldWhenStarting, *tasks) -> list[str]:
+    """The keys of ``tasks`` (Prefect tasks) among those held when training started."""
+    assert held.keys is not None, "the training task never started on the cluster"
+    prefixes = tuple(f"{task.fn.__name__}-" for task in tasks)
+    return [key for key in held.keys if key.startswith(prefixes)]
 
 
 def _run_logs(flow_run_id: str, *wanted: str, timeout: float = 30.0) -> list[str]:
@@ -72,15 +112,20 @@ def test_heavy_stages_run_on_the_workers_and_the_manifest_says_where(
 
     from prefect_dask import DaskTaskRunner
 
+    from item2vec_flows import pipeline
     from item2vec_flows.pipeline import run_pipeline
     from item2vec_flows.placement import FLOW_PROCESS
 
     workers = set(cluster.scheduler_info["workers"])
     on_threads = run_pipeline(two_file_config(tmp_path, "threads", mixed_units=True))
-    on_dask = run_pipeline(
-        two_file_config(tmp_path, "dask", mixed_units=True),
-        task_runner=DaskTaskRunner(address=cluster.scheduler_address),
-    )
+    with held_when_training(cluster) as held:
+        on_dask = run_pipeline(
+            two_file_config(tmp_path, "dask", mixed_units=True),
+            task_runner=DaskTaskRunner(address=cluster.scheduler_address),
+        )
+    # The files' rows left the workers' memory once the sequences were built.
+    assert not held_of(held, pipeline.ingest_file_task)
+    assert held_of(held, pipeline.split_task)
 
     manifest = json.loads((Path(on_dask["version_dir"]) / "manifest.json").read_text())
     placement = manifest["placement"]
@@ -224,6 +269,7 @@ def test_sequences_in_partitions_of_users_equal_one_workers_and_run_on_the_worke
     from test_user_partitions import config_for, synthetic_log
 
     from item2vec.cache import events_and_sequences
+    from item2vec_flows import partitioned, pipeline
     from item2vec_flows.pipeline import run_pipeline
 
     synthetic_log(tmp_path / "logs", files=3)
@@ -232,7 +278,9 @@ def test_sequences_in_partitions_of_users_equal_one_workers_and_run_on_the_worke
     config.publish.report, config.publish.gate_margin = False, 0
     events, expected = events_and_sequences(config)  # the one-worker path, in this process
     try:
-        result = run_pipeline(config, task_runner=DaskTaskRunner(address=cluster.scheduler_address))
+        with held_when_training(cluster) as held:
+            runner = DaskTaskRunner(address=cluster.scheduler_address)
+            result = run_pipeline(config, task_runner=runner)
     except Exception as exc:  # a refused gate still publishes; only the tables matter here
         result = getattr(exc, "result", None)
         assert result is not None, exc
@@ -248,6 +296,10 @@ def test_sequences_in_partitions_of_users_equal_one_workers_and_run_on_the_worke
     workers = set(cluster.scheduler_info["workers"])
     assert placement["stages"]["sequences"]
     assert set(placement["stages"]["sequences"]) <= workers
+    # Once the sequences are built, the workers hold no file's rows and no partition.
+    parts = (partitioned.rows_task, partitioned.support_part_task, partitioned.sequences_part_task)
+    assert not held_of(held, pipeline.ingest_file_task, *parts)
+    assert held_of(held, pipeline.split_task)
 
 
 def test_shuffle_partitions_on_threads_is_refused_naming_the_flag(tmp_path):
