@@ -1,8 +1,8 @@
-"""The ``sequences`` stage on a 2-worker LocalCluster: one worker against partitions of users.
+"""The ``sequences`` stage on a LocalCluster: one worker against partitions of users.
 
 A log from ``item2vec synth`` is cut into ``BENCH_PARTS`` Parquet files
 (:func:`bench_cluster.partitioned_log`). Each mode runs in a fresh
-LocalCluster of 2 single-threaded worker processes, through a plain
+LocalCluster of ``BENCH_WORKERS`` single-threaded worker processes, through a plain
 ``distributed.Client`` (the library steps the flow's tasks call, without
 Prefect's per-task cost):
 
@@ -13,12 +13,20 @@ Prefect's per-task cost):
   DataFrame's ``set_index`` with known divisions, p2p), filtered and built per
   partition, concatenated in order on one worker (:mod:`item2vec.user_partitions`).
 
+With ``BENCH_MEMORY_LIMIT`` (e.g. ``1.4GB``) every worker gets that
+``memory_limit``, and Dask's own memory management applies as on a user's
+cluster (spill, pause, and the nanny restarting a worker past 95%); a mode
+whose task was killed too often (``KilledWorker``) is reported as killed, not
+as an error: the point is which path lets the log through.
+
 Printed: the wall time of each (the cluster's start excluded), each worker's
-peak RSS, their medians, the ratio of the medians, and whether the SHA-256 of
-every run's table is the same. Environment: ``BENCH_EVENTS``
-(3M), ``BENCH_USERS`` (100k), ``BENCH_ITEMS`` (20k), ``BENCH_PARTS`` (8),
-``BENCH_SHUFFLE`` (4), ``BENCH_REPEATS`` (3: each mode that many times, in
-turns; medians printed), ``BENCH_DIR``.
+peak RSS (``VmHWM`` of the worker process; ``ru_maxrss`` would carry the
+parent's peak across ``exec``), their medians, the ratio of the medians, and
+whether the SHA-256 of every run's table is the same. Environment:
+``BENCH_EVENTS`` (3M), ``BENCH_USERS`` (100k), ``BENCH_ITEMS`` (20k),
+``BENCH_PARTS`` (8), ``BENCH_SHUFFLE`` (4), ``BENCH_WORKERS`` (2),
+``BENCH_MEMORY_LIMIT`` (none), ``BENCH_REPEATS`` (3: each mode that many
+times, in turns; medians printed), ``BENCH_DIR``.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from bench_cluster import _env_int, partitioned_log  # noqa: E402
 EVENTS, USERS = _env_int("BENCH_EVENTS", 3_000_000), _env_int("BENCH_USERS", 100_000)
 ITEMS, PARTS = _env_int("BENCH_ITEMS", 20_000), _env_int("BENCH_PARTS", 8)
 SHUFFLE, REPEATS = _env_int("BENCH_SHUFFLE", 4), _env_int("BENCH_REPEATS", 3)
+WORKERS, MEMORY_LIMIT = _env_int("BENCH_WORKERS", 2), os.environ.get("BENCH_MEMORY_LIMIT") or None
 CACHE = Path(os.environ.get("BENCH_DIR", "/tmp/item2vec-bench"))
 
 
@@ -61,9 +70,11 @@ def _config(folder: Path, shuffle: int):
 
 
 def _peak_rss_mb() -> float:
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process's peak resident memory since it started (``exec`` included)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _one_worker(partitions, config):
@@ -74,17 +85,35 @@ def _one_worker(partitions, config):
     return build_sequences(events.table, config.sequences)
 
 
+class _HashingFile:
+    """A write-only file that keeps only the SHA-256 of what is written to it."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data) -> int:
+        self.hash.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def _digest(table) -> str:
-    import pyarrow as pa
+    """The SHA-256 of ``table`` as Parquet, streamed: no second copy in memory."""
     import pyarrow.parquet as pq
 
-    sink = pa.BufferOutputStream()
-    pq.write_table(table.replace_schema_metadata(None), sink)
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
+    sink = _HashingFile()
+    pq.write_table(table.replace_schema_metadata(None), sink, row_group_size=262_144)
+    return sink.hash.hexdigest()[:16]
 
 
 def run(mode: str, folder: Path) -> dict:
-    from distributed import Client, LocalCluster
+    from distributed import Client, KilledWorker, LocalCluster
 
     from item2vec import user_partitions as up
     from item2vec.filters import needs_support
@@ -94,7 +123,11 @@ def run(mode: str, folder: Path) -> dict:
     ingest = config.ingest
     files = sorted(folder.glob("part-*.parquet"))
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=WORKERS,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        memory_limit=MEMORY_LIMIT or 0,
     )
     client = Client(cluster)
     try:
@@ -124,10 +157,13 @@ def run(mode: str, folder: Path) -> dict:
             result = client.submit(
                 lambda b, c: up.combine_sequences(b, c, [], files)[1], built, checked
             )
-        digest = client.submit(_digest, result).result()
-        rows = client.submit(lambda t: t.num_rows, result).result()
+        try:
+            rows = client.submit(lambda t: t.num_rows, result).result()
+        except KilledWorker as killed:
+            return {"killed": str(killed)[:200], "wall_s": round(time.perf_counter() - started, 2)}
         wall = time.perf_counter() - started
-        peaks = client.run(_peak_rss_mb)
+        peaks = client.run(_peak_rss_mb)  # before the digest, which is the bench's own work
+        digest = client.submit(_digest, result).result()
     finally:
         client.close()
         cluster.close()
@@ -139,12 +175,17 @@ def run(mode: str, folder: Path) -> dict:
     }
 
 
-def _medians(done: list[dict]) -> dict:
-    """Median wall time and median peak of each worker (lower, higher) over the runs."""
+def _medians(runs: list[dict]) -> dict:
+    """Median wall time and median peak of each worker (lowest first) over the runs
+    that finished; ``killed``: how many did not."""
     import statistics
 
-    peaks = [statistics.median(d["peak_rss_mb"][k] for d in done) for k in range(2)]
+    done = [d for d in runs if "killed" not in d]
+    if not done:
+        return {"killed": len(runs), "wall_s": None, "peak_rss_mb": None, "digest": None}
+    peaks = [statistics.median(d["peak_rss_mb"][k] for d in done) for k in range(WORKERS)]
     return {
+        "killed": len(runs) - len(done),
         "wall_s": round(statistics.median(d["wall_s"] for d in done), 2),
         "peak_rss_mb": peaks,
         "sequences": done[0]["sequences"],
@@ -156,7 +197,8 @@ def _medians(done: list[dict]) -> dict:
 def main() -> None:
     print(
         f"shuffle_sequences: {EVENTS:,} events, {USERS:,} users, {ITEMS:,} items, "
-        f"{PARTS} files, {SHUFFLE} partitions of users",
+        f"{PARTS} files, {SHUFFLE} partitions of users, {WORKERS} workers, memory limit "
+        f"{MEMORY_LIMIT or 'none'}",
         flush=True,
     )
     folder = partitioned_log(CACHE, EVENTS, USERS, ITEMS, PARTS)
@@ -166,16 +208,19 @@ def main() -> None:
             runs[mode].append(run(mode, folder))
             print(f"  {mode}: {runs[mode][-1]}", flush=True)
     results = {mode: _medians(done) for mode, done in runs.items()}
-    digests = {done["digest"] for mode in runs for done in runs[mode]}
+    digests = {done["digest"] for mode in runs for done in runs[mode] if "digest" in done}
     equal = len(digests) == 1
-    ratio = results["partitioned"]["wall_s"] / results["one-worker"]["wall_s"]
-    print(
-        f"  medians of {REPEATS}: one worker {results['one-worker']['wall_s']} s, peak "
-        f"{results['one-worker']['peak_rss_mb']} MB; partitioned "
-        f"{results['partitioned']['wall_s']} s, peak {results['partitioned']['peak_rss_mb']} MB; "
-        f"{ratio:.2f}x the time; sha256 equal: {equal}",
-        flush=True,
-    )
+    walls = [results[mode]["wall_s"] for mode in runs]
+    ratio = walls[1] / walls[0] if None not in walls else None
+    said = []
+    for mode, result in results.items():
+        if result["wall_s"] is None:
+            said.append(f"{mode}: killed in all {REPEATS} runs")
+        else:
+            killed = f", killed in {result['killed']}" if result["killed"] else ""
+            said.append(f"{mode} {result['wall_s']} s, peak {result['peak_rss_mb']} MB{killed}")
+    times = f"{ratio:.2f}x the time" if ratio is not None else "no ratio"
+    print(f"  medians of {REPEATS}: {'; '.join(said)}; {times}; sha256 equal: {equal}", flush=True)
     print(
         json.dumps(
             {
@@ -185,8 +230,10 @@ def main() -> None:
                 "items": ITEMS,
                 "files": PARTS,
                 "partitions": SHUFFLE,
+                "workers": WORKERS,
+                "memory_limit": MEMORY_LIMIT,
                 "repeats": REPEATS,
-                "ratio": round(ratio, 2),
+                "ratio": None if ratio is None else round(ratio, 2),
                 "equal": equal,
                 **results,
             }
