@@ -13,7 +13,8 @@ from typing import Any
 from item2vec.config import PipelineConfig
 from item2vec.errors import ConfigError
 from item2vec.presets import portable_sample
-from item2vec_flows.pipeline import item2vec_run, result_storage_path
+from item2vec_flows.pipeline import item2vec_run
+from item2vec_flows.run_settings import result_storage_path
 from item2vec_flows.runners import runner_environment
 
 #: The name ``item2vec serve`` gives its deployment.

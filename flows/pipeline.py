@@ -13,8 +13,6 @@ hashing DataFrames for a cache key costs more than the stages themselves.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ from item2vec import shards as sharded
 from item2vec import stages
 from item2vec.cache import (
     InputPlan,
-    cache_root,
     cached_sequences,
     partition_events,
     plan_inputs,
@@ -56,6 +53,7 @@ from item2vec.warm_start import plan_warm_start, train_nightly
 from item2vec_flows.artifacts import create_run_artifacts
 from item2vec_flows.partitioned import partitioned_sequences, refuse_without_cluster
 from item2vec_flows.placement import Opaque, Placement, here, holds_none, on_resource
+from item2vec_flows.run_settings import result_storage_path, workers_server
 from item2vec_flows.runners import task_runner_from_environment
 
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -357,12 +355,11 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
             place.track("refit", published)
             place.settle(published)
     with clock.stage("neighbors"):
-        blocks = [
-            neighbors_task.submit(published, config.publish, s, shards) for s in range(shards)
-        ]
-        neighbors = concat_task.submit(blocks)
-        place.track("neighbors", *blocks, neighbors)
-        place.settle(neighbors)
+        neighbors = _concatenated(
+            place,
+            "neighbors",
+            [neighbors_task.submit(published, config.publish, s, shards) for s in range(shards)],
+        )
     with clock.stage("gate"):
         gate_future = gate_task.submit(metrics, neighbors, config)
         place.track("gate", gate_future)
@@ -372,13 +369,14 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
         with clock.stage("recommend"):
             # Users the model cannot rank get item-kNN at its validated settings.
             fallback = metrics["baseline_settings"]["item_knn"]
-            users = [
-                recommend_task.submit(published, prepared, config, fallback, s, shards)
-                for s in range(shards)
-            ]
-            recommendations = concat_task.submit(users)
-            place.track("recommend", *users, recommendations)
-            place.settle(recommendations)
+            recommendations = _concatenated(
+                place,
+                "recommend",
+                [
+                    recommend_task.submit(published, prepared, config, fallback, s, shards)
+                    for s in range(shards)
+                ],
+            )
     manifest_future = manifest_task.submit(
         config, prepared, split, published, metrics, gate, clock.seconds
     )
@@ -412,6 +410,20 @@ def item2vec_run(config: PipelineConfig) -> dict[str, Any]:
             result,
         )
     return result
+
+
+def _concatenated(place: Placement, stage: str, shards: list[Any]) -> Any:
+    """The future of the shards' tables concatenated, once it has finished.
+
+    The shards' own futures are not kept: on a cluster each shard's table would
+    otherwise stay in a worker's memory beside the concatenation until the run
+    ends, twice the table while it is published.
+    """
+    combined = concat_task.submit(shards)
+    place.track(stage, *shards, combined)
+    place.settle(combined)
+    place.release(stage)
+    return combined
 
 
 def _prepare(config: PipelineConfig, clock: StageClock, place: Placement) -> tuple[Any, bool]:
@@ -469,28 +481,5 @@ def run_pipeline(config: PipelineConfig, task_runner: Any = None) -> dict[str, A
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
         PREFECT_LOCAL_STORAGE_PATH: str(result_storage_path(config)),
     }
-    with temporary_settings(settings), _workers_server(task_runner):
+    with temporary_settings(settings), workers_server(task_runner):
         return flow_run(config)
-
-
-@contextmanager
-def _workers_server(task_runner: Any) -> Iterator[None]:
-    """On Dask, one Prefect server for the flow and its workers (:mod:`.workers`)."""
-    if type(task_runner).__name__ != "DaskTaskRunner":
-        yield
-        return
-    from item2vec_flows.workers import shared_server
-
-    with shared_server(task_runner):
-        yield
-
-
-def result_storage_path(config: PipelineConfig) -> Path:
-    """Where Prefect would persist task results of this run: inside the cache directory,
-    or a local temporary folder when the cache is in an object store."""
-    root = cache_root(config)
-    if not isinstance(root, Path):
-        import tempfile
-
-        return Path(tempfile.gettempdir()) / "item2vec-prefect-results"
-    return (root / "prefect-results").resolve()

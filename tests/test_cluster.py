@@ -59,21 +59,20 @@ class HeldWhenStarting(SchedulerPlugin):
 
 
 @contextmanager
-def held_when_training(cluster):
-    """The keys in worker memory when the run's training task starts (``.keys``)."""
-    from item2vec_flows.pipeline import train_task
-
-    held = HeldWhenStarting(cluster.scheduler, train_task.fn.__name__)
-    cluster.scheduler.add_plugin(held, name="held-when-training")
+def held_when_starting(cluster, task):
+    """The keys in worker memory when the run's ``task`` (a Prefect task) starts (``.keys``)."""
+    name = f"held-when-{task.name}"
+    held = HeldWhenStarting(cluster.scheduler, task.fn.__name__)
+    cluster.scheduler.add_plugin(held, name=name)
     try:
         yield held
     finally:
-        cluster.scheduler.remove_plugin("held-when-training")
+        cluster.scheduler.remove_plugin(name)
 
 
 def held_of(held: HeldWhenStarting, *tasks) -> list[str]:
     """The keys of ``tasks`` (Prefect tasks) among those held when training started."""
-    assert held.keys is not None, "the training task never started on the cluster"
+    assert held.keys is not None, f"no task {held.prefix}... started on the cluster"
     prefixes = tuple(f"{task.fn.__name__}-" for task in tasks)
     return [key for key in held.keys if key.startswith(prefixes)]
 
@@ -118,14 +117,20 @@ def test_heavy_stages_run_on_the_workers_and_the_manifest_says_where(
 
     workers = set(cluster.scheduler_info["workers"])
     on_threads = run_pipeline(two_file_config(tmp_path, "threads", mixed_units=True))
-    with held_when_training(cluster) as held:
+    with (
+        held_when_starting(cluster, pipeline.train_task) as training,
+        held_when_starting(cluster, pipeline.publish_task) as publishing,
+    ):
         on_dask = run_pipeline(
             two_file_config(tmp_path, "dask", mixed_units=True),
             task_runner=DaskTaskRunner(address=cluster.scheduler_address),
         )
-    # The files' rows left the workers' memory once the sequences were built.
-    assert not held_of(held, pipeline.ingest_file_task)
-    assert held_of(held, pipeline.split_task)
+    # The files' rows left the workers' memory once the sequences were built, and
+    # the shards of neighbours and recommendations once they were concatenated.
+    assert not held_of(training, pipeline.ingest_file_task)
+    assert held_of(training, pipeline.split_task)
+    assert not held_of(publishing, pipeline.neighbors_task, pipeline.recommend_task)
+    assert len(held_of(publishing, pipeline.concat_task)) == 2
 
     manifest = json.loads((Path(on_dask["version_dir"]) / "manifest.json").read_text())
     placement = manifest["placement"]
@@ -278,7 +283,7 @@ def test_sequences_in_partitions_of_users_equal_one_workers_and_run_on_the_worke
     config.publish.report, config.publish.gate_margin = False, 0
     events, expected = events_and_sequences(config)  # the one-worker path, in this process
     try:
-        with held_when_training(cluster) as held:
+        with held_when_starting(cluster, pipeline.train_task) as held:
             runner = DaskTaskRunner(address=cluster.scheduler_address)
             result = run_pipeline(config, task_runner=runner)
     except Exception as exc:  # a refused gate still publishes; only the tables matter here
