@@ -74,6 +74,33 @@ def _bad_id_type(kind: pa.DataType) -> InputError:
     )
 
 
+def distinct_codes(values: pa.Array, ranked: bool = True) -> tuple[pa.Array, np.ndarray]:
+    """The distinct values of ``values``, and each value's int32 position among them.
+
+    Parameters
+    ----------
+    values
+        Ids (strings or integers), repeats allowed.
+    ranked
+        Order the distinct values as Arrow sorts them, so that a code is its
+        id's rank and sorting codes sorts ids; otherwise first-seen order.
+
+    Returns
+    -------
+    distinct, codes
+        ``distinct.take(codes)`` equals ``values``.
+    """
+    # A hash of the ids (no per-row Python, no Acero plan), then one sort of the distinct ones.
+    encoded = pc.dictionary_encode(values)
+    distinct, codes = encoded.dictionary, encoded.indices.to_numpy().astype(np.int32)
+    if ranked:
+        order = pc.sort_indices(distinct).to_numpy()
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        distinct, codes = distinct.take(pa.array(order)), rank[codes]
+    return distinct, codes
+
+
 def run_codes(
     columns: list[pa.DictionaryArray], kind: pa.DataType, ranked: bool = False
 ) -> tuple[pa.Array, list[np.ndarray]]:
@@ -106,13 +133,7 @@ def run_codes(
     dictionaries = [columns[which.index(n)].dictionary for n in range(len(distinct))]
     if not dictionaries:
         return pa.array([], type=kind.value_type), []
-    encoded = pc.dictionary_encode(pa.concat_arrays(dictionaries))
-    ids, codes = encoded.dictionary, encoded.indices.to_numpy().astype(np.int32)
-    if ranked:
-        ranked_ids = pc.sort_indices(ids).to_numpy()
-        rank = np.empty(len(ranked_ids), dtype=np.int32)
-        rank[ranked_ids] = np.arange(len(ranked_ids), dtype=np.int32)
-        ids, codes = ids.take(pa.array(ranked_ids)), rank[codes]
+    ids, codes = distinct_codes(pa.concat_arrays(dictionaries), ranked)
     starts = np.cumsum([0] + [len(d) for d in dictionaries])
     per_dictionary = [codes[starts[n] : starts[n + 1]] for n in range(len(dictionaries))]
     return ids, [per_dictionary[n] for n in which]

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from item2vec.encoding import distinct_codes
 from item2vec.ingest import Partition
 
 __all__ = ["FileIds", "RunIds", "file_ids", "id_codes", "run_ids"]
@@ -105,14 +106,10 @@ def run_ids(summaries: list[FileIds], n: int) -> RunIds:
     if n < 1:
         raise ValueError(f"shuffle_partitions {n}: need at least 1 partition of users")
     text = pa.array([], type=pa.string())
-    # A hash of the ids and a bincount: no per-row Python, no Acero plan.
-    encoded = pc.dictionary_encode(pa.concat_arrays([text, *(s.users for s in summaries)]))
+    users, codes = distinct_codes(pa.concat_arrays([text, *(s.users for s in summaries)]))
     events = np.concatenate([np.zeros(0, np.int64), *(s.events for s in summaries)])
-    per_user = np.bincount(encoded.indices.to_numpy(), weights=events).astype(np.int64)
-    ranked = pc.sort_indices(encoded.dictionary)
-    users, per_user = encoded.dictionary.take(ranked), per_user[ranked.to_numpy()]
-    items = pc.unique(pa.concat_arrays([text, *(s.items for s in summaries)]))
-    items = items.take(pc.sort_indices(items))
+    per_user = np.bincount(codes, weights=events, minlength=len(users)).astype(np.int64)
+    items, _ = distinct_codes(pa.concat_arrays([text, *(s.items for s in summaries)]))
     # Partition j starts at the first user after a j/n share of the kept rows.
     ends = np.cumsum(per_user)
     last = max(len(ends) - 1, 0)
