@@ -143,7 +143,7 @@ def combine_partitions(
     # Chunks and their dictionaries are kept as they are: EventRows.of maps each
     # chunk's dictionary to run-wide codes without touching the rows.
     table = pa.concat_tables(tables)
-    examples = {part.path.name: part.examples for part in partitions if part.examples}
+    examples = {str(part.path): part.examples for part in partitions if part.examples}
     per_file = [(part.table.num_rows, drop_counts(part.table)) for part in partitions]
     events = _finish(table, config, paths, examples, per_file)
     events.files = files if files is not None else fingerprint(paths)
@@ -224,7 +224,8 @@ def check_partitions(
     config
         ``max_bad_fraction``.
     paths, examples, per_file
-        Each file, a few unparseable time values per file name, and each file's
+        Each file, a few unparseable time values per file (keyed by ``str(path)``:
+        daily folders often hold files of the same name), and each file's
         rows and invalid rows per reason.
 
     Returns

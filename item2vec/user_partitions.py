@@ -115,7 +115,7 @@ def check_files(summaries: list[FileSummary], config: IngestConfig) -> tuple[int
         When the files hold no rows, or invalid rows exceed ``max_bad_fraction``.
     """
     paths = [summary.path for summary in summaries]
-    examples = {s.path.name: s.examples for s in summaries if s.examples}
+    examples = {str(s.path): s.examples for s in summaries if s.examples}
     per_file = [(summary.rows, summary.drops) for summary in summaries]
     return check_partitions(config, paths, examples, per_file)
 

@@ -207,7 +207,7 @@ def check_bad_share(
     names
         The files, as messages list them.
     examples
-        Raw unparseable times per file name.
+        Raw unparseable times per file (``str(path)``).
 
     Raises
     ------
@@ -263,7 +263,7 @@ def warn_bad_files(
             continue
         reason = max(counts, key=counts.__getitem__)
         column, hint = _reason_column(reason, config)
-        shown = examples.get(path.name) if reason == "bad_timestamp" else None
+        shown = examples.get(str(path)) if reason == "bad_timestamp" else None
         log.warning(
             "%s: %s of its %s rows (%.1f%%) were dropped, mostly as %s in column %r%s; "
             "the run goes on because the whole input stays within max_bad_fraction "

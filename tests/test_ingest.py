@@ -393,6 +393,23 @@ def test_one_broken_part_among_good_ones_is_named_in_a_warning(tmp_path: Path, c
     assert "bad_timestamp in column 't'" in warnings[0] and "yesterday" in warnings[0]
 
 
+def test_files_of_one_name_in_two_folders_each_warn_with_their_own_examples(tmp_path: Path, caplog):
+    logs = tmp_path / "logs"
+    good = [f"u{n % 7},i{n % 11},{1600000000 + n}" for n in range(400)]
+    for day, bad in (("2020-09-13", "yesterday"), ("2020-09-14", "tomorrow")):
+        (logs / f"date={day}").mkdir(parents=True)
+        _write(logs / f"date={day}" / "part-0.csv", f"u,i,t\nu1,i1,{bad}\nu2,i2,{bad}-x\n")
+    (logs / "date=2020-09-15").mkdir()
+    _write(logs / "date=2020-09-15" / "part-0.csv", "u,i,t\n" + "\n".join(good) + "\n")
+    with caplog.at_level("WARNING", logger="item2vec.validation"):
+        read_events(_config(logs))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2, warnings
+    for day, bad, other in (("13", "yesterday", "tomorrow"), ("14", "tomorrow", "yesterday")):
+        (said,) = [w for w in warnings if f"date=2020-09-{day}" in w]
+        assert bad in said and other not in said, said
+
+
 def test_a_single_file_with_a_few_bad_rows_does_not_warn(tmp_path: Path, caplog):
     rows = [f"u{n % 7},i{n % 11},{1600000000 + n}" for n in range(98)] + ["a,b,x"]
     path = _write(tmp_path / "e.csv", "u,i,t\n" + "\n".join(rows) + "\n")

@@ -128,3 +128,24 @@ def test_users_are_cut_into_ranges_of_equal_events_in_id_order():
     assert ids.items.to_pylist() == ["x", "y"]
     assert [ids.user_range(j) for j in range(len(ids.divisions) - 1)] == [(0, 3), (3, 5)]
     assert run_ids([first], 400).divisions == [0, 1, 2]  # 3 users: 2 partitions at most
+
+
+def test_check_files_warns_each_file_with_its_own_examples_when_names_repeat(tmp_path, caplog):
+    from pathlib import Path
+
+    from item2vec.user_partitions import FileSummary, check_files
+
+    bad = {"null_user": 0, "null_item": 0, "bad_timestamp": 2}
+    good = dict.fromkeys(bad, 0)
+    summaries = [
+        FileSummary(Path("logs/date=1/part-0.csv"), 3, bad, ["yesterday"]),
+        FileSummary(Path("logs/date=2/part-0.csv"), 3, bad, ["tomorrow"]),
+        FileSummary(Path("logs/date=3/part-0.csv"), 400, good, []),
+    ]
+    with caplog.at_level("WARNING", logger="item2vec.validation"):
+        check_files(summaries, config_for(tmp_path).ingest)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    (first,) = [w for w in warnings if "date=1" in w]
+    (second,) = [w for w in warnings if "date=2" in w]
+    assert "yesterday" in first and "tomorrow" not in first
+    assert "tomorrow" in second and "yesterday" not in second
