@@ -116,6 +116,10 @@ def new_version_id(now: datetime, salt: str) -> str:
 #: two cores.
 WRITERS = 2
 
+#: Name of the local staging folders of a publish to an object store
+#: (``.tmp-item2vec-publish-...`` in the temporary folder).
+STAGING = "item2vec-publish"
+
 
 def vectors_table(vectors: ItemVectors, metadata: dict[str, str]) -> pa.Table:
     """``item_vectors`` table: item_id, vector fixed_size_list<float32>, count[, context_vector]
@@ -176,8 +180,16 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def remove_stale_temporaries(model_dir: Path) -> list[Path]:
+def remove_stale_temporaries(model_dir: Path, name: str = "") -> list[Path]:
     """Delete ``.tmp-`` entries whose writer is gone (:func:`~item2vec.atomicfile.is_stale`).
+
+    Parameters
+    ----------
+    model_dir
+        The folder to sweep.
+    name
+        Only temporaries made for this name (``.tmp-<name>-...``): in a folder
+        shared with other programs, such as the temporary folder.
 
     Returns
     -------
@@ -187,8 +199,9 @@ def remove_stale_temporaries(model_dir: Path) -> list[Path]:
     removed = []
     if not model_dir.is_dir():
         return removed
+    prefix = f"{TMP_PREFIX}{name}-" if name else TMP_PREFIX
     for entry in model_dir.iterdir():
-        if not entry.name.startswith(TMP_PREFIX) or not is_stale(entry):
+        if not entry.name.startswith(prefix) or not is_stale(entry):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -297,11 +310,18 @@ def publish_version(
         model_dir = as_path(output) / model_name
         objectstore.remove_stale_temporaries(model_dir)
         version = new_version_id(now, salt)
-        with tempfile.TemporaryDirectory(prefix="item2vec-publish-") as staging:
-            staged = Path(staging) / version
+        # Staged in the local temporary folder, named as temporaries are, so that
+        # what a killed publisher left there is swept like a stale temporary.
+        staging_root = Path(tempfile.gettempdir())
+        remove_stale_temporaries(staging_root, STAGING)
+        staging = make_temporary_dir(staging_root / STAGING)
+        try:
+            staged = staging / version
             staged.mkdir()
             _build_version(staged, model_name, version, tables, manifest, now, finalize)
             return objectstore.commit_version(staged, model_dir, version, move_latest, keep)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     model_dir = as_path(output) / model_name
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(model_dir)

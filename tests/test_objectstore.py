@@ -271,13 +271,22 @@ say("published", final.name)
 class Publisher:
     """A publisher process; its lines are read in a thread, so that waiting can time out."""
 
-    def __init__(self, output: str, n_items: int, pause: str | None, go: Path | None = None):
+    def __init__(
+        self,
+        output: str,
+        n_items: int,
+        pause: str | None,
+        go: Path | None = None,
+        tmpdir: Path | None = None,
+    ):
         spec = {"output": output, "n_items": n_items, "pause": pause, "go": str(go or "")}
+        env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir else None
         self.proc = subprocess.Popen(
             [sys.executable, "-c", PUBLISHER, json.dumps(spec)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -367,10 +376,16 @@ MOMENTS = {
 
 
 @pytest.mark.parametrize("moment", list(MOMENTS))
-def test_sigkill_while_publishing_to_s3(moment, s3, bucket):
+def test_sigkill_while_publishing_to_s3(moment, s3, bucket, tmp_path, monkeypatch):
     """Killed at any step of the commit, a publisher leaves LATEST and the last good version
     as they were, and no version that a reader would take for whole unless it is; the next
-    publisher sweeps what the killed one left."""
+    publisher sweeps what the killed one left, in the store and in the local staging folder."""
+    import tempfile
+
+    from item2vec.publish import STAGING
+
+    staging_root = tmp_path / "tmp"
+    staging_root.mkdir()
     output = f"s3://{bucket}/out"
     model_dir = as_path(output) / MODEL
     good = _publish(output)
@@ -378,12 +393,14 @@ def test_sigkill_while_publishing_to_s3(moment, s3, bucket):
     good_objects = {name: tag for name, tag in before.items() if name.startswith(good)}
     n_items, pause = MOMENTS[moment]
 
-    victim = Publisher(output, n_items, pause)
+    victim = Publisher(output, n_items, pause, tmpdir=staging_root)
     try:
         victim.expect(f"paused {pause}")
         victim.kill()
     finally:
         victim.close()
+    left = list(staging_root.glob(f".tmp-{STAGING}-*"))
+    assert len(left) == 1  # what the victim staged, still there after its death
 
     after = _objects(model_dir)
     assert read_latest(model_dir) == good
@@ -403,9 +420,11 @@ def test_sigkill_while_publishing_to_s3(moment, s3, bucket):
     if pause == "locked":
         assert objectstore.LOCK in after
 
+    monkeypatch.setattr(tempfile, "tempdir", str(staging_root))
     nxt = _publish(output)
     assert read_latest(model_dir) == nxt
     _assert_whole(model_dir, nxt)
+    assert list(staging_root.iterdir()) == []  # the victim's staging swept, its own removed
     names = _objects(model_dir)
     assert not [n for n in names if n.startswith(".tmp-") or n == objectstore.LOCK]
     versions = list_versions(output, MODEL)

@@ -110,6 +110,21 @@ def test_a_dead_writer_of_this_pid_space_is_stale_a_live_one_is_kept(tmp_path: P
     assert live.exists()
 
 
+def test_a_named_sweep_removes_only_temporaries_of_that_name(tmp_path: Path):
+    """In a folder shared with other programs (the temporary folder) only item2vec's staging
+    folders of a dead writer go."""
+    from item2vec.atomicfile import owner_id
+    from item2vec.publish import STAGING
+
+    dead = tmp_path / f".tmp-{STAGING}-{owner_id()}-00aa-999999999"
+    other = tmp_path / f".tmp-someone-else-{owner_id()}-00bb-999999999"
+    live = tmp_path / f".tmp-{STAGING}-{owner_id()}-00cc-{os.getppid()}"
+    for entry in (dead, other, live):
+        entry.mkdir()
+    assert remove_stale_temporaries(tmp_path, STAGING) == [dead]
+    assert other.exists() and live.exists()
+
+
 def test_another_hosts_temporary_is_kept_until_its_lease_runs_out(tmp_path: Path):
     """A pid from another host or container says nothing here: only age makes it stale."""
     from item2vec.atomicfile import LEASE_SECONDS
