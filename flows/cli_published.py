@@ -102,10 +102,14 @@ def add_published_parsers(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument(
         "version_dir",
         metavar="VERSION_DIR",
-        help="a version directory, e.g. output/movielens/20261124T101500Z-3f2a9c1",
+        help="a version directory, e.g. output/movielens/20261124T101500Z-3f2a9c1, "
+        "or its URL in an object store (s3://bucket/out/movielens/<version>; needs --out)",
     )
     report.add_argument(
-        "--out", default=None, help="write the report here instead of into VERSION_DIR"
+        "--out",
+        default=None,
+        help="write the report here instead of into VERSION_DIR (required for a version "
+        "in an object store, which is never rewritten)",
     )
     report.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     report.set_defaults(handler=command_report)
@@ -222,7 +226,7 @@ def command_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    path = write_report(Path(args.version_dir), out)
+    path = write_report(args.version_dir, out)
     print(f"Report written: {path}")
     return EXIT_OK
 

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from item2vec.atomicfile import write_text
 from item2vec.discovery import first_few
+from item2vec.errors import ConfigError
 from item2vec.labels import MAX_LABELS, _shorten
 from item2vec.metric_table import METHODS
 from item2vec.plots import (
@@ -61,6 +62,7 @@ from item2vec.report_sections import (
     neighbor_table_section,
     neighbors_section,
 )
+from item2vec.storage import as_path, is_remote
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,8 @@ def _valid_loss(loss: Any) -> list[float] | None:
 
 
 def write_report(
-    version_dir: Path,
-    out_dir: Path | None = None,
+    version_dir: Path | str,
+    out_dir: Path | str | None = None,
     max_map_items: int = 1000,
     seed: int = 0,
 ) -> Path:
@@ -110,10 +112,12 @@ def write_report(
     Parameters
     ----------
     version_dir
-        A version directory, ``<output>/<model_name>/<version>``.
+        A version directory, ``<output>/<model_name>/<version>``, local or a
+        URL of an object store (``s3://...``).
     out_dir
         Where to write ``report.md``, ``hr_at_k.png``, ``training_loss.png`` and
-        ``embedding_map.png``; created if needed. Defaults to ``version_dir``.
+        ``embedding_map.png``; created if needed. Defaults to ``version_dir``;
+        required (a local folder) for a version in an object store.
         The report links the PNGs relatively, so keep them together.
     max_map_items
         How many of the most frequent items the embedding map shows. 1,000
@@ -132,6 +136,8 @@ def write_report(
     ------
     InputError
         If ``version_dir`` is not a readable published version.
+    ConfigError
+        For a version in an object store without ``out_dir``.
     ValueError
         If ``max_map_items`` is negative.
     """
@@ -139,7 +145,12 @@ def write_report(
         raise ValueError(
             f"max_map_items must be an integer >= 0 (0 leaves the map out); got {max_map_items!r}"
         )
-    version_dir = Path(version_dir)
+    version_dir = as_path(version_dir)
+    if out_dir is None and is_remote(version_dir):
+        raise ConfigError(
+            f"{version_dir} is in an object store, where a published version is not "
+            "rewritten; give a local folder for the report (--out DIR, out_dir=...)"
+        )
     out_dir = Path(out_dir) if out_dir is not None else version_dir
     manifest = read_manifest(version_dir)
     vectors = read_parquet(version_dir / VECTORS_FILE, ["item_id", "count"])

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from item2vec.errors import InputError
 from item2vec.publish import ITEMS_FILE
+from item2vec.storage import ObjectPath
+from item2vec.storage import read_parquet as read_table
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ log = logging.getLogger(__name__)
 CATEGORY_COLUMNS = ("genres", "genre", "categories", "category")
 
 
-def read_parquet(path: Path, columns: list[str] | None = None, **kwargs: Any) -> pa.Table:
+def read_parquet(
+    path: Path | ObjectPath, columns: list[str] | None = None, **kwargs: Any
+) -> pa.Table:
     """Read one table of a published version.
 
     Parameters
@@ -50,7 +53,7 @@ def read_parquet(path: Path, columns: list[str] | None = None, **kwargs: Any) ->
             "republish it or choose another version"
         )
     try:
-        table = pq.read_table(path, columns=columns, **kwargs)
+        table = read_table(path, columns=columns, **kwargs)
     except (OSError, pa.ArrowException) as error:
         raise InputError(
             f"{path} cannot be read as Parquet with columns {columns} ({error}); "
@@ -106,7 +109,7 @@ def item_categories(items: pd.DataFrame | None, item_ids: Sequence[str]) -> list
     return [value if isinstance(value, str) and value else None for value in lookup.tolist()]
 
 
-def load_items(version_dir: Path, wanted: set[str]) -> pd.DataFrame | None:
+def load_items(version_dir: Path | ObjectPath, wanted: set[str]) -> pd.DataFrame | None:
     """The rows of ``items.parquet`` for ``wanted`` ids, or None without the file."""
     path = version_dir / ITEMS_FILE
     if not path.is_file():

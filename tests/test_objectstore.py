@@ -109,7 +109,7 @@ def _run(bucket: str, env: dict[str, str], *extra: str) -> subprocess.CompletedP
 
 
 @pytest.mark.flows
-def test_a_whole_run_reads_from_and_publishes_to_s3(s3, bucket, cli_env):
+def test_a_whole_run_reads_from_and_publishes_to_s3(s3, bucket, cli_env, tmp_path):
     """``item2vec run s3://.../events.parquet --output s3://.../out``, read back with pyarrow,
     pandas, DuckDB and item2vec's reader; a second run takes its input from the S3 cache."""
     import duckdb
@@ -170,6 +170,17 @@ def test_a_whole_run_reads_from_and_publishes_to_s3(s3, bucket, cli_env):
         timeout=120,
     )
     assert shown.returncode == 0 and version in shown.stdout and "LATEST" in shown.stdout
+    # The report of a version in the bucket, written to a local folder; never into the bucket.
+    report = [sys.executable, "-m", "item2vec_flows.cli", "report", f"s3://{prefix}"]
+    local = tmp_path / "report"
+    written = subprocess.run(
+        [*report, "--out", str(local)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert written.returncode == 0, written.stderr[-3000:]
+    assert "Item " in (local / "report.md").read_text()  # the bucket's titles
+    refused = subprocess.run(report, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--out" in refused.stderr
+    assert not [p for p in _fs().ls(prefix) if p.endswith("report.md")]
 
     # The cache lives beside the output, in the bucket: nothing is read again.
     again = _run(bucket, env)
