@@ -338,3 +338,74 @@ def test_a_run_with_empty_paths_runs_the_bundled_sample(quickstart_output):
     assert [Path(f["path"]).name for f in manifest["input"]["files"]] == ["ratings.csv"]
     assert manifest["config"]["ingest"]["paths"] == [str(BUNDLED_SAMPLE_DIR / "ratings.csv")]
     assert manifest["counts"]["users"] == 610
+
+
+# prefect deploy, a process work pool's worker, its flow-run process and the Dask worker
+# each import Prefect: about a minute on 2 cores, so marked slow.
+@pytest.mark.slow
+def test_prefect_yaml_runs_use_the_dask_cluster_in_their_job_environment(
+    dask_cluster, tmp_path, cli_env
+):
+    """A run of `prefect.yaml`'s deployment, picked up by a process work pool's worker,
+    runs its tasks in the Dask worker named by ``ITEM2VEC_DASK_ADDRESS`` in the job's env."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+    from distributed import Client
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    from item2vec.synth import planted_clusters
+    from item2vec_flows.runners import ADDRESS_ENV, RUNNER_ENV
+
+    cluster, placement = dask_cluster
+    events, _ = planted_clusters(n_users=120, n_items=40, n_clusters=2, events_per_user=12)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    repo = Path(__file__).resolve().parent.parent
+    project = yaml.safe_load((repo / "prefect.yaml").read_text())
+    (deployment,) = project["deployments"]
+    # The repository's file, with the edits its comments tell a user to make.
+    deployment["name"], deployment["work_pool"]["name"] = "pool-on-dask", "item2vec-dask-pool"
+    deployment["work_pool"]["job_variables"]["env"] = {
+        RUNNER_ENV: "dask",
+        ADDRESS_ENV: cluster.scheduler_address,
+    }
+    deployment["schedules"] = []
+    deployment["parameters"]["config"] = {
+        "ingest": {"paths": [str(tmp_path / "events.csv")]},
+        "train": {"epochs": 1},
+        "publish": {
+            "output": str(tmp_path / "out"),
+            "model_name": "planted",
+            "report": False,
+            "gate_margin": 0,
+        },
+    }
+    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(project))
+    prefect = str(Path(sys.executable).parent / "prefect")
+
+    def prefect_cli(*args: str, timeout: float = 240) -> str:
+        done = subprocess.run(
+            [prefect, *args], cwd=tmp_path, env=cli_env, capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
+        assert done.returncode == 0, (args, done.stdout[-3000:], done.stderr[-3000:])
+        return done.stdout
+
+    prefect_cli("work-pool", "create", "item2vec-dask-pool", "--type", "process")
+    prefect_cli("--no-prompt", "deploy", "--all")
+    prefect_cli("deployment", "run", "item2vec-run/pool-on-dask")
+    prefect_cli("worker", "start", "--pool", "item2vec-dask-pool", "--run-once", timeout=300)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["pool-on-dask"]))
+        )
+    assert len(runs) == 1 and runs[0].state.is_completed(), runs
+    with Client(cluster) as client:
+        worker_pids = client.run(os.getpid)
+    assert len(placement.ran) >= 2, placement.ran
+    assert set(placement.ran.values()) <= set(worker_pids)
+    assert (tmp_path / "out" / "planted" / "LATEST").is_file()
