@@ -101,13 +101,18 @@ def child(mode: str, log: Path) -> None:
     )
 
 
-def run_child(mode: str, log: Path) -> dict:
-    process = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(log)],
+def child_process(script: str, mode: str, log: Path) -> subprocess.CompletedProcess:
+    """``script --child mode log`` in an interpreter of its own, warnings off."""
+    return subprocess.run(
+        [sys.executable, script, "--child", mode, str(log)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
+
+
+def run_child(mode: str, log: Path) -> dict:
+    process = child_process(__file__, mode, log)
     if process.returncode != 0:
         sys.stderr.write(process.stderr[-4000:])
         raise SystemExit(f"{mode} run failed with exit code {process.returncode}")
