@@ -180,13 +180,13 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def remove_stale_temporaries(model_dir: Path, name: str = "") -> list[Path]:
+def remove_stale_temporaries(folder: Path, name: str = "") -> list[Path]:
     """Delete ``.tmp-`` entries whose writer is gone (:func:`~item2vec.atomicfile.is_stale`).
 
     Parameters
     ----------
-    model_dir
-        The folder to sweep.
+    folder
+        The folder to sweep: a model directory, or the temporary folder.
     name
         Only temporaries made for this name (``.tmp-<name>-...``): in a folder
         shared with other programs, such as the temporary folder.
@@ -197,10 +197,10 @@ def remove_stale_temporaries(model_dir: Path, name: str = "") -> list[Path]:
         What was removed.
     """
     removed = []
-    if not model_dir.is_dir():
+    if not folder.is_dir():
         return removed
     prefix = f"{TMP_PREFIX}{name}-" if name else TMP_PREFIX
-    for entry in model_dir.iterdir():
+    for entry in folder.iterdir():
         if not entry.name.startswith(prefix) or not is_stale(entry):
             continue
         if entry.is_dir() and not entry.is_symlink():

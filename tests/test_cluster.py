@@ -71,7 +71,7 @@ def held_when_starting(cluster, task):
 
 
 def held_of(held: HeldWhenStarting, *tasks) -> list[str]:
-    """The keys of ``tasks`` (Prefect tasks) among those held when training started."""
+    """The keys of ``tasks`` (Prefect tasks) among those ``held`` when its task started."""
     assert held.keys is not None, f"no task {held.prefix}... started on the cluster"
     prefixes = tuple(f"{task.fn.__name__}-" for task in tasks)
     return [key for key in held.keys if key.startswith(prefixes)]
